@@ -1,0 +1,30 @@
+"""jaxmix: structure-preserving mixup in JAX.
+
+Public names (flat): laws ``AbstractLaw``, ``Beta``, ``Uniform``, ``EpBeta``; schemes ``Scheme``,
+``per_column``; the generator ``mixup``; closed-form moments ``Summary``, ``summarize``,
+``predict``, ``covariance_factor``, ``class_mean_shift``; data ``load_penguins``.
+"""
+
+from jaxmix.datasets import load_penguins
+from jaxmix.generate import mixup
+from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
+from jaxmix.moments import Summary, class_mean_shift, covariance_factor, predict, summarize
+from jaxmix.schemes import Scheme, per_column
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbstractLaw",
+    "Beta",
+    "EpBeta",
+    "Uniform",
+    "Scheme",
+    "per_column",
+    "mixup",
+    "Summary",
+    "summarize",
+    "predict",
+    "covariance_factor",
+    "class_mean_shift",
+    "load_penguins",
+]

@@ -1,0 +1,103 @@
+"""The mixup generator (floor 4; never imports moments).
+
+One synthetic record (MATH.md §1): parents i, j uniform on {0..n-1} (independent, with
+replacement; ``replace=False`` draws j uniformly among the n-1 rows other than i), a weight draw
+from the scheme, then
+
+    x~ = W ⊙ x_i + (1 - W) ⊙ x_j            (per-column weights broadcast over features)
+    L~ = L_i if W^L >= tau else L_j          (every categorical column cut on the same W^L)
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+
+from jaxmix import _checks
+from jaxmix.schemes import Scheme, as_scheme
+
+
+def draw_parents(key: PRNGKeyArray, num_rows: int, num_samples: int, replace: bool = True):
+    """Parent indices (i, j), each of shape (num_samples,).
+
+    With ``replace=False``, j = (i + s) mod n with s uniform on 1..n-1, which makes j uniform on
+    the rows other than i.
+    """
+    ki, kj = jax.random.split(key)
+    i = jax.random.randint(ki, (num_samples,), 0, num_rows)
+    if replace:
+        j = jax.random.randint(kj, (num_samples,), 0, num_rows)
+    else:
+        j = (i + jax.random.randint(kj, (num_samples,), 1, num_rows)) % num_rows
+    return i, j
+
+
+def combine(x, labels, i, j, w, tau, scheme: Scheme):
+    """Mix parents given their indices and the (num_samples, G) weight draws."""
+    xi, xj = x[i], x[j]
+    feat_shape = x.shape[1:]
+    if scheme.columns is None:
+        wc = w[:, 0].reshape((-1,) + (1,) * len(feat_shape))
+    else:
+        wc = w[:, jnp.asarray(scheme.columns)].reshape((-1,) + feat_shape)
+    x_syn = xj + wc.astype(x.dtype) * (xi - xj)
+    if labels is None:
+        return x_syn
+    keep_i = w[:, scheme.labels] >= tau
+    if labels.ndim == 2:
+        keep_i = keep_i[:, None]
+    return x_syn, jnp.where(keep_i, labels[i], labels[j])
+
+
+@eqx.filter_jit
+def _mixup(key, x, labels, tau, scheme, num_samples, replace):
+    kp, kw = jax.random.split(key)
+    i, j = draw_parents(kp, x.shape[0], num_samples, replace)
+    w = scheme.sample(kw, num_samples)
+    return combine(x, labels, i, j, w, tau, scheme)
+
+
+def mixup(
+    key: PRNGKeyArray,
+    x: Float[ArrayLike, "n *features"],
+    num_samples: int,
+    weights,
+    *,
+    labels: Int[ArrayLike, "n *k"] | None = None,
+    tau: ArrayLike = 0.5,
+    replace: bool = True,
+):
+    """Synthesize ``num_samples`` records by mixup.
+
+    Args:
+        key: a JAX PRNG key; the same key gives the same records.
+        x: continuous data of shape (n, *features), n >= 2 (tables (n, d) or images (n, H, W, C)).
+        num_samples: number of synthetic records m (a static Python int).
+        weights: a law (one weight per record shared by every column and the labels) or a
+            :class:`jaxmix.Scheme` (e.g. ``jaxmix.per_column([...], labels=...)``).
+        labels: optional integer codes of shape (n,) or (n, k).
+        tau: cut point: L~ = L_i if W^L >= tau else L_j.
+        replace: if False, the two parents are distinct rows (i != j).
+    Returns:
+        ``x_syn`` of shape (m, *features), or ``(x_syn, labels_syn)`` with labels of shape (m,)
+        or (m, k). Jit-compiled; vmap-able over keys and over datasets of equal shape.
+    """
+    key = _checks.check_key(key)
+    x = _checks.check_data(x, "x", min_rows=2)
+    num_samples = _checks.check_count(num_samples, "num_samples")
+    scheme = as_scheme(weights)
+    scheme.check_features(int(jnp.size(x[0])))
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
+    _checks.check_finite_scalar(tau, "tau")
+    tau = _checks.to_float(tau, "tau")
+    if labels is not None:
+        labels = _checks.check_labels(labels, x.shape[0])
+        if scheme.labels is None:
+            raise ValueError(
+                "labels were given but weights has no label law; "
+                "pass labels=<law or column index> to jaxmix.per_column."
+            )
+    return _mixup(key, x, labels, tau, scheme, num_samples, replace)

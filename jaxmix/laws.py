@@ -1,0 +1,251 @@
+"""Laws of a scalar mixup weight W (floor 2).
+
+A law is an Equinox module: its parameters are array leaves, so a law can be passed through
+``jit``, batched with ``vmap`` (build it with array parameters inside the vmapped function, or
+vmap over a law whose leaves carry a leading axis) and differentiated with ``grad``.
+
+Every law answers what the moment maps need:
+
+- ``moment(k)``            E[W^k] (k a static Python int)
+- ``partial_moment(k, t)`` E[W^k 1{W < t}]  (the lower partial moment about a cut point t)
+- ``cdf(w)``, ``log_prob(w)``, ``support``, ``sample(key, shape)``
+- derived: ``mean()``, ``variance()``
+
+A user law subclasses :class:`AbstractLaw` and implements the abstract methods.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.scipy.special as jsp
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from jaxmix import _checks
+from jaxmix.special import betainc
+
+Scalar = Float[Array, ""]
+
+
+class AbstractLaw(eqx.Module):
+    """The law of one scalar mixup weight W. Subclass it to define your own weight law."""
+
+    @abc.abstractmethod
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Float[Array, "*shape"]:
+        """Draw independent weights of the given shape."""
+
+    @abc.abstractmethod
+    def moment(self, k: int) -> Scalar:
+        """Raw moment E[W^k] for a static integer k >= 0."""
+
+    @abc.abstractmethod
+    def partial_moment(self, k: int, t: ArrayLike) -> Float[Array, "..."]:
+        """Lower partial moment E[W^k 1{W < t}] (broadcasts over t)."""
+
+    @abc.abstractmethod
+    def cdf(self, w: ArrayLike) -> Float[Array, "..."]:
+        """P(W <= w)."""
+
+    @abc.abstractmethod
+    def log_prob(self, w: ArrayLike) -> Float[Array, "..."]:
+        """log density at w; -inf outside the support."""
+
+    @property
+    @abc.abstractmethod
+    def support(self) -> tuple[Scalar, Scalar]:
+        """(lower, upper) end points of the support."""
+
+    def mean(self) -> Scalar:
+        """E[W]."""
+        return self.moment(1)
+
+    def variance(self) -> Scalar:
+        """Var[W] = E[W^2] - E[W]^2."""
+        return self.moment(2) - self.moment(1) ** 2
+
+
+def check_law(law, name: str = "weights") -> AbstractLaw:
+    """TypeError unless ``law`` is an :class:`AbstractLaw`."""
+    if not isinstance(law, AbstractLaw):
+        raise TypeError(
+            f"{name} must be a jaxmix law such as jaxmix.Beta(0.4, 0.4) or jaxmix.EpBeta(...), "
+            f"got {type(law).__name__}."
+        )
+    return law
+
+
+# --- Beta building blocks (shared by Beta and EpBeta) ------------------------------------------
+
+
+def _beta_moment(a, b, k: int):
+    """E[B^k] = prod_{i<k} (a+i)/(a+b+i) for B ~ Beta(a, b)."""
+    out = jnp.ones_like(a + b)
+    for i in range(k):
+        out = out * (a + i) / (a + b + i)
+    return out
+
+
+def _beta_partial_moment(a, b, k: int, t):
+    """E[B^k 1{B < t}] = E[B^k] I_t(a+k, b), t clipped to [0, 1]."""
+    t = jnp.clip(t, 0.0, 1.0)
+    return _beta_moment(a, b, k) * betainc(a + k, b, t)
+
+
+def _beta_log_prob(a, b, x):
+    """log Beta(a, b) density at x; -inf outside (0, 1) (and at end points where it vanishes)."""
+    inside = (x > 0) & (x < 1)
+    xs = jnp.where(inside, x, 0.5)
+    val = (a - 1) * jnp.log(xs) + (b - 1) * jnp.log1p(-xs) - (
+        jsp.gammaln(a) + jsp.gammaln(b) - jsp.gammaln(a + b)
+    )
+    return jnp.where(inside, val, -jnp.inf)
+
+
+def _affine_moment(base_moment, lo, scale, k: int):
+    """E[(lo + scale*B)^k] from the moments of B: sum_j C(k,j) scale^j lo^(k-j) base_moment(j)."""
+    return sum(math.comb(k, j) * scale**j * lo ** (k - j) * base_moment(j) for j in range(k + 1))
+
+
+def _beta_sample(key, a, b, shape, dtype):
+    return jax.random.beta(key, a, b, shape=shape, dtype=dtype)
+
+
+# --- final laws ------------------------------------------------------------------------------
+
+
+class Beta(AbstractLaw):
+    """W ~ Beta(alpha, beta) on [0, 1]. E[W] = alpha/(alpha+beta).
+
+    Any law on [0, 1] shrinks variance (Corollary 9); Beta(a, a) by the factor (a+1)/(2a+1).
+    """
+
+    alpha: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "alpha"))
+    beta: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "beta"))
+
+    def __check_init__(self):
+        _checks.check_positive(self.alpha, "alpha", "Beta")
+        _checks.check_positive(self.beta, "beta", "Beta")
+
+    def sample(self, key, shape=()):
+        return _beta_sample(key, self.alpha, self.beta, tuple(shape), self.alpha.dtype)
+
+    def moment(self, k):
+        return _beta_moment(self.alpha, self.beta, k)
+
+    def partial_moment(self, k, t):
+        return _beta_partial_moment(self.alpha, self.beta, k, jnp.asarray(t, self.alpha.dtype))
+
+    def cdf(self, w):
+        return betainc(self.alpha, self.beta, jnp.clip(jnp.asarray(w, self.alpha.dtype), 0.0, 1.0))
+
+    def log_prob(self, w):
+        return _beta_log_prob(self.alpha, self.beta, jnp.asarray(w, self.alpha.dtype))
+
+    @property
+    def support(self):
+        return jnp.zeros_like(self.alpha), jnp.ones_like(self.alpha)
+
+
+class EpBeta(AbstractLaw):
+    """Extended-support Beta: W = s*B - eps0 with B ~ Beta(alpha, beta), s = 1 + eps0 + eps1.
+
+    Support [-eps0, 1 + eps1]; eps0 = eps1 = 0 is Beta(alpha, beta). With m = alpha/(alpha+beta)
+    and kappa = alpha+beta: E[W] = s*m - eps0, Var[W] = s^2 m(1-m)/(kappa+1). Variance (and
+    covariance) are preserved by mixup when E[W^2] = E[W] (see ``jaxmix.select_epbeta``).
+    """
+
+    alpha: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "alpha"))
+    beta: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "beta"))
+    eps0: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "eps0"))
+    eps1: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "eps1"))
+
+    def __check_init__(self):
+        _checks.check_positive(self.alpha, "alpha", "EpBeta")
+        _checks.check_positive(self.beta, "beta", "EpBeta")
+        _checks.check_nonnegative(self.eps0, "eps0", "EpBeta")
+        _checks.check_nonnegative(self.eps1, "eps1", "EpBeta")
+
+    @property
+    def scale(self) -> Scalar:
+        """s = 1 + eps0 + eps1, the length of the support."""
+        return 1.0 + self.eps0 + self.eps1
+
+    def sample(self, key, shape=()):
+        b = _beta_sample(key, self.alpha, self.beta, tuple(shape), self.alpha.dtype)
+        return self.scale * b - self.eps0
+
+    def moment(self, k):
+        return _affine_moment(
+            lambda j: _beta_moment(self.alpha, self.beta, j), -self.eps0, self.scale, k
+        )
+
+    def partial_moment(self, k, t):
+        tb = (jnp.asarray(t, self.alpha.dtype) + self.eps0) / self.scale
+        return _affine_moment(
+            lambda j: _beta_partial_moment(self.alpha, self.beta, j, tb), -self.eps0, self.scale, k
+        )
+
+    def cdf(self, w):
+        tb = (jnp.asarray(w, self.alpha.dtype) + self.eps0) / self.scale
+        return betainc(self.alpha, self.beta, jnp.clip(tb, 0.0, 1.0))
+
+    def log_prob(self, w):
+        tb = (jnp.asarray(w, self.alpha.dtype) + self.eps0) / self.scale
+        return _beta_log_prob(self.alpha, self.beta, tb) - jnp.log(self.scale)
+
+    @property
+    def support(self):
+        return -self.eps0, 1.0 + self.eps1
+
+
+class Uniform(AbstractLaw):
+    """W ~ Unif(low, high); the default Unif(0, 1) shrinks every (co)variance by 2/3."""
+
+    low: Float[Array, "..."] = eqx.field(
+        default=0.0, converter=lambda v: _checks.to_float(v, "low")
+    )
+    high: Float[Array, "..."] = eqx.field(
+        default=1.0, converter=lambda v: _checks.to_float(v, "high")
+    )
+
+    def __check_init__(self):
+        _checks.check_finite_scalar(self.low, "Uniform: low")
+        _checks.check_finite_scalar(self.high, "Uniform: high")
+        if _checks.is_concrete(self.low) and _checks.is_concrete(self.high):
+            if bool(jnp.any(self.high <= self.low)):
+                raise ValueError(
+                    f"Uniform: need low < high, got low={self.low.tolist()}, high={self.high.tolist()}."
+                )
+
+    def sample(self, key, shape=()):
+        return jax.random.uniform(
+            key, tuple(shape), dtype=self.low.dtype, minval=self.low, maxval=self.high
+        )
+
+    def _power_integral(self, t, k):
+        # integral_low^t w^k dw / (high - low)
+        return (t ** (k + 1) - self.low ** (k + 1)) / ((k + 1) * (self.high - self.low))
+
+    def moment(self, k):
+        return self._power_integral(self.high, k)
+
+    def partial_moment(self, k, t):
+        t = jnp.clip(jnp.asarray(t, self.low.dtype), self.low, self.high)
+        return self._power_integral(t, k)
+
+    def cdf(self, w):
+        w = jnp.asarray(w, self.low.dtype)
+        return jnp.clip((w - self.low) / (self.high - self.low), 0.0, 1.0)
+
+    def log_prob(self, w):
+        w = jnp.asarray(w, self.low.dtype)
+        inside = (w >= self.low) & (w <= self.high)
+        return jnp.where(inside, -jnp.log(self.high - self.low), -jnp.inf)
+
+    @property
+    def support(self):
+        return self.low, self.high

@@ -1,0 +1,195 @@
+"""Closed-form moments of data and of its mixup population (floor 4; never imports generate).
+
+``summarize`` computes the 1/n moments of a table; ``predict`` maps them to the exact moments of
+the synthetic population that ``jaxmix.mixup`` samples from (MATH.md §2, §4, §6):
+
+- mean:            E[x~] = x̄
+- covariance:      Cov[x~] = K ⊙ Σ, K_km = 1 - E W^k - E W^m + 2 E[W^k W^m]        (Theorem 2)
+                   without replacement (i != j): ((n K - 1)/(n - 1)) ⊙ Σ                 (§6)
+- class probs:     P(L~ = l) = p_l                                                      (Theorem 4)
+- class means:     E[x~ | L~ = l] = x̄ + E[V] ⊙ d_l,  d_l = μ_l - x̄                     (Theorem 4)
+- class covs:      E[V Vᵀ] ⊙ (Σ_l + d_l d_lᵀ) + E[(1-V)(1-V)ᵀ] ⊙ Σ - (E[V]⊙d_l)(E[V]⊙d_l)ᵀ  (§4)
+
+with V the kept-parent weight (``Scheme.kept_parent_moments``). ``predict`` maps a Summary to a
+Summary, so ``predict`` applied t times gives generation t of repeated synthesis.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
+
+from jaxmix import _checks
+from jaxmix.schemes import as_scheme
+
+
+class Summary(eqx.Module):
+    """First and second moments of a table (1/n normalisation), optionally per class.
+
+    Shapes (d = number of flattened continuous columns, C = number of classes):
+        mean (d,), cov (d, d), num_rows (), and when labels were given
+        class_probs (C,), class_means (C, d), class_covs (C, d, d).
+    A class with no rows has probability 0, mean x̄ and covariance 0.
+    """
+
+    mean: Float[Array, " d"]
+    cov: Float[Array, "d d"]
+    num_rows: Float[Array, ""]
+    class_probs: Float[Array, " C"] | None = None
+    class_means: Float[Array, "C d"] | None = None
+    class_covs: Float[Array, "C d d"] | None = None
+
+    @property
+    def variance(self) -> Float[Array, " d"]:
+        """Diagonal of ``cov``."""
+        return jnp.diagonal(self.cov)
+
+    @property
+    def class_variances(self) -> Float[Array, "C d"]:
+        """Diagonals of ``class_covs``."""
+        if self.class_covs is None:
+            raise ValueError("this Summary has no classes; call summarize(x, labels).")
+        return jnp.diagonal(self.class_covs, axis1=-2, axis2=-1)
+
+
+def _class_moments(x, labels, num_classes: int, mean):
+    onehot = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)  # (n, C)
+    counts = onehot.sum(0)
+    n = x.shape[0]
+    has = counts > 0
+    safe = jnp.where(has, counts, 1.0)
+    means = jnp.where(has[:, None], (onehot.T @ x) / safe[:, None], mean)
+
+    def one_class(args):
+        w, mu, c = args
+        xc = x - mu
+        return (xc * w[:, None]).T @ xc / c
+
+    covs = jax.lax.map(one_class, (onehot.T, means, safe))
+    return counts / n, means, covs
+
+
+def summarize(
+    x: Float[ArrayLike, "n *features"],
+    labels: Int[ArrayLike, " n"] | None = None,
+    *,
+    num_classes: int | None = None,
+) -> Summary:
+    """Moments of a table: mean, covariance (1/n), and per-class moments when labels are given.
+
+    Args:
+        x: shape (n, *features); trailing dimensions are flattened to d columns.
+        labels: integer codes 0..C-1 of shape (n,) (one categorical column; for several
+            categorical columns, summarize each column separately).
+        num_classes: C; needed under jit/vmap (static), inferred from concrete labels otherwise.
+    """
+    x = _checks.check_data(x, "x", min_rows=1)
+    x = x.reshape(x.shape[0], -1)
+    n = x.shape[0]
+    mean = x.mean(0)
+    xc = x - mean
+    cov = xc.T @ xc / n
+    num_rows = jnp.asarray(n, x.dtype)
+    if labels is None:
+        return Summary(mean, cov, num_rows)
+    labels = _checks.check_labels(labels, n)
+    if labels.ndim != 1:
+        raise ValueError(
+            f"summarize takes labels of shape (n,), got {labels.shape}; "
+            "summarize each categorical column separately (labels[:, c])."
+        )
+    if num_classes is None:
+        if not _checks.is_concrete(labels):
+            raise TypeError("under jit/vmap pass num_classes=C (a static int) to summarize.")
+        num_classes = int(np.max(np.asarray(labels))) + 1
+    num_classes = _checks.check_count(num_classes, "num_classes")
+    if _checks.is_concrete(labels) and int(np.max(np.asarray(labels))) >= num_classes:
+        raise ValueError(f"labels holds a code >= num_classes={num_classes}; raise num_classes.")
+    probs, means, covs = _class_moments(x, labels, num_classes, mean)
+    return Summary(mean, cov, num_rows, probs, means, covs)
+
+
+def covariance_factor(weights) -> Float[Array, "*dd"]:
+    """K with Cov[x~] = K ⊙ Cov[x] (Theorem 2): 1 - E W^k - E W^m + 2 E[W^k W^m].
+
+    A scalar for one shared law (1 - 2E[W] + 2E[W^2]; 2/3 for Unif(0,1)), a (d, d) matrix for a
+    per-column scheme. K = 1 on the diagonal iff E[W^2] = E[W] (variance preserved).
+    """
+    scheme = as_scheme(weights)
+    e = scheme.mean_weight()
+    return 1.0 - _pair_sum(e) + 2.0 * scheme.cross_moment()
+
+
+def class_mean_shift(weights, *, tau: ArrayLike = 0.5) -> Float[Array, "*d"]:
+    """u = E[1 - V]: E[x~ | L~ = l] = (1 - u) μ_l + u x̄ (Theorem 4).
+
+    A scalar for a shared law, shape (d,) per column. Under variance preservation u = δ and the
+    class variance error is O(δ) (Theorems 10-11).
+    """
+    _checks.check_finite_scalar(tau, "tau")
+    ev, _ = as_scheme(weights).kept_parent_moments(tau)
+    return 1.0 - ev
+
+
+def _pair_sum(e):
+    """e_k + e_m as a matrix, or 2e for a scalar."""
+    return e[:, None] + e[None, :] if jnp.ndim(e) == 1 else 2.0 * e
+
+
+def _outer(v):
+    return v[..., :, None] * v[..., None, :]
+
+
+def predict(summary: Summary, weights, *, tau: ArrayLike = 0.5, replace: bool = True) -> Summary:
+    """The exact moments of the mixup population synthesized from data with this Summary.
+
+    Args:
+        summary: from :func:`summarize` (or a previous ``predict``).
+        weights: a law (one shared weight) or a :class:`Scheme`.
+        tau: cut point for the labels.
+        replace: parents drawn with replacement (i = j allowed), as in ``mixup``'s default;
+            False uses the finite-n formulas for i != j with n = ``summary.num_rows``.
+    Returns:
+        A Summary of the synthetic population (expectations over parents and weights), whose
+        ``num_rows`` is the input's. Apply t times for generation t of repeated synthesis.
+    """
+    if not isinstance(summary, Summary):
+        raise TypeError(f"summary must be a jaxmix.Summary (from jaxmix.summarize), got {type(summary).__name__}.")
+    scheme = as_scheme(weights)
+    scheme.check_features(summary.mean.shape[-1])
+    _checks.check_finite_scalar(tau, "tau")
+    n = summary.num_rows
+    k_factor = covariance_factor(scheme)
+    if replace:
+        cov = k_factor * summary.cov
+    else:
+        cov = (n * k_factor - 1.0) / (n - 1.0) * summary.cov
+    if summary.class_probs is None:
+        return Summary(summary.mean, cov, n)
+    ev, evv = scheme.kept_parent_moments(tau)
+    e11 = 1.0 - _pair_sum(ev) + evv  # E[(1 - V_k)(1 - V_m)]
+    d = summary.class_means - summary.mean  # (C, d)
+    second_kept = summary.class_covs + _outer(d)  # E[(x_P - x̄)(x_P - x̄)ᵀ | class]
+    if replace:
+        shift = ev * d
+        second = evv * second_kept + e11 * summary.cov
+    else:
+        shift = (ev - (1.0 - ev) / (n - 1.0)) * d
+        cross = _pair_sum(ev) - 2.0 * evv  # E[V_k (1-V_m)] + E[(1-V_k) V_m]
+        second = (
+            evv * second_kept
+            + e11 * (n * summary.cov - second_kept) / (n - 1.0)
+            - cross * second_kept / (n - 1.0)
+        )
+    return Summary(
+        summary.mean,
+        cov,
+        n,
+        summary.class_probs,
+        summary.mean + shift,
+        second - _outer(shift),
+    )
+
