@@ -42,7 +42,8 @@ def combine(x, labels, i, j, w, tau, scheme: Scheme):
         wc = w[:, 0].reshape((-1,) + (1,) * len(feat_shape))
     else:
         wc = w[:, jnp.asarray(scheme.columns)].reshape((-1,) + feat_shape)
-    x_syn = xj + wc.astype(x.dtype) * (xi - xj)
+    wc = wc.astype(x.dtype)
+    x_syn = wc * xi + (1 - wc) * xj  # exact at W in {0, 1}: plain resampling copies rows
     if labels is None:
         return x_syn
     keep_i = w[:, scheme.labels] >= tau
