@@ -1,0 +1,234 @@
+"""Helpers shared by the paper checks: argument parsing, JSON output, progress bars, laws.
+
+Every check is ``python paper_checks/NAME.py [--quick] [--out DIR] [--seed S]`` and writes
+``DIR/NAME.json`` (every number it computed) and PNG plots into ``DIR`` (default
+``paper_checks/results/NAME/``). Each script exposes ``main(argv) -> dict`` so tests can call it
+in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import jaxmix  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+#: colours used by every plot, one per law family
+LAW_COLOURS = {"EpBeta": "tab:green", "Unif": "tab:orange", "Beta": "tab:purple"}
+
+
+def parse_args(name: str, description: str, argv=None, extra=None) -> argparse.Namespace:
+    """Common CLI: ``--quick``, ``--out DIR`` (default paper_checks/results/NAME), ``--seed``.
+
+    ``extra(parser)`` may add script-specific options.
+    """
+    parser = argparse.ArgumentParser(prog=f"paper_checks/{name}.py", description=description)
+    parser.add_argument("--quick", action="store_true", help="reduced run (seconds; what the tests run)")
+    parser.add_argument("--out", type=Path, default=RESULTS / name, help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (jax.random.key)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+    args.out = Path(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def to_jsonable(obj):
+    """Convert nested containers of jax/numpy arrays and scalars into plain JSON types.
+
+    NaN and inf become None (JSON has no NaN).
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (jax.Array, np.ndarray, np.generic)):
+        arr = np.asarray(obj)
+        if arr.dtype == bool:
+            return arr.tolist()
+        if np.issubdtype(arr.dtype, np.integer):
+            return arr.tolist()
+        return to_jsonable(arr.astype(float).tolist()) if arr.ndim else to_jsonable(float(arr))
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(out: Path, name: str, data: dict) -> Path:
+    """Write ``data`` to ``out/NAME.json`` (sorted keys, rounded nothing) and return the path."""
+    path = Path(out) / f"{name}.json"
+    payload = dict(data)
+    payload.setdefault("meta", {})
+    payload["meta"].update(
+        {
+            "jax": jax.__version__,
+            "jaxmix": jaxmix.__version__,
+            "x64": bool(jax.config.jax_enable_x64),
+            "backend": jax.default_backend(),
+            "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+    path.write_text(json.dumps(to_jsonable(payload), indent=1, sort_keys=False, allow_nan=False))
+    return path
+
+
+def save_fig(fig, out: Path, filename: str, dpi: int = 90) -> str:
+    """Save a matplotlib figure as PNG into ``out`` and close it; returns the file name."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(Path(out) / filename, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return filename
+
+
+def progress(iterable, *, total=None, desc="", disable=False):
+    """A tqdm progress bar on stderr, or a plain fallback printing every ~10 % when tqdm is missing."""
+    if disable:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is in the test extra
+        return _plain_progress(iterable, total, desc)
+    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5)
+
+
+def _plain_progress(iterable, total, desc):
+    total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+    step = max(1, (total or 10) // 10)
+    for k, item in enumerate(iterable):
+        if k % step == 0:
+            print(f"{desc}: {k}/{total if total is not None else '?'}", file=sys.stderr, flush=True)
+        yield item
+
+
+def epbeta(delta: float, *, eps0: float = 0.3, eps1: float = 0.3, tau: float = 0.5):
+    """Algorithm 1: the variance-preserving EpBeta with u = delta (``jaxmix.select_epbeta``)."""
+    if hasattr(jaxmix, "select_epbeta"):
+        return jaxmix.select_epbeta(delta, eps0=eps0, eps1=eps1, tau=tau)
+    return _epbeta_fallback(delta, eps0, eps1, tau)  # TEMPORARY until select.py lands
+
+
+def _epbeta_fallback(delta, eps0, eps1, tau):
+    s = 1.0 + eps0 + eps1
+
+    def law_at(m):
+        k = s * s * m * (1 - m) / ((s * m - eps0) * (s * (1 - m) - eps1)) - 1
+        return jaxmix.EpBeta(m * k, (1 - m) * k, eps0, eps1)
+
+    u_of = jax.jit(jax.vmap(lambda m: jaxmix.class_mean_shift(law_at(m), tau=tau)))
+    lo, hi = 0.5, 1 - eps1 / s - 1e-7
+    for _ in range(4):  # grid refinement of the last crossing u(m) = delta
+        grid = np.linspace(lo, hi, 257)
+        u = np.asarray(u_of(jnp.asarray(grid))) - delta
+        k = np.nonzero(np.sign(u[:-1]) != np.sign(u[1:]))[0][-1]
+        lo, hi = grid[k], grid[k + 1]
+    return law_at(0.5 * (lo + hi))
+
+
+def law_from_spec(spec: str):
+    """Build a law from a short name: ``unif``, ``beta:A`` (Beta(A, A)), ``epbeta:DELTA``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "unif":
+        return jaxmix.Uniform()
+    if kind == "beta":
+        a = float(arg)
+        return jaxmix.Beta(a, a)
+    if kind == "epbeta":
+        return epbeta(float(arg))
+    raise ValueError(f"unknown law spec {spec!r}; use unif, beta:A or epbeta:DELTA.")
+
+
+def law_label(spec: str) -> str:
+    """Human label of a law spec, as in the paper: Unif(0,1), Beta(0.4,0.4), EpBeta(δ=0.05)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "unif":
+        return "Unif(0,1)"
+    if kind == "beta":
+        return f"Beta({arg},{arg})"
+    return f"EpBeta(δ={arg})"
+
+
+def law_colour(spec: str, shade: float = 1.0):
+    """A colour per law family."""
+    kind = spec.partition(":")[0]
+    return {"unif": "tab:orange", "beta": "tab:purple", "epbeta": "tab:green"}.get(kind, "tab:gray")
+
+
+def law_params(law) -> dict:
+    """The law's parameters and key moments as plain floats (for the JSON)."""
+    out = {"type": type(law).__name__}
+    for name in ("alpha", "beta", "eps0", "eps1", "low", "high"):
+        if hasattr(law, name):
+            out[name] = float(getattr(law, name))
+    out["E[W]"] = float(law.moment(1))
+    out["E[W^2]"] = float(law.moment(2))
+    out["K"] = float(jaxmix.covariance_factor(law))
+    out["u"] = float(jaxmix.class_mean_shift(law))
+    return out
+
+
+def as_epbeta(law):
+    """Express Unif(0,1), Beta(a,b) and EpBeta as EpBeta(a, b, e0, e1) parameters (4 floats).
+
+    Lets laws of different families be stacked and vmapped as one pytree.
+    """
+    if isinstance(law, jaxmix.EpBeta):
+        return float(law.alpha), float(law.beta), float(law.eps0), float(law.eps1)
+    if isinstance(law, jaxmix.Beta):
+        return float(law.alpha), float(law.beta), 0.0, 0.0
+    if isinstance(law, jaxmix.Uniform) and float(law.low) == 0.0 and float(law.high) == 1.0:
+        return 1.0, 1.0, 0.0, 0.0
+    raise TypeError(f"cannot express {law!r} as an EpBeta")
+
+
+def batch_se(stat_fn, x_batches) -> tuple[np.ndarray, np.ndarray]:
+    """Batch-means estimate and standard error of a smooth statistic.
+
+    ``x_batches``: a tuple of arrays with a leading batch axis B (B independent batches of
+    i.i.d. synthetic records), passed to ``stat_fn(*batch)``, which returns a pytree of arrays.
+    Returns pytrees (mean over batches, sd over batches / sqrt(B)), float64 numpy.
+    """
+    vals = jax.vmap(lambda args: stat_fn(*args))(x_batches)
+    vals = jax.tree.map(lambda v: np.asarray(v, dtype=np.float64), vals)
+    b = jax.tree.leaves(vals)[0].shape[0]
+    mean = jax.tree.map(lambda v: v.mean(0), vals)
+    se = jax.tree.map(lambda v: v.std(0, ddof=1) / math.sqrt(b), vals)
+    return mean, se
+
+
+def timer():
+    """``t = timer(); ...; t()`` gives elapsed seconds."""
+    t0 = time.perf_counter()
+    return lambda: time.perf_counter() - t0
+
+
+def fast_env() -> bool:
+    """True when JAXMIX_FAST=1 (the notebooks' fast mode)."""
+    return os.environ.get("JAXMIX_FAST", "0") not in ("", "0", "false", "False")
+
+
+def sig_colour(value: float, se: float, z: float = 2.0):
+    """Paper-style colour of a signed bias: grey if |value| < z*se, blue negative, red positive."""
+    if not np.isfinite(value) or abs(value) < z * se:
+        return "0.6"
+    return "tab:blue" if value < 0 else "tab:red"
