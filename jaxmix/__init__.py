@@ -2,11 +2,13 @@
 
 Public names (flat): laws ``AbstractLaw``, ``Beta``, ``Uniform``, ``EpBeta``; schemes ``Scheme``,
 ``per_column``; the generator ``mixup``; closed-form moments ``Summary``, ``summarize``,
-``predict``, ``covariance_factor``, ``class_mean_shift``; data ``load_penguins``.
+``predict``, ``covariance_factor``, ``class_mean_shift``; data ``load_penguins``;
+pandas ``from_pandas``, ``to_pandas`` (pandas imported lazily: ``pip install "jaxmix[pandas]"``).
 """
 
 from jaxmix.datasets import load_penguins
 from jaxmix.generate import mixup
+from jaxmix.io import from_pandas, to_pandas
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, covariance_factor, predict, summarize
 from jaxmix.schemes import Scheme, per_column
@@ -27,4 +29,6 @@ __all__ = [
     "covariance_factor",
     "class_mean_shift",
     "load_penguins",
+    "from_pandas",
+    "to_pandas",
 ]

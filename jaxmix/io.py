@@ -1,0 +1,312 @@
+"""Tables in and out: pandas DataFrames and CSV files <-> arrays for ``jaxmix.mixup`` (floor 1).
+
+This is the only module (with ``cli.py``) that knows about pandas and files; the core stays
+array-only. pandas is imported lazily, so ``import jaxmix`` works without it; install the
+optional extra with ``pip install "jaxmix[pandas]"`` to use these functions.
+
+A DataFrame with n rows splits into
+
+- ``x``: float64 array of shape (n, d), the d numeric columns in the DataFrame's order
+  (these are mixed: x~ = W x_i + (1 - W) x_j);
+- ``labels``: int64 array of shape (n, k), the k categorical columns as codes 0..c-1 in the
+  DataFrame's order (these are cut: L~ = L_i if W^L >= tau else L_j, all on the same W^L, so
+  their joint distribution is preserved exactly);
+
+plus what is needed to invert the split (:func:`to_pandas`): column order, categories per
+categorical column and the original dtypes.
+
+Which columns are categorical: every non-numeric column (object, string, category, bool), plus
+any numeric column named in ``categorical``. Numeric columns are int/uint/float dtypes.
+
+Integer columns on the way back (:func:`to_pandas`): with ``integer=None`` an integer-typed
+column gets its original dtype back only when every value is a whole number (so
+``to_pandas(from_pandas(df))`` round-trips exactly, while mixed values stay float64); with
+``integer=[...]`` exactly the listed columns are rounded to the nearest integer and cast back
+(to the original integer dtype, or int64 for a float column), and every other integer column is
+float64.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+
+class TableSpec(NamedTuple):
+    """How a DataFrame was split into arrays, so that :func:`to_pandas` can rebuild it.
+
+    columns: all column names in the original order; numeric: the d numeric column names (the
+    columns of ``x``, in order); categorical: the k categorical column names (the columns of
+    ``labels``, in order); categories: for each categorical column the tuple of its category
+    values (code c is ``categories[col][c]``); dtypes: the original dtype of every column.
+    """
+
+    columns: tuple[str, ...]
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    categories: tuple[tuple[Any, ...], ...]
+    dtypes: tuple[Any, ...]
+
+    def dtype(self, column: str):
+        """The original dtype of ``column``."""
+        return self.dtypes[self.columns.index(column)]
+
+
+class Frame(NamedTuple):
+    """A table as arrays: x (n, d) float64, labels (n, k) int64, and its :class:`TableSpec`.
+
+    ``Frame.x`` and ``Frame.labels`` go straight into
+    ``jaxmix.mixup(key, frame.x, m, law, labels=frame.labels)``; the outputs go back through
+    ``jaxmix.to_pandas(x_syn, labels_syn, frame.spec)``.
+    """
+
+    x: np.ndarray
+    labels: np.ndarray
+    spec: TableSpec
+
+
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError as err:  # pragma: no cover - pandas is in the test extra
+        raise ImportError(
+            'jaxmix.from_pandas/to_pandas and CSV input need pandas: pip install "jaxmix[pandas]".'
+        ) from err
+    return pd
+
+
+def _as_names(value, argname: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    try:
+        return tuple(str(v).strip() for v in value)
+    except TypeError as err:
+        raise TypeError(f"{argname} must be a list of column names, got {type(value).__name__}.") from err
+
+
+def check_columns(names: Sequence[str], columns: Sequence[str], argname: str) -> None:
+    """ValueError naming the first entry of ``names`` that is not one of ``columns``."""
+    for name in names:
+        if name not in columns:
+            raise ValueError(
+                f"{argname}: unknown column {name!r}; the columns are {', '.join(map(str, columns))}."
+            )
+
+
+def _is_numeric(series) -> bool:
+    pd = _pandas()
+    dt = series.dtype
+    if isinstance(dt, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dt):
+        return False
+    return pd.api.types.is_integer_dtype(dt) or pd.api.types.is_float_dtype(dt)
+
+
+def from_pandas(df, categorical: Sequence[str] | str | None = None, *, drop_missing: bool = False) -> Frame:
+    """Split a DataFrame into mixup arrays and the spec that inverts the split.
+
+    Args:
+        df: a pandas DataFrame with n >= 1 rows and at least one column.
+        categorical: names of numeric columns to treat as categorical as well (non-numeric
+            columns always are); a list or a comma-separated string.
+        drop_missing: drop rows holding a missing value; otherwise a missing value is a
+            ValueError naming the column and row.
+    Returns:
+        :class:`Frame` with x of shape (n, d) float64 and labels of shape (n, k) int64.
+        Categories: a ``category`` column keeps its full category list (unused ones too, in its
+        order); any other categorical column gets its sorted distinct values.
+    """
+    pd = _pandas()
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}.")
+    columns = tuple(str(c) for c in df.columns)
+    if len(set(columns)) != len(columns):
+        raise ValueError("df has duplicate column names; give every column a distinct name.")
+    if len(columns) == 0:
+        raise ValueError("df has no columns.")
+    df = df.copy()
+    df.columns = list(columns)
+    forced = _as_names(categorical, "categorical")
+    check_columns(forced, columns, "categorical")
+    missing = df.isna()
+    if bool(missing.to_numpy().any()):
+        if drop_missing:
+            df = df.loc[~missing.any(axis=1)]
+        else:
+            col = next(c for c in columns if bool(missing[c].any()))
+            row = int(np.flatnonzero(missing[col].to_numpy())[0])
+            raise ValueError(
+                f"column {col!r} has a missing value (row {row + 1} of the data, "
+                f"{int(missing.to_numpy().sum())} missing in all); "
+                "drop those rows (--drop-missing / drop_missing=True) or impute them first."
+            )
+    if len(df) == 0:
+        raise ValueError("the table has no rows" + (" left after dropping missing values." if drop_missing else "."))
+    numeric = tuple(c for c in columns if c not in forced and _is_numeric(df[c]))
+    cats = tuple(c for c in columns if c not in numeric)
+    for c in numeric:
+        v = df[c].to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"column {c!r} holds inf; remove or replace those values first.")
+    x = df[list(numeric)].to_numpy(dtype=np.float64) if numeric else np.zeros((len(df), 0))
+    categories, codes = [], []
+    for c in cats:
+        s = df[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            values = tuple(s.cat.categories.tolist())
+            code = s.cat.codes.to_numpy().astype(np.int64)
+        else:
+            try:
+                uniq, code = np.unique(s.to_numpy(), return_inverse=True)
+            except TypeError:  # mixed types that do not sort: order of first appearance
+                code, uniq = pd.factorize(s, sort=False)
+            values = tuple(v.item() if isinstance(v, np.generic) else v for v in uniq)
+            code = np.asarray(code, np.int64).reshape(-1)
+        categories.append(values)
+        codes.append(code)
+    labels = np.stack(codes, axis=1) if codes else np.zeros((len(df), 0), np.int64)
+    spec = TableSpec(columns, numeric, cats, tuple(categories), tuple(df.dtypes.tolist()))
+    return Frame(x, labels, spec)
+
+
+def to_pandas(x, labels=None, spec: TableSpec | None = None, *, integer: Sequence[str] | str | None = None):
+    """Rebuild a DataFrame (columns in ``spec.columns`` order) from mixup arrays.
+
+    ``to_pandas(frame)`` inverts :func:`from_pandas`; ``to_pandas(x_syn, labels_syn, frame.spec)``
+    turns mixup output into a DataFrame shaped like the input.
+
+    Args:
+        x: shape (m, d), the numeric columns ``spec.numeric`` (or a :class:`Frame`).
+        labels: shape (m, k) integer codes of ``spec.categorical`` (None when k = 0).
+        spec: the :class:`TableSpec` from :func:`from_pandas`.
+        integer: numeric columns to round to whole numbers and cast to an integer dtype; None
+            restores an integer column's dtype only where all its values are whole numbers
+            (see the module docstring).
+    Returns:
+        A DataFrame with m rows; categorical columns hold the category values with their
+        original dtype (``category`` columns keep their full category list and ordering).
+    """
+    pd = _pandas()
+    if isinstance(x, Frame):
+        if labels is not None or spec is not None:
+            raise TypeError("to_pandas(frame) takes no labels or spec; they come from the Frame.")
+        x, labels, spec = x
+    if not isinstance(spec, TableSpec):
+        raise TypeError(f"spec must be a jaxmix.io.TableSpec (Frame.spec), got {type(spec).__name__}.")
+    x = np.asarray(x, dtype=np.float64)
+    m = x.shape[0]
+    if x.ndim != 2 or x.shape[1] != len(spec.numeric):
+        raise ValueError(f"x must have shape (m, {len(spec.numeric)}), got {x.shape}.")
+    if spec.categorical:
+        if labels is None:
+            raise ValueError(f"labels are needed for the categorical columns {spec.categorical}.")
+        labels = np.asarray(labels)
+        if labels.ndim == 1 and len(spec.categorical) == 1:
+            labels = labels[:, None]
+        if labels.shape != (m, len(spec.categorical)):
+            raise ValueError(f"labels must have shape ({m}, {len(spec.categorical)}), got {labels.shape}.")
+    forced = _as_names(integer, "integer")
+    check_columns(forced, spec.numeric, "integer (numeric columns only)")
+    data = {}
+    for c, name in enumerate(spec.numeric):
+        v = x[:, c]
+        dt = spec.dtype(name)
+        is_int = pd.api.types.is_integer_dtype(dt)
+        if name in forced:
+            target = dt if is_int else np.dtype(np.int64)
+            data[name] = pd.Series(np.round(v), copy=False).astype(target)
+        elif is_int and integer is None and np.all(v == np.round(v)):
+            data[name] = pd.Series(v, copy=False).astype(dt)
+        elif is_int:
+            data[name] = pd.Series(v, copy=False)
+        else:
+            data[name] = pd.Series(v, copy=False).astype(dt)
+    for c, name in enumerate(spec.categorical):
+        values = spec.categories[c]
+        code = labels[:, c].astype(np.int64)
+        if code.size and (code.min() < 0 or code.max() >= len(values)):
+            raise ValueError(f"labels[:, {c}] holds a code outside 0..{len(values) - 1} for column {name!r}.")
+        dt = spec.dtype(name)
+        if isinstance(dt, pd.CategoricalDtype):
+            data[name] = pd.Series(pd.Categorical.from_codes(code, dtype=dt))
+        else:
+            arr = np.empty(len(values), dtype=object)
+            arr[:] = list(values)
+            col = pd.Series(arr[code], copy=False)
+            try:
+                col = col.astype(dt)
+            except (TypeError, ValueError):  # pragma: no cover - exotic dtypes stay object
+                pass
+            data[name] = col
+    return pd.DataFrame({name: data[name] for name in spec.columns})
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def read_csv(path, categorical: Sequence[str] | str | None = None, *, drop_missing: bool = False) -> Frame:
+    """Read a CSV file into a :class:`Frame` (see :func:`from_pandas`).
+
+    Every failure is a ValueError with a one-line message: missing or empty file, malformed CSV
+    (a row with more fields than the header), missing values, unknown column names.
+    """
+    pd = _pandas()
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"{path}: no such file.")
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a directory, not a CSV file.")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: the file is empty.")
+    try:
+        df = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file has no columns (empty CSV).") from None
+    except pd.errors.ParserError as err:
+        raise ValueError(f"{path}: malformed CSV: {_one_line(err)}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text CSV file.") from None
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read: {err.strerror or err}.") from None
+    unnamed = [c for c in df.columns if str(c).startswith("Unnamed: ")]
+    if unnamed:
+        raise ValueError(f"{path}: malformed CSV: the header has an empty column name (column {unnamed[0][9:]}).")
+    if len(df) == 0:
+        raise ValueError(f"{path}: the file has a header but no rows.")
+    try:
+        return from_pandas(df, categorical, drop_missing=drop_missing)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def _one_line(err) -> str:
+    return " ".join(str(err).split())
+
+
+def write_atomic(path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file in ``path``'s directory, then rename it to
+    ``path`` (``os.replace``); on any failure the temporary file is removed and ``path`` untouched."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"{path}: the directory {directory} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix=".jaxmix-", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_csv(df, path, *, float_format: str | None = None) -> None:
+    """Write a DataFrame to CSV atomically (no partial file on failure), without the index.
+
+    ``float_format`` (e.g. ``"%.7g"``, about float32 precision) formats float columns."""
+    write_atomic(path, lambda tmp: df.to_csv(tmp, index=False, float_format=float_format))
