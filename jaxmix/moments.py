@@ -55,6 +55,20 @@ class Summary(eqx.Module):
         return jnp.diagonal(self.class_covs, axis1=-2, axis2=-1)
 
 
+@eqx.filter_jit
+def _summarize(x, labels, num_classes):
+    x = x.reshape(x.shape[0], -1)
+    n = x.shape[0]
+    mean = x.mean(0)
+    xc = x - mean
+    cov = xc.T @ xc / n
+    num_rows = jnp.asarray(n, x.dtype)
+    if labels is None:
+        return Summary(mean, cov, num_rows)
+    probs, means, covs = _class_moments(x, labels, num_classes, mean)
+    return Summary(mean, cov, num_rows, probs, means, covs)
+
+
 def _class_moments(x, labels, num_classes: int, mean):
     onehot = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)  # (n, C)
     counts = onehot.sum(0)
@@ -87,14 +101,9 @@ def summarize(
         num_classes: C; needed under jit/vmap (static), inferred from concrete labels otherwise.
     """
     x = _checks.check_data(x, "x", min_rows=1)
-    x = x.reshape(x.shape[0], -1)
     n = x.shape[0]
-    mean = x.mean(0)
-    xc = x - mean
-    cov = xc.T @ xc / n
-    num_rows = jnp.asarray(n, x.dtype)
     if labels is None:
-        return Summary(mean, cov, num_rows)
+        return _summarize(x, None, None)
     labels = _checks.check_labels(labels, n)
     if labels.ndim != 1:
         raise ValueError(
@@ -108,8 +117,7 @@ def summarize(
     num_classes = _checks.check_count(num_classes, "num_classes")
     if _checks.is_concrete(labels) and int(np.max(np.asarray(labels))) >= num_classes:
         raise ValueError(f"labels holds a code >= num_classes={num_classes}; raise num_classes.")
-    probs, means, covs = _class_moments(x, labels, num_classes, mean)
-    return Summary(mean, cov, num_rows, probs, means, covs)
+    return _summarize(x, labels, num_classes)
 
 
 def covariance_factor(weights) -> Float[Array, "*dd"]:
@@ -161,6 +169,13 @@ def predict(summary: Summary, weights, *, tau: ArrayLike = 0.5, replace: bool = 
     scheme = as_scheme(weights)
     scheme.check_features(summary.mean.shape[-1])
     _checks.check_finite_scalar(tau, "tau")
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
+    return _predict(summary, scheme, _checks.to_float(tau, "tau"), replace)
+
+
+@eqx.filter_jit
+def _predict(summary: Summary, scheme, tau, replace: bool) -> Summary:
     n = summary.num_rows
     k_factor = covariance_factor(scheme)
     if replace:
