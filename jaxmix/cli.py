@@ -171,7 +171,6 @@ def cmd_synth(args, out=None) -> int:
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UsageError(f"{args.output}: the directory {out_dir} does not exist.")
-    weights = parse_weights(args.weights, delta=args.delta, eps=args.eps, tau=args.tau)
     frame = _load(args.input, _names(args.categorical), args.drop_missing, "IN.csv")
     spec = frame.spec
     integer = _names(args.integer)
@@ -181,6 +180,7 @@ def cmd_synth(args, out=None) -> int:
             raise UsageError(f"--integer: column {name!r} is categorical; --integer is for numeric columns.")
     if frame.x.shape[0] < 2:
         raise UsageError(f"{args.input}: mixup needs at least 2 rows, got {frame.x.shape[0]}.")
+    weights = parse_weights(args.weights, delta=args.delta, eps=args.eps, tau=args.tau)
     x = frame.x if frame.x.shape[1] else _np_zeros(frame.x.shape[0])
     labels = frame.labels if frame.labels.shape[1] else None
     key = jax.random.key(args.seed)
@@ -251,14 +251,16 @@ def cmd_report(args, out=None) -> int:
     _check_common(args)
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise UsageError(f"{args.output}: exists and is not a directory.")
-    weights = parse_weights(args.weights, delta=args.delta, eps=args.eps, tau=args.tau)
     cats = _names(args.categorical)
     real = _load(args.real, cats, args.drop_missing, "REAL.csv")
     # the synthetic table's categorical columns are the real table's, whatever their values look like
-    synth = _load(args.synth, tuple(c for c in real.spec.categorical), args.drop_missing, "SYNTH.csv")
+    synth = _load(args.synth, (), args.drop_missing, "SYNTH.csv")
+    if set(synth.spec.columns) == set(real.spec.columns) and not set(real.spec.categorical) <= set(synth.spec.categorical):
+        synth = _load(args.synth, real.spec.categorical, args.drop_missing, "SYNTH.csv")
     x_synth, labels_synth = _align_synth(real, synth, args.real, args.synth)
     if not real.spec.numeric:
         raise UsageError(f"{args.real}: no numeric columns to report on.")
+    weights = parse_weights(args.weights, delta=args.delta, eps=args.eps, tau=args.tau)
     fid = report.fidelity(
         real.x, x_synth, weights,
         labels_real=real.labels if real.spec.categorical else None,
