@@ -111,7 +111,10 @@ def _affine_moment(base_moment, lo, scale, k: int):
 
 
 def _beta_sample(key, a, b, shape, dtype):
-    return jax.random.beta(key, a, b, shape=shape, dtype=dtype)
+    """Exact Beta(a, b) draws via ``jaxmix.sampling.beta`` (fast for scalar a, b; pathwise grads)."""
+    from jaxmix import sampling  # local import: sampling sits beside laws, imports no jaxmix
+
+    return sampling.beta(key, a, b, shape, dtype)
 
 
 # --- final laws ------------------------------------------------------------------------------
