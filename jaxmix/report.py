@@ -553,7 +553,7 @@ def variance_ratio_figure(fid: Fidelity):
     names = [r["column"] for r in cols]
     rs = np.array([r["var_ratio_synth"] for r in cols])
     rp = np.array([r["var_ratio_pred"] for r in cols])
-    fig = _figure(max(5.0, 0.6 * len(names) + 2.5), 4.0)
+    fig = _figure(max(6.0, 0.6 * len(names) + 2.5), 4.4)
     ax = fig.add_subplot()
     pos = np.arange(len(names))
     colors = ["#c0392b" if (v < 1 - LOSS_THRESHOLD or v > 1 + LOSS_THRESHOLD) else "#2e86c1" for v in rs]
@@ -566,7 +566,8 @@ def variance_ratio_figure(fid: Fidelity):
     ax.set_ylim(0, max(1.3, 1.1 * top))
     ax.set_ylabel("variance ratio synthetic / real")
     ax.set_title(f"Variance kept? ({fid.meta['generations']} generation(s))")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28 if len(names) > 3 else -0.12), ncol=4,
+              fontsize="small", frameon=False)
     return fig
 
 
@@ -588,11 +589,11 @@ def weight_density_figure(weights, *, tau: float = 0.5):
     ax.axvline(tau, color="#c0392b", lw=1, label=f"cut point tau={tau:g}")
     finite = [ln.get_ydata() for ln in ax.get_lines()]
     ymax = np.nanmax([np.nanmax(np.asarray(y, float)) for y in finite if len(y)])
-    ax.set_ylim(0, min(float(ymax) * 1.05, 6.0))
+    ax.set_ylim(0, min(max(float(ymax), 1.0) * 1.3, 6.0))
     ax.set_xlabel("weight W on the first parent")
     ax.set_ylabel("density")
     ax.set_title("Mixup weight law (dotted: E[W])")
-    ax.legend(fontsize="x-small", loc="upper center")
+    ax.legend(fontsize="x-small", loc="upper left")
     return fig
 
 
