@@ -458,13 +458,13 @@ def headline(fid: Fidelity) -> list[str]:
         )
     if not lost and not gained:
         lines.append(f"Variance kept within ±{100 * LOSS_THRESHOLD:.0f}% in every column.")
-    pairs = fid.tables["pairs"]
+    pairs = [r for r in fid.tables["pairs"] if math.isfinite(r["corr_err"])]
     if pairs:
-        worst = max(pairs, key=lambda r: abs(r["corr_err"]) if math.isfinite(r["corr_err"]) else -1)
+        worst = max(pairs, key=lambda r: abs(r["corr_err"]))
         lines.append(f"Largest correlation error: {worst['corr_err']:+.3f} ({worst['pair']}).")
-    classes = fid.tables["classes"]
+    classes = [r for r in fid.tables["classes"] if math.isfinite(r["mean_err_sd"])]
     if classes:
-        worst = max(classes, key=lambda r: abs(r["mean_err_sd"]) if math.isfinite(r["mean_err_sd"]) else -1)
+        worst = max(classes, key=lambda r: abs(r["mean_err_sd"]))
         lines.append(
             f"Largest class-mean error: {worst['mean_err_sd']:+.3f} sd ({worst['column']} | {worst['class']})."
         )

@@ -132,6 +132,11 @@ def test_design_prints_algorithm_1_law(capsys):
     assert float(fields["u"].split()[0]) == pytest.approx(0.05, abs=1e-4)
     assert float(fields["E[W]"]) > 0.5
     assert fields["support"].startswith("[-0.3, 1.3]")
+    # it is what the CLI uses by default: jaxmix.select_epbeta(0.05)
+    from jaxmix.report import describe_law
+    from jaxmix.select import select_epbeta
+
+    assert fields["law"] == describe_law(select_epbeta(0.05))
 
 
 def test_help_exits_zero(capsys):
@@ -160,6 +165,8 @@ BAD_SYNTH = {
     "negative beta": (lambda d: [PENGUINS, "--weights", "beta:-1,2"], "alpha must be finite and > 0"),
     "unattainable delta": (lambda d: [PENGUINS, "--delta", 0.5], "largest attainable"),
     "zero generations": (lambda d: [PENGUINS, "--generations", 0], "--generations must be >= 1"),
+    "one row": (lambda d: [_write(d / "one.csv", "a,b\n1,x\n")], "at least 2 rows"),
+    "directory as input": (lambda d: [d], "is a directory"),
 }
 
 

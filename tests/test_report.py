@@ -86,6 +86,17 @@ def test_uniform_tables_show_the_two_thirds_loss(data):
     assert any("WARNING: variance lost" in line for line in report.headline(lossy))
 
 
+def test_constant_column_gives_nan_ratio_not_a_crash(data):
+    x, labels = data
+    x = x.copy()
+    x[:, 2] = 5.0
+    fid = report.fidelity(x, x * 0.5 + 1.0, jaxmix.Uniform(), names=("p", "q", "r"))
+    ratios = [r["var_ratio_synth"] for r in fid.tables["columns"]]
+    assert ratios[:2] == pytest.approx([0.25, 0.25]) and np.isnan(ratios[2])
+    text = " ".join(report.headline(fid))
+    assert "nan" not in text and "WARNING: variance lost" in text
+
+
 def test_ols_slopes_match_least_squares_fit(data):
     x, _ = data
     s = report.table_summary(x)
