@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,13 +59,19 @@ def population_cov():
     return np.concatenate([top, np.append(sxy, vy)[None]], axis=0)
 
 
-def weights_of(spec, scheme):
-    law = C.law_from_spec(spec)
+def weights_of(params, scheme):
+    """The weights from EpBeta parameters (Unif(0,1) = EpBeta(1,1,0,0), Beta(a,a) = EpBeta(a,a,0,0))."""
+    law = jaxmix.EpBeta(*params)
     return law if scheme == "shared" else jaxmix.per_column([law] * 4, labels=None)
 
 
-def run(key, n, reps, weights):
-    """Original and synthetic OLS coefficients for R replications: two (R, 4) arrays."""
+@partial(jax.jit, static_argnums=(1, 2, 4))
+def run(key, n, reps, params, scheme):
+    """Original and synthetic OLS coefficients for R replications: two (R, 4) arrays.
+
+    The law's parameters are traced, so one compiled program serves every law.
+    """
+    weights = weights_of(params, scheme)
 
     def one(k):
         kd, km = jax.random.split(k)
@@ -72,22 +79,23 @@ def run(key, n, reps, weights):
         syn = jaxmix.mixup(km, table, n, weights)
         return ols(table), ols(syn)
 
-    return jax.jit(jax.vmap(one))(jax.random.split(key, reps))
+    return jax.vmap(one)(jax.random.split(key, reps))
 
 
 def main(argv=None) -> dict:
     args = C.parse_args(NAME, __doc__.splitlines()[0], argv)
     sizes = (200,) if args.quick else (100, 500, 2000)
-    reps = 40 if args.quick else 1000
+    reps = 40 if args.quick else 500
     laws = ("epbeta:0.05", "unif") if args.quick else LAWS
     cov_pop = population_cov()
     key = jax.random.key(args.seed)
     results, boxes = {}, {}
     jobs = [(n, spec, scheme) for n in sizes for spec in laws for scheme in ("shared", "per_column")]
     for n, spec, scheme in C.progress(jobs, desc=NAME, disable=args.no_progress):
-        w = weights_of(spec, scheme)
+        params = jnp.asarray(C.as_epbeta(C.law_from_spec(spec)))
+        w = weights_of(params, scheme)
         # the same data key for every law at a given n: the original fits are shared across laws
-        b_orig, b_syn = run(jax.random.fold_in(key, n), n, reps, w)
+        b_orig, b_syn = run(jax.random.fold_in(key, n), n, reps, params, scheme)
         b_orig, b_syn = np.asarray(b_orig, np.float64), np.asarray(b_syn, np.float64)
         k_mat = np.asarray(jaxmix.covariance_factor(w)) * np.ones((4, 4))
         kc = k_mat * cov_pop

@@ -1,0 +1,179 @@
+"""The paper checks run (``--quick``) and their JSON says what the paper's theory says.
+
+Each script is imported and its ``main(argv)`` called in-process with ``--quick --out TMP``.
+Statistical assertions use z-scores from the standard errors the scripts compute themselves;
+|z| < 4.5 is a false-failure rate below 1e-5 per normal statistic (fixed keys, so the tests are
+deterministic). Batch-means z-scores are t-distributed with B - 1 degrees of freedom; the bound
+for the many z-scores of ``theorems`` is stated there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKS = ROOT / "paper_checks"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"paper_checks_{name}", CHECKS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(CHECKS))
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run(name, tmp_path, *extra):
+    out = load(name).main(["--quick", "--no-progress", "--out", str(tmp_path), *extra])
+    path = tmp_path / f"{name}.json"
+    assert path.is_file()
+    data = json.loads(path.read_text())  # valid JSON, no NaN
+    for fig in data["figures"]:
+        assert (tmp_path / fig).is_file() and (tmp_path / fig).stat().st_size > 1000
+    assert data["config"]["quick"] is True
+    return out, data
+
+
+def test_figure1(tmp_path):
+    _, data = run("figure1", tmp_path)
+    laws = data["laws"]
+    assert set(laws) == {"epbeta:0.05", "beta:0.1", "unif"}
+    n = data["config"]["n"]
+    for spec, res in laws.items():
+        gens = res["generations"]
+        assert [g["t"] for g in gens] == list(range(1, 11))
+        for g in gens:
+            # E[Var_t]/Var_0 = ((n-1)/n K)^t exactly (tower property), per column
+            assert max(abs(z) for z in g["z_var"]) < 4.5, (spec, g)
+            assert abs(g["corr"] - g["pred_corr"]) < 4.5 * g["corr_se"] + 1e-3, (spec, g)
+    assert abs(laws["epbeta:0.05"]["K"] - 1.0) < 1e-4
+    u1 = laws["unif"]["generations"][0]
+    assert abs(u1["pred_finite_n"][0] - 2 / 3 * (n - 1) / n) < 1e-5
+    # the shrinking clouds of the paper's Figure 1
+    assert laws["unif"]["generations"][-1]["var_ratio"][0] < 0.05
+    assert laws["beta:0.1"]["generations"][-1]["var_ratio"][0] < 0.5
+    assert laws["epbeta:0.05"]["generations"][-1]["var_ratio"][0] > 0.8
+
+
+def test_theorems(tmp_path):
+    _, data = run("theorems", tmp_path)
+    assert set(data["tables"]) >= {"penguins", "iris"}
+    claims = {"thm2_cov", "cor3_corr", "cor3_ols", "thm4_probs", "thm4_class_means",
+              "thm4_cov_indicator", "thm10_11_class_var", "cor9_var_ratio"}
+    b = data["config"]["batches"]
+    assert b >= 32
+    for tname, t in data["tables"].items():
+        for spec, r in t["laws"].items():
+            assert set(r["claims"]) == claims
+            # t_{B-1} tails: P(|t_31| > 6) ≈ 1e-6 per z-score, a few hundred z-scores per run
+            for cname, c in r["claims"].items():
+                assert c["max_abs_z"] < 6.0, (tname, spec, cname, c["max_abs_z"])
+            if spec.startswith("epbeta"):
+                assert abs(r["delta"] - 0.05) < 1e-4
+                assert r["thm10_11_formula_max_abs_diff"] < 1e-5  # float32, standardised data
+                assert np.allclose(r["claims"]["cor9_var_ratio"]["predicted"], 1.0, atol=1e-5)
+            if spec == "unif":
+                assert np.allclose(r["claims"]["cor9_var_ratio"]["predicted"], 2 / 3, atol=1e-6)
+                assert abs(r["u"] - 0.25) < 1e-6
+            if spec.startswith("percol"):  # independent weights attenuate correlations
+                pc = np.abs(np.asarray(r["claims"]["cor3_corr"]["predicted"]))
+                oc = np.abs(np.asarray(r["claims"]["cor3_corr"]["original"]))
+                assert np.all(pc <= oc + 1e-6) and np.any(pc < 0.9 * oc)
+            else:  # a shared weight keeps them
+                c = r["claims"]["cor3_corr"]
+                assert np.allclose(c["predicted"], c["original"], atol=1e-5)
+    zo = data["z_overall"]
+    assert zo["count"] > 200
+    assert zo["frac_abs_gt_3"] < 0.03  # N(0,1): 0.27 %; t_31: 0.5 %
+    assert 0.7 < zo["sd"] < 1.4
+
+
+def test_regression(tmp_path):
+    _, data = run("regression", tmp_path)
+    res = data["results"]
+    n = data["config"]["sizes"][0]
+    for spec in data["config"]["laws"]:
+        shared = res[f"n={n}|{spec}|shared"]
+        percol = res[f"n={n}|{spec}|per_column"]
+        # Corollary 3: shared weight keeps every coefficient of the original fit
+        for diff, se in zip(shared["diff_vs_original"], shared["diff_vs_original_se"]):
+            assert abs(diff) < 4.5 * se, (spec, shared)
+        assert np.allclose(shared["predicted_limit"], data["config"]["beta"], atol=1e-4)
+        # per-column weights attenuate β1 = 2: well below the original fit
+        b1 = percol["diff_vs_original"][1]
+        assert b1 < -4.5 * percol["diff_vs_original_se"][1], (spec, percol)
+        assert percol["slope_ratio_predicted"][0] < 0.9
+
+
+def test_tabular_bias(tmp_path):
+    _, data = run("tabular_bias", tmp_path)
+    assert data["config"]["baselines"].startswith("skipped")
+    pen = data["tables"]["penguins"]["methods"]
+    ep, un = pen["epbeta:0.05"], pen["unif"]
+    # EpBeta: unbiased variances and covariances (z from the R replications)
+    for g in ("var", "cov", "mean"):
+        b, se = np.asarray(ep["groups"][g]["bias"]), np.asarray(ep["groups"][g]["se"])
+        assert np.all(np.abs(b) < 4.5 * se), (g, b, se)
+    # Unif: variances shrink by 1/3, as predicted
+    b, se = np.asarray(un["groups"]["var"]["bias"]), np.asarray(un["groups"]["var"]["se"])
+    assert np.all(np.abs(b - (-1 / 3)) < 4.5 * se)
+    # class means move by -u d_l (u = 0.05 vs 0.25): predicted vs measured
+    for m in (ep, un):
+        b = np.asarray(m["groups"]["class_mean"]["bias"])
+        se = np.asarray(m["groups"]["class_mean"]["se"])
+        assert np.all(np.abs(b - np.asarray(m["predicted"]["class_mean"])) < 4.5 * se + 0.01)
+    rank = data["ranking_mean_abs_bias_var_cov_classmean"]["penguins"]
+    assert rank[0][0].startswith("EpBeta")
+
+
+def test_model_collapse(tmp_path):
+    _, data = run("model_collapse", tmp_path)
+    cfg = data["config"]
+    t_max, runs = cfg["generations"], cfg["runs"]
+    assert cfg["dataset"] == "digits8x8"
+    for spec, r in data["laws"].items():
+        acc = np.asarray(r["accuracy_runs"])
+        assert acc.shape == (runs, t_max + 1)
+        assert np.all((acc >= 0) & (acc <= 100))
+        assert r["accuracy_mean"][0] > 80  # an MLP on real digits
+        pv = np.asarray(r["total_var_ratio_predicted"])
+        assert abs(pv[0] - 1) < 1e-6
+        # sanity only (2 runs give no SE): measured total variance within 15 % of predicted
+        mv = np.asarray(r["total_var_ratio_measured"])
+        assert np.all(np.abs(mv / np.asarray(r["total_var_ratio_predicted_finite_n"]) - 1) < 0.15), (spec, mv, pv)
+    unif = data["laws"]["unif"]
+    assert abs(unif["total_var_ratio_predicted"][1] - 2 / 3) < 1e-5
+    assert abs(data["laws"]["epbeta:0.05"]["total_var_ratio_predicted"][t_max] - 1) < 1e-3
+    assert [row["t"] for row in data["table"]][0] == 0
+
+
+def test_model_collapse_cifar10_missing_path(tmp_path):
+    mod = load("model_collapse")
+    with pytest.raises(SystemExit, match="CIFAR-10 python-version folder"):
+        mod.main(["--quick", "--no-progress", "--out", str(tmp_path), "--cifar10", str(tmp_path / "nope")])
+
+
+def test_model_collapse_cifar10_format(tmp_path):
+    """The --cifar10 path on a tiny fake folder in CIFAR-10's pickle format (CNN, 1 generation)."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        labels = rng.integers(0, 10, 12).tolist()
+        data = rng.integers(0, 256, (12, 3072), dtype=np.uint8)
+        with open(folder / name, "wb") as fh:
+            pickle.dump({b"data": data, b"labels": labels}, fh)
+    mod = load("model_collapse")
+    out = mod.main(["--quick", "--no-progress", "--out", str(tmp_path / "o"), "--cifar10", str(folder),
+                    "--generations", "1", "--runs", "1", "--epochs", "1"])
+    assert out["config"]["dataset"] == "cifar10" and out["config"]["n_train"] == 60
+    assert all(math.isfinite(v) for r in out["laws"].values() for v in np.ravel(r["accuracy_mean"]))
