@@ -164,7 +164,7 @@ def check_table(key, x, labels, spec, batches, batch_size):
 
 def main(argv=None) -> dict:
     args = C.parse_args(NAME, __doc__.splitlines()[0], argv)
-    batches, batch_size = (32, 1000) if args.quick else (64, 6250)
+    batches, batch_size = (32, 1000) if args.quick else (64, 3125)
     laws = QUICK_LAWS if args.quick else LAWS
     key = jax.random.key(args.seed)
     tables = load_tables(args.quick)
