@@ -1,16 +1,547 @@
-"""Special functions (floor 1): the regularized incomplete beta function.
+"""Special functions (floor 1): the regularized incomplete beta function and its inverse.
 
-``betainc(a, b, x)`` = I_x(a, b) = B(x; a, b) / B(a, b). For now the forward value comes from
-``jax.scipy.special.betainc``, which is differentiable in ``x`` only; a custom JVP in ``a`` and
-``b`` is the job of the selection issue.
+``betainc(a, b, x)`` = I_x(a, b) = B(x; a, b) / B(a, b) with B(x; a, b) = int_0^x t^(a-1) (1-t)^(b-1) dt,
+and ``betaincinv(a, b, q)``, the x with I_x(a, b) = q (the Beta(a, b) quantile). Both are
+differentiable in all three arguments through ``jax.custom_jvp``, broadcast over their arguments,
+work in float32 and float64 and under ``jit``/``vmap``/``grad``.
+
+How the value is computed
+-------------------------
+For x <= (a+1)/(a+b+2) (else through I_x(a, b) = 1 - I_{1-x}(b, a)),
+
+    I_x(a, b) = x^a (1-x)^b / (a B(a, b)) * 1/(1+ d1/(1+ d2/(1+ ...)))        (continued fraction)
+    d_{2m+1} = -(a+m)(a+b+m) x / ((a+2m)(a+2m+1)),   d_{2m} = m(b-m) x / ((a+2m-1)(a+2m)),
+
+evaluated with the modified Lentz algorithm. In that region the fraction converges for every
+a, b > 0; the number of terms grows like sqrt(max(a, b)) (about 50 for a = b = 1e3 at the mean).
+The loop is a ``lax.while_loop`` that stops when every element has converged to machine precision
+(at most ``_MAX_ITER`` steps, which covers max(a, b) up to ~1e5); under ``vmap`` it runs until
+the slowest element converges. The prefactor x^a (1-x)^b / (a B(a, b)) is computed in log space
+with its own log B: when a, b >= 10 in the Stirling form
+
+    a log(x/x0) + b log(y/y0) + log(b/(2 pi a (a+b)))/2 - D(a) - D(b) + D(a+b),   x0 = a/(a+b),
+
+(D the Stirling remainder of log Gamma), which avoids the cancellation of three large log Gamma
+values; ``jax.scipy.special.betaln`` is not used because it is only ~1e-7 accurate in float64
+for some moderate arguments (e.g. a=10, b=0.5). (``jax.scipy.special.betainc`` itself is accurate
+to ~5e-11 in float64 on the test grid, but has no derivative in a or b.)
+
+How the derivatives are computed
+--------------------------------
+- d/dx is the density x^(a-1) (1-x)^(b-1) / B(a, b).
+- d/da and d/db: forward-mode differentiation of the same finite continued-fraction recursion
+  (and of the log prefactor, which brings log x, log(1-x) and digamma terms), i.e. the approach
+  of Boik & Robison-Cox (1998) with JAX doing the bookkeeping. The derivative of the truncated
+  fraction converges to the derivative of I at the same geometric rate as the value, so the
+  stopping rule adds a few safety steps. Unlike a series in x, this keeps full relative accuracy
+  for whole-number a or b (no special cases, no cancelling digamma poles) and for tiny or large
+  a, b; unlike quadrature of int t^(a-1) (1-t)^(b-1) log t dt it needs no a-dependent substitution.
+  The derivatives of the symmetric branch are those of 1 - I_{1-x}(b, a), so a tail near 1 keeps
+  relative accuracy in its (tiny) parameter derivatives.
+
+Accuracy (measured against mpmath at 30 digits, see ``tests/test_special.py``)
+---------------------------------------------------------------------------
+float64: value and all three partial derivatives within 1e-9 relative (observed < 1e-11) for
+a, b in [1e-3, 1e3], x in [1e-6, 1 - 1e-6]; quantities below 1e-290 are compared absolutely
+(they sit at the float64 underflow limit). float32: 1e-4 relative where I and the partials
+exceed 1e-30 and a + b <= 200; beyond that the float32 rounding of a, b, x alone costs
+more than 1e-4 (condition numbers of I in a, b grow like sqrt(a + b)).
+
+Edge cases: x = 0 gives 0 and x = 1 gives 1, with zero a- and b-derivatives there. The
+x-derivative at an end point is the density's limit; where that limit is infinite (a < 1 at 0,
+b < 1 at 1) the largest finite float is returned instead, so that a zero tangent (e.g. through a
+clip) gives 0 rather than NaN. x outside [0, 1], a <= 0 or b <= 0 (or NaN) give NaN values and
+derivatives; these functions do not raise, because they run inside traced code: the public
+law methods validate or clip before calling them.
+
+Second-order derivatives are not supported as such: the JVP rule returns first partials
+computed by forward-mode differentiation, and differentiating that rule again (e.g.
+``jax.jvp(jax.grad(f))``) runs without error but gives second derivatives of the truncated
+recursion without the accuracy guarantees above.
 """
 
 from __future__ import annotations
 
+import math
+
+import jax
+import jax.numpy as jnp
 import jax.scipy.special as jsp
+from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
+__all__ = ["betainc", "betaincinv"]
 
+_BIG = 10.0  # a, b >= _BIG use the Stirling form of log B
+_MAX_ITER = 2000  # continued-fraction steps; enough for max(a, b) up to ~1e5
+_EXTRA_ITER = 4  # safety steps after the value has converged (derivatives lag slightly)
+_INV_ITER = 16  # safeguarded Newton steps in betaincinv
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+# Stirling series of log Gamma: D(x) = sum_k c_k / x^(2k-1); 7 terms give < 1e-17 for x >= 10.
+_STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _dtype_of(*args):
+    dt = jnp.result_type(*args)
+    if not jnp.issubdtype(dt, jnp.floating):
+        dt = jnp.result_type(float)
+    return dt
+
+
+def _stirling_remainder(x):
+    """D(x) = log Gamma(x) - [(x - 1/2) log x - x + log(2 pi)/2], valid for x >= 10."""
+    z = 1.0 / (x * x)
+    s = _STIRLING[-1]
+    for c in _STIRLING[-2::-1]:
+        s = s * z + c
+    return s / x
+
+
+def _stirling_remainder_grad(x):
+    """D'(x) = digamma(x) - log x + 1/(2x), for x >= 10."""
+    z = 1.0 / (x * x)
+    s = -(2 * len(_STIRLING) - 1) * _STIRLING[-1]
+    for k in range(len(_STIRLING) - 2, -1, -1):
+        s = s * z - (2 * k + 1) * _STIRLING[k]
+    return s * z
+
+
+def _log_beta_small(a, b, grad=False):
+    """log B(a, b) when at most one of a, b is >= _BIG (a, b > 0); with grad, also d/da, d/db.
+
+    With lo <= hi: log B = lgamma(lo) + [lgamma(hi) - lgamma(lo + hi)], the bracket by Stirling
+    when hi >= _BIG (it would cancel otherwise). Derivatives by hand: digamma differences.
+    """
+    lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
+    mixed = hi >= _BIG
+    hp = jnp.where(mixed, 1.0, hi)  # plain-branch copies, kept finite in the other branch
+    cp = lo + hp
+    g = jnp.where(mixed, hi, _BIG)  # mixed-branch copies
+    cm = lo + g
+    bracket_mixed = (
+        lo - lo * jnp.log(g) - (cm - 0.5) * jnp.log1p(lo / g)
+        + _stirling_remainder(g) - _stirling_remainder(cm)
+    )
+    bracket_plain = jsp.gammaln(hp) - jsp.gammaln(cp)
+    lb = jsp.gammaln(lo) + jnp.where(mixed, bracket_mixed, bracket_plain)
+    if not grad:
+        return lb
+    dcm = _stirling_remainder_grad(cm)
+    psi_c = jsp.digamma(cp)
+    d_lo = jsp.digamma(lo) + jnp.where(mixed, 0.5 / cm - jnp.log(cm) - dcm, -psi_c)
+    d_hi = jnp.where(
+        mixed,
+        -jnp.log1p(lo / g) - 0.5 * lo / (g * cm) + _stirling_remainder_grad(g) - dcm,
+        jsp.digamma(hp) - psi_c,
+    )
+    a_lo = a <= b
+    return lb, jnp.stack([jnp.where(a_lo, d_lo, d_hi), jnp.where(a_lo, d_hi, d_lo)])
+
+
+def _log_prefactor(a, b, x, lx, ly, grad=False):
+    """log[x^a (1-x)^b / (a B(a, b))] given lx = log x, ly = log(1-x); a, b > 0, 0 < x < 1.
+
+    With grad, also its derivatives in (a, b), stacked on a leading axis of 2.
+    """
+    big = (a >= _BIG) & (b >= _BIG)
+    # Stirling form around the mean x0 = a/c, written so that nothing large cancels.
+    ab = jnp.where(big, a, _BIG)
+    bb = jnp.where(big, b, _BIG)
+    cb = ab + bb
+    e = x * cb - ab  # c (x - x0)
+    tx, ty = e / ab, -e / bb  # x/x0 - 1 and y/y0 - 1
+    okx, oky = tx > -0.5, ty > -0.5
+    termx = jnp.where(okx, jnp.log1p(jnp.where(okx, tx, 0.0)), lx - jnp.log(ab / cb))  # log(x/x0)
+    termy = jnp.where(oky, jnp.log1p(jnp.where(oky, ty, 0.0)), ly - jnp.log(bb / cb))  # log(y/y0)
+    l_big = (
+        ab * termx + bb * termy + 0.5 * jnp.log(bb / (ab * cb)) - _HALF_LOG_2PI
+        - _stirling_remainder(ab) - _stirling_remainder(bb) + _stirling_remainder(cb)
+    )
+    as_ = jnp.where(big, 1.0, a)
+    bs = jnp.where(big, 1.0, b)
+    if not grad:
+        l_small = as_ * lx + bs * ly - jnp.log(as_) - _log_beta_small(as_, bs)
+        return jnp.where(big, l_big, l_small)
+    lb, dlb = _log_beta_small(as_, bs, grad=True)
+    l_small = as_ * lx + bs * ly - jnp.log(as_) - lb
+    # d/da of the Stirling form: the a, b factors of log x0, log y0 cancel (a/c - 1 + b/c = 0)
+    dcb = _stirling_remainder_grad(cb)
+    g_big = jnp.stack([
+        termx - 0.5 / ab - 0.5 / cb - _stirling_remainder_grad(ab) + dcb,
+        termy + 0.5 / bb - 0.5 / cb - _stirling_remainder_grad(bb) + dcb,
+    ])
+    g_small = jnp.stack([lx - 1.0 / as_ - dlb[0], ly - dlb[1]])
+    return jnp.where(big, l_big, l_small), jnp.where(big, g_big, g_small)
+
+
+def _log_density(a, b, x, lx, ly):
+    """log of x^(a-1) (1-x)^(b-1) / B(a, b)."""
+    return _log_prefactor(a, b, x, lx, ly) + jnp.log(a) - lx - ly
+
+
+def _cf_setup(a, b, x):
+    dt = x.dtype
+    tiny = jnp.asarray(1e-300 if dt == jnp.float64 else 1e-30, dt)
+    tol = 4.0 * jnp.finfo(dt).eps
+
+    def guard(v):
+        return jnp.where(jnp.abs(v) < tiny, tiny, v)
+
+    def step(m, a, b, c, d):
+        """One full step (two partial numerators) of modified Lentz: new c, d and the factor."""
+        mf = m.astype(dt)
+        m2 = 2.0 * mf
+        aa = mf * (b - mf) * x / ((a - 1.0 + m2) * (a + m2))
+        d = 1.0 / guard(1.0 + aa * d)
+        c = guard(1.0 + aa / c)
+        delta = d * c
+        aa = -(a + mf) * (a + b + mf) * x / ((a + m2) * (a + 1.0 + m2))
+        d = 1.0 / guard(1.0 + aa * d)
+        c = guard(1.0 + aa / c)
+        return c, d, delta * d * c
+
+    def start(a, b):
+        d = 1.0 / guard(1.0 - (a + b) * x / (a + 1.0))
+        return jnp.ones_like(x), d
+
+    return step, start, tol
+
+
+def _continued_fraction(a, b, x):
+    """1/(1+ d1/(1+ d2/(1+ ...))) of the incomplete beta, by modified Lentz (see module doc).
+
+    Each element stops (its h is frozen) _EXTRA_ITER steps after its factor first reached
+    rounding level; the loop ends when every element has stopped (or after _MAX_ITER steps).
+    """
+    step, start, tol = _cf_setup(a, b, x)
+    c, d = start(a, b)
+
+    def body(carry):
+        m, since, c, d, h = carry
+        c, d, delta = step(m, a, b, c, d)
+        h = jnp.where(since >= _EXTRA_ITER, h, h * delta)
+        since = jnp.where((since > 0) | (jnp.abs(delta - 1.0) <= tol), since + 1, 0)
+        return m + 1, since, c, d, h
+
+    def cond(carry):
+        return (carry[0] <= _MAX_ITER) & jnp.any(carry[1] < _EXTRA_ITER)
+
+    init = (jnp.asarray(1, jnp.int32), jnp.zeros(x.shape, jnp.int32), c, d, d)
+    return lax.while_loop(cond, body, init)[-1]
+
+
+def _continued_fraction_jvp(a, b, x, g):
+    """The continued fraction h and its log-derivatives (dh/da, dh/db)/h (leading axis 2).
+
+    Forward-mode derivatives of the Lentz recursion written out by hand (Boik & Robison-Cox
+    1998) in relative form: with rd = d'/d, rc = c'/c, each partial numerator t adds
+    rC - rD to h'/h, where D = 1 + t d, C = 1 + t/c, D' = d (t' + t rd), C' = (t' - t rc)/c.
+    The stopping rule looks at both: a whole number b ends the fraction in value (a zero
+    partial numerator) but not in derivative. ``g`` (leading axis 2) holds d log(prefactor) /
+    d(a, b); an element stops once its factor is 1 and the increments of h'/h are negligible
+    against d log I / d(a, b) = g + h'/h, to rounding level.
+    """
+    dt = x.dtype
+    tiny = jnp.asarray(1e-300 if dt == jnp.float64 else 1e-30, dt)
+    tol = 4.0 * jnp.finfo(dt).eps
+
+    def half(t, dt_, d, rd, c, rc):
+        """One partial numerator t (tangents dt_, axis 0 = direction) applied to (d, c)."""
+        big_d = 1.0 + t * d
+        rbig_d = d * (dt_ + t * rd) / big_d
+        small_d = jnp.abs(big_d) < tiny
+        big_d = jnp.where(small_d, tiny, big_d)
+        rbig_d = jnp.where(small_d, 0.0, rbig_d)
+        big_c = 1.0 + t / c
+        rbig_c = (dt_ - t * rc) / (c * big_c)
+        small_c = jnp.abs(big_c) < tiny
+        big_c = jnp.where(small_c, tiny, big_c)
+        rbig_c = jnp.where(small_c, 0.0, rbig_c)
+        return 1.0 / big_d, -rbig_d, big_c, rbig_c, big_c / big_d, rbig_c - rbig_d
+
+    # h = d = 1/D0 with D0 = 1 - (a+b) x/(a+1); relative derivative of d is -D0'/D0
+    big_d0 = 1.0 - (a + b) * x / (a + 1.0)
+    dbig_d0 = jnp.stack([-x * (1.0 - b) / (a + 1.0) ** 2, -x / (a + 1.0)])
+    small0 = jnp.abs(big_d0) < tiny
+    d = 1.0 / jnp.where(small0, tiny, big_d0)
+    rd = jnp.where(small0, 0.0, -dbig_d0 / big_d0)
+
+    def body(carry):
+        m, since, d, rd, c, rc, h, lh = carry
+        mf = m.astype(dt)
+        m2 = 2.0 * mf
+        p, q = a - 1.0 + m2, a + m2
+        t1 = mf * (b - mf) * x / (p * q)
+        dt1 = jnp.stack([-t1 * (1.0 / p + 1.0 / q), mf * x / (p * q)])
+        d, rd, c, rc, f1, rf1 = half(t1, dt1, d, rd, c, rc)
+        r, s_ = a + 1.0 + m2, a + b + mf
+        t2 = -(a + mf) * s_ * x / (q * r)
+        dt2 = jnp.stack([t2 * (1.0 / (a + mf) + 1.0 / s_ - 1.0 / q - 1.0 / r), t2 / s_])
+        d, rd, c, rc, f2, rf2 = half(t2, dt2, d, rd, c, rc)
+        delta, rdelta = f1 * f2, rf1 + rf2
+        frozen = since >= _EXTRA_ITER
+        h = jnp.where(frozen, h, h * delta)
+        lh = jnp.where(frozen, lh, lh + rdelta)
+        small = (jnp.abs(delta - 1.0) <= tol) & jnp.all(
+            jnp.abs(rdelta) <= tol * jnp.abs(g + lh), axis=0
+        )
+        since = jnp.where((since > 0) | small, since + 1, 0)
+        return m + 1, since, d, rd, c, rc, h, lh
+
+    def cond(carry):
+        return (carry[0] <= _MAX_ITER) & jnp.any(carry[1] < _EXTRA_ITER)
+
+    c = jnp.ones_like(x)
+    rc = jnp.zeros_like(rd)
+    init = (jnp.asarray(1, jnp.int32), jnp.zeros(x.shape, jnp.int32), d, rd, c, rc, d, rd)
+    out = lax.while_loop(cond, body, init)
+    return out[6], out[7]
+
+
+def _swap(a, b, x):
+    """Arguments of the convergent branch: (a, b, x, log x, log(1-x)) or those of 1 - I_{1-x}(b, a)."""
+    swap = x > (a + 1.0) / (a + b + 2.0)
+    lx, ly = jnp.log(x), jnp.log1p(-x)
+    return (
+        swap,
+        jnp.where(swap, b, a),
+        jnp.where(swap, a, b),
+        jnp.where(swap, 1.0 - x, x),
+        jnp.where(swap, ly, lx),
+        jnp.where(swap, lx, ly),
+    )
+
+
+def _betainc_interior(a, b, x):
+    """I_x(a, b) for a, b > 0 and 0 < x < 1 (arrays of one common shape)."""
+    swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
+    r = jnp.exp(_log_prefactor(aa, bb, xx, lxx, lyy)) * _continued_fraction(aa, bb, xx)
+    return jnp.where(swap, 1.0 - r, r)
+
+
+def _betainc_interior_partials(a, b, x):
+    """(I, dI/da, dI/db, dI/dx) for a, b > 0 and 0 < x < 1 (arrays of one common shape)."""
+    swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
+    lp, g = _log_prefactor(aa, bb, xx, lxx, lyy, grad=True)
+    h, lh = _continued_fraction_jvp(aa, bb, xx, g)
+    r = jnp.exp(lp) * h
+    dr = r * (g + lh)  # d r / d(aa, bb)
+    value = jnp.where(swap, 1.0 - r, r)
+    da = jnp.where(swap, -dr[1], dr[0])
+    db = jnp.where(swap, -dr[0], dr[1])
+    # the density x^(a-1) (1-x)^(b-1) / B(a, b) is symmetric under the swap
+    dens = jnp.exp(lp + jnp.log(aa) - lxx - lyy)
+    return value, da, db, dens
+
+
+def _prepare(a, b, x):
+    """Broadcast to one float dtype and shape; masks of valid and interior points; safe copies."""
+    dt = _dtype_of(a, b, x)
+    a, b, x = jnp.broadcast_arrays(*(jnp.asarray(v, dt) for v in (a, b, x)))
+    valid = (a > 0) & (b > 0) & (x >= 0) & (x <= 1) & jnp.isfinite(a) & jnp.isfinite(b)
+    interior = valid & (x > 0) & (x < 1)
+    a_s = jnp.where(valid, a, 1.0)
+    b_s = jnp.where(valid, b, 1.0)
+    x_s = jnp.where(interior, x, 0.5)
+    return a, b, x, valid, interior, a_s, b_s, x_s
+
+
+def _finish(value, x, valid, interior):
+    value = jnp.where(interior, value, jnp.where(x >= 1, 1.0, 0.0).astype(value.dtype))
+    return jnp.where(valid, value, jnp.nan)
+
+
+# --- betainc with its JVP -----------------------------------------------------------------------
+
+
+@jax.custom_jvp
+def _betainc(a, b, x):
+    a, b, x, valid, interior, a_s, b_s, x_s = _prepare(a, b, x)
+    return _finish(_betainc_interior(a_s, b_s, x_s), x, valid, interior)
+
+
+def _betainc_partials(a, b, x):
+    """(I, dI/da, dI/db, dI/dx), all of the broadcast shape."""
+    a, b, x, valid, interior, a_s, b_s, x_s = _prepare(a, b, x)
+
+    value, da, db, dens = _betainc_interior_partials(a_s, b_s, x_s)
+    value = _finish(value, x, valid, interior)
+    nan = jnp.asarray(jnp.nan, a.dtype)
+    da = jnp.where(valid, jnp.where(interior, da, 0.0), nan)
+    db = jnp.where(valid, jnp.where(interior, db, 0.0), nan)
+    # d/dx: the density; at the end points its limit (largest float where that limit is infinite)
+    big = jnp.finfo(a.dtype).max
+    at0 = jnp.where(a_s > 1, 0.0, jnp.where(a_s == 1, b_s, big))
+    at1 = jnp.where(b_s > 1, 0.0, jnp.where(b_s == 1, a_s, big))
+    dx = jnp.where(interior, dens, jnp.where(x >= 1, at1, at0))
+    dx = jnp.where(valid, dx, nan)
+    return value, da, db, dx
+
+
+@_betainc.defjvp
+def _betainc_jvp(primals, tangents):
+    a, b, x = primals
+    ta, tb, tx = tangents
+    value, da, db, dx = _betainc_partials(a, b, x)
+    tangent = da * ta + db * tb + dx * tx
+    return value, tangent
+
+
+@jax.jit
 def betainc(a: ArrayLike, b: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
-    """Regularized incomplete beta I_x(a, b); broadcasts over its arguments."""
-    return jsp.betainc(a, b, x)
+    """Regularized incomplete beta I_x(a, b), differentiable in a, b and x.
+
+    Args:
+        a, b: shape parameters (> 0); x: the upper limit in [0, 1]. Any broadcastable shapes;
+            the result has the broadcast shape and the common floating dtype (float32 unless
+            x64 is enabled or float64 arrays are passed).
+
+    Returns:
+        I_x(a, b) = int_0^x t^(a-1) (1-t)^(b-1) dt / B(a, b). NaN (no error) for a <= 0, b <= 0
+        or x outside [0, 1]; validate at the public boundary.
+
+    Derivatives: d/dx is the Beta(a, b) density; d/da and d/db are exact derivatives of the
+    continued fraction (see the module docstring for method and accuracy). First order only.
+    """
+    return _betainc(a, b, x)
+
+
+# --- betaincinv ---------------------------------------------------------------------------------
+
+
+def _initial_quantile(a, b, p):
+    """Starting point for I_x(a, b) = p (Numerical Recipes 6.4 / Abramowitz-Stegun 26.5.22)."""
+    dt = p.dtype
+    # a, b >= 1: normal approximation of the Beta quantile
+    pp = jnp.where(p < 0.5, p, 1.0 - p)
+    t = jnp.sqrt(-2.0 * jnp.log(pp))
+    z = (2.30753 + t * 0.27061) / (1.0 + t * (0.99229 + t * 0.04481)) - t
+    z = jnp.where(p < 0.5, z, -z)
+    al = (z * z - 3.0) / 6.0
+    a1, b1 = jnp.maximum(a, 1.0), jnp.maximum(b, 1.0)
+    h = 2.0 / (1.0 / (2.0 * a1 - 1.0) + 1.0 / (2.0 * b1 - 1.0))
+    w = z * jnp.sqrt(al + h) / h - (1.0 / (2.0 * b1 - 1.0) - 1.0 / (2.0 * a1 - 1.0)) * (
+        al + 5.0 / 6.0 - 2.0 / (3.0 * h)
+    )
+    x_normal = a1 / (a1 + b1 * jnp.exp(2.0 * w))
+    # otherwise: the power-law tails x^a/(a B) and 1 - (1-x)^b/(b B)
+    lna = jnp.log(a / (a + b))
+    lnb = jnp.log(b / (a + b))
+    tt = jnp.exp(a * lna) / a
+    u = jnp.exp(b * lnb) / b
+    ww = tt + u
+    x_lo = jnp.exp((jnp.log(a * ww) + jnp.log(p)) / a)
+    x_hi = -jnp.expm1((jnp.log(b * ww) + jnp.log1p(-p)) / b)
+    x_power = jnp.where(p < tt / ww, x_lo, x_hi)
+    x0 = jnp.where((a >= 1) & (b >= 1), x_normal, x_power)
+    tiny = jnp.finfo(dt).tiny
+    return jnp.clip(jnp.nan_to_num(x0, nan=0.5), tiny, 1.0 - jnp.finfo(dt).epsneg)
+
+
+def _betaincinv_interior(a, b, p):
+    """x in [0, 1/2] with I_x(a, b) = p, for a, b > 0 and 0 < p <= I_{1/2}(a, b) (common shape).
+
+    Safeguarded Newton on log x against log I: the bracket [lo, hi] always holds the root; a
+    Newton step that leaves it is replaced by a bisection (geometric while the bracket spans
+    orders of magnitude). A fixed number of steps (``_INV_ITER``) keeps it ``vmap``-friendly.
+    A root below the smallest normal float is returned as 0.
+    """
+    dt = p.dtype
+    tiny = jnp.finfo(dt).tiny
+    eps = jnp.finfo(dt).eps
+    x = jnp.clip(_initial_quantile(a, b, p), tiny, 0.5)
+    lo = jnp.zeros_like(p)
+    hi = jnp.full_like(p, 0.5)
+    logp, log1mp = jnp.log(p), jnp.log1p(-p)
+
+    def step(_, carry):
+        x, lo, hi = carry
+        val = _betainc_interior(a, b, x)
+        lo = jnp.where(val < p, x, lo)
+        hi = jnp.where(val >= p, x, hi)
+        lx, ly = jnp.log(x), jnp.log1p(-x)
+        dens = jnp.exp(_log_density(a, b, x, lx, ly))
+        # Newton on log I against log x while I < 1/2, and on log(1 - I) against log(1 - x)
+        # above: both are close to linear in the power-law tails x^a and (1-x)^b.
+        du = -(jnp.log(val) - logp) * val / (x * dens)
+        cval = 1.0 - val
+        dv = -(jnp.log(cval) - log1mp) * cval / ((1.0 - x) * dens)
+        x_newton = jnp.where(val < 0.5, x * jnp.exp(du), -jnp.expm1(ly + dv))
+        # a step within rounding of x (at the root) is kept even if rounding put it just
+        # outside the bracket; a real step outside the bracket falls back to bisection
+        near = jnp.abs(x_newton - x) <= 8.0 * eps * x
+        x_newton = jnp.where(near, jnp.clip(x_newton, lo, hi), x_newton)
+        ok = (x_newton >= lo) & (x_newton <= hi) & jnp.isfinite(x_newton)
+        wide = (lo > 0) & (hi > 4.0 * lo)
+        bisect = jnp.where(lo <= 0, hi * jnp.where(hi > 1e-3, 0.5, 1e-3), 0.5 * (lo + hi))
+        bisect = jnp.where(wide, jnp.sqrt(lo * hi), bisect)
+        x_new = jnp.where(ok, x_newton, bisect)
+        x_new = jnp.where(val == p, x, x_new)
+        return jnp.clip(x_new, tiny, 0.5), lo, hi
+
+    x, lo, hi = lax.fori_loop(0, _INV_ITER, step, (x, lo, hi))
+    underflow = (x <= tiny) & (_betainc_interior(a, b, x) > p)
+    return jnp.where(underflow, 0.0, x)
+
+
+@jax.custom_jvp
+def _betaincinv(a, b, q):
+    dt = _dtype_of(a, b, q)
+    a, b, q = jnp.broadcast_arrays(*(jnp.asarray(v, dt) for v in (a, b, q)))
+    valid = (a > 0) & (b > 0) & (q >= 0) & (q <= 1) & jnp.isfinite(a) & jnp.isfinite(b)
+    interior = valid & (q > 0) & (q < 1)
+    a_s = jnp.where(valid, a, 1.0)
+    b_s = jnp.where(valid, b, 1.0)
+    q_s = jnp.where(interior, q, 0.5)
+    # solve for whichever of x, 1 - x is <= 1/2 (so it is represented to full relative
+    # precision): for q > I_{1/2}(a, b), x = 1 - y with I_y(b, a) = 1 - q
+    upper = q_s > _betainc_interior(a_s, b_s, jnp.full_like(q_s, 0.5))
+    aa = jnp.where(upper, b_s, a_s)
+    bb = jnp.where(upper, a_s, b_s)
+    p = jnp.where(upper, 1.0 - q_s, q_s)
+    y = _betaincinv_interior(aa, bb, p)
+    x = jnp.where(upper, 1.0 - y, y)
+    x = jnp.where(interior, x, jnp.where(q >= 1, 1.0, 0.0).astype(dt))
+    return jnp.where(valid, x, jnp.nan)
+
+
+@_betaincinv.defjvp
+def _betaincinv_jvp(primals, tangents):
+    a, b, q = primals
+    ta, tb, tq = tangents
+    x = _betaincinv(a, b, q)
+    interior = (x > 0) & (x < 1)
+    xs = jnp.where(interior, x, 0.5)
+    _, ia, ib, dens = _betainc_partials(a, b, xs)
+    # implicit function theorem on I(a, b, x) = q
+    inv = jnp.where(interior, 1.0 / dens, 0.0)
+    da = jnp.where(interior, -ia * inv, 0.0)
+    db = jnp.where(interior, -ib * inv, 0.0)
+    nan_mask = jnp.isnan(x)
+    da, db, inv = (jnp.where(nan_mask, jnp.nan, v) for v in (da, db, inv))
+    return x, da * ta + db * tb + inv * tq
+
+
+@jax.jit
+def betaincinv(a: ArrayLike, b: ArrayLike, q: ArrayLike) -> Float[Array, "..."]:
+    """Inverse of :func:`betainc` in x: the Beta(a, b) quantile, differentiable in a, b and q.
+
+    Args:
+        a, b: shape parameters (> 0); q: probability in [0, 1]; broadcastable shapes.
+
+    Returns:
+        x in [0, 1] with I_x(a, b) = q (q = 0 gives 0, q = 1 gives 1); NaN for invalid input.
+
+    Method: a normal / power-tail starting guess, then ``_INV_ITER`` safeguarded Newton steps
+    (Newton on log x; solved for 1 - x by symmetry when q > I_{1/2}(a, b), so that the
+    smaller of x, 1 - x is found to full relative precision), each checked
+    against a bracket and replaced by bisection when it leaves it.
+
+    Derivatives by the implicit function theorem: dx/dq = 1/f(x), dx/da = -(dI/da)/f(x),
+    dx/db = -(dI/db)/f(x), f the Beta(a, b) density. At q = 0 or 1 all three are reported as 0
+    (the true derivative in q there is 0 or infinite). First order only.
+    """
+    return _betaincinv(a, b, q)
