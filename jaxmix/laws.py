@@ -8,7 +8,7 @@ Every law answers what the moment maps need:
 
 - ``moment(k)``            E[W^k] (k a static Python int)
 - ``partial_moment(k, t)`` E[W^k 1{W < t}]  (the lower partial moment about a cut point t)
-- ``cdf(w)``, ``log_prob(w)``, ``support``, ``sample(key, shape)``
+- ``cdf(w)``, ``quantile(q)``, ``log_prob(w)``, ``support``, ``sample(key, shape)``
 - derived: ``mean()``, ``variance()``
 
 A user law subclasses :class:`AbstractLaw` and implements the abstract methods.
@@ -26,7 +26,7 @@ import jax.scipy.special as jsp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from jaxmix import _checks
-from jaxmix.special import betainc
+from jaxmix.special import betainc, betaincinv
 
 Scalar = Float[Array, ""]
 
@@ -54,6 +54,16 @@ class AbstractLaw(eqx.Module):
     def log_prob(self, w: ArrayLike) -> Float[Array, "..."]:
         """log density at w; -inf outside the support."""
 
+    def quantile(self, q: ArrayLike) -> Float[Array, "..."]:
+        """Inverse cdf: the w with P(W <= w) = q, for q in [0, 1] (broadcasts over q).
+
+        Every built-in law implements it (differentiable in q and in every parameter); a user
+        law that needs it overrides this method.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define quantile(q); override AbstractLaw.quantile."
+        )
+
     @property
     @abc.abstractmethod
     def support(self) -> tuple[Scalar, Scalar]:
@@ -76,6 +86,21 @@ def check_law(law, name: str = "weights") -> AbstractLaw:
             f"got {type(law).__name__}."
         )
     return law
+
+
+def _check_probability(q, dtype, owner: str):
+    """q as an array of ``dtype``; ValueError (concrete) or ``eqx.error_if`` (traced) unless in [0, 1]."""
+    if isinstance(q, (str, bytes)) or q is None:
+        raise TypeError(f"{owner}.quantile: q must be a probability in [0, 1], got {type(q).__name__}.")
+    q = jnp.asarray(q, dtype)
+    bad = ~((q >= 0) & (q <= 1))  # also catches NaN
+    if _checks.is_concrete(q):
+        if bool(jnp.any(bad)):
+            raise ValueError(
+                f"{owner}.quantile: q must be a probability in [0, 1], got {jnp.asarray(q).tolist()}."
+            )
+        return q
+    return eqx.error_if(q, jnp.any(bad), f"{owner}.quantile: q must be a probability in [0, 1].")
 
 
 # --- Beta building blocks (shared by Beta and EpBeta) ------------------------------------------
@@ -145,6 +170,10 @@ class Beta(AbstractLaw):
     def cdf(self, w):
         return betainc(self.alpha, self.beta, jnp.clip(jnp.asarray(w, self.alpha.dtype), 0.0, 1.0))
 
+    def quantile(self, q):
+        """Beta(alpha, beta) quantile, ``jaxmix.special.betaincinv``; q must lie in [0, 1]."""
+        return betaincinv(self.alpha, self.beta, _check_probability(q, self.alpha.dtype, "Beta"))
+
     def log_prob(self, w):
         return _beta_log_prob(self.alpha, self.beta, jnp.asarray(w, self.alpha.dtype))
 
@@ -196,6 +225,11 @@ class EpBeta(AbstractLaw):
         tb = (jnp.asarray(w, self.alpha.dtype) + self.eps0) / self.scale
         return betainc(self.alpha, self.beta, jnp.clip(tb, 0.0, 1.0))
 
+    def quantile(self, q):
+        """s * (Beta(alpha, beta) quantile) - eps0; q must lie in [0, 1]."""
+        q = _check_probability(q, self.alpha.dtype, "EpBeta")
+        return self.scale * betaincinv(self.alpha, self.beta, q) - self.eps0
+
     def log_prob(self, w):
         tb = (jnp.asarray(w, self.alpha.dtype) + self.eps0) / self.scale
         return _beta_log_prob(self.alpha, self.beta, tb) - jnp.log(self.scale)
@@ -243,6 +277,11 @@ class Uniform(AbstractLaw):
     def cdf(self, w):
         w = jnp.asarray(w, self.low.dtype)
         return jnp.clip((w - self.low) / (self.high - self.low), 0.0, 1.0)
+
+    def quantile(self, q):
+        """low + q (high - low); q must lie in [0, 1]."""
+        q = _check_probability(q, self.low.dtype, "Uniform")
+        return self.low + q * (self.high - self.low)
 
     def log_prob(self, w):
         w = jnp.asarray(w, self.low.dtype)
