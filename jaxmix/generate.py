@@ -25,12 +25,17 @@ def draw_parents(key: PRNGKeyArray, num_rows: int, num_samples: int, replace: bo
     With ``replace=False``, j = (i + s) mod n with s uniform on 1..n-1, which makes j uniform on
     the rows other than i.
     """
-    ki, kj = jax.random.split(key)
-    i = jax.random.randint(ki, (num_samples,), 0, num_rows)
+    # Speed (issue 4): one fused Threefry block per index (``sampling.uniform_index``) instead of
+    # ``jax.random.randint``, whose rolled Threefry costs ~4x more on CPU; same law.
+    from jaxmix import sampling
+
+    kd = sampling.raw_key(key)
+    rows = jnp.arange(num_samples, dtype=jnp.uint32)
+    i = sampling.uniform_index(kd, jnp.uint32(0), rows, num_rows)
     if replace:
-        j = jax.random.randint(kj, (num_samples,), 0, num_rows)
+        j = sampling.uniform_index(kd, jnp.uint32(1), rows, num_rows)
     else:
-        j = (i + jax.random.randint(kj, (num_samples,), 1, num_rows)) % num_rows
+        j = (i + 1 + sampling.uniform_index(kd, jnp.uint32(1), rows, num_rows - 1)) % num_rows
     return i, j
 
 

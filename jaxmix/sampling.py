@@ -123,6 +123,32 @@ def uniform_pair(kd, t, lane, dtype):
     return _unit(w0, dtype), _unit(w1, dtype)
 
 
+def _mulhilo(a, b):
+    """(high, low) 32-bit words of the 64-bit product of uint32 a and b, in 32-bit arithmetic."""
+    m16 = _U(0xFFFF)
+    a0, a1, b0, b1 = a & m16, a >> _U(16), b & m16, b >> _U(16)
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> _U(16)) + (p01 & m16) + (p10 & m16)
+    lo = (mid << _U(16)) | (p00 & m16)
+    hi = p11 + (p01 >> _U(16)) + (p10 >> _U(16)) + (mid >> _U(16))
+    return hi, lo
+
+
+def uniform_index(kd, t, lane, n):
+    """Integers uniform on {0, ..., n-1} (n a uint32 array or int < 2^32), one Threefry block each.
+
+    floor(X n / 2^64) for the 64-bit X of block (t, lane): each value has probability within
+    2^-64 of 1/n (relative error below n 2^-64 < 1.2e-10 for n < 2^31), the standard of
+    ``jax.random.randint`` (which also reduces 64 bits), at a quarter of its cost on CPU.
+    """
+    hi, lo = threefry2x32(kd[0], kd[1], t, lane)
+    n = jnp.asarray(n, jnp.uint32)
+    h1, l1 = _mulhilo(hi, n)
+    h2, _ = _mulhilo(lo, n)
+    carry = (l1 + h2 < l1).astype(jnp.uint32)
+    return (h1 + carry).astype(jnp.int32)
+
+
 # --- the three two-uniform samplers: (u1, u2) -> (log-odds z, accepted) -------------------------
 
 
@@ -373,6 +399,10 @@ def _beta_core_jvp(n, dtype, primals, tangents):
     return out, dout
 
 
+# one compiled sampler per (n, dtype): new parameter values or keys never recompile
+_beta_jit = jax.jit(_beta_core, static_argnums=(3, 4))
+
+
 # --- public -------------------------------------------------------------------------------------
 
 
@@ -407,4 +437,4 @@ def beta(
         return jnp.zeros(shape, dtype)
     if n >= 2**32 - _G:
         raise ValueError(f"beta: at most 2^32 - {_G} draws per call, got shape {shape}; split it.")
-    return _beta_core(raw_key(key), a, b, n, dtype).reshape(shape)
+    return _beta_jit(raw_key(key), a, b, n, dtype).reshape(shape)

@@ -1,0 +1,106 @@
+"""Mixup on row-sharded data across devices (floor 4, beside ``generate``).
+
+``mixup_sharded`` runs the same program as :func:`jaxmix.mixup` -- so the same key gives the same
+records as on one device -- compiled with ``jax.jit`` for a one-axis device mesh: the input rows
+and the synthetic rows are sharded over the mesh axis, and XLA's partitioner moves the parent
+rows each device needs (the random draws are counter-based and elementwise, so each device
+computes its own output rows' draws). The mesh uses ``AxisType.Auto`` axes: ``jax.make_mesh``
+defaults to explicit axes in recent JAX, under which a gather with sharded indices raises; a
+user mesh with explicit axes is rebuilt over the same devices with auto axes.
+
+Multi-host: start every process with ``jax.distributed.initialize()`` (see README, "Scale"),
+build the mesh over ``jax.devices()`` (all hosts' devices), and call ``mixup_sharded`` on every
+process with the same key and a globally sharded ``x``.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
+
+from jaxmix import _checks
+from jaxmix.generate import _mixup
+from jaxmix.schemes import as_scheme
+
+__all__ = ["row_mesh", "shard_rows", "mixup_sharded"]
+
+
+def row_mesh(devices=None, axis_name: str = "rows") -> Mesh:
+    """A one-axis mesh (auto axis type) over ``devices`` (default: all of ``jax.devices()``)."""
+    devices = jax.devices() if devices is None else list(devices)
+    return jax.make_mesh((len(devices),), (axis_name,), axis_types=(AxisType.Auto,), devices=devices)
+
+
+def _auto(mesh: Mesh) -> Mesh:
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh (e.g. jaxmix.sharding.row_mesh()), got {type(mesh).__name__}.")
+    if len(mesh.axis_names) != 1:
+        raise ValueError(f"mesh must have one axis (the rows), got axes {mesh.axis_names}.")
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,))
+
+
+def _rows_spec(mesh: Mesh, num_rows: int, ndim: int):
+    """Shard the leading axis when it divides evenly over the mesh, else replicate."""
+    axis = mesh.axis_names[0]
+    if num_rows % mesh.devices.size == 0:
+        return NamedSharding(mesh, P(axis, *([None] * (ndim - 1))))
+    return NamedSharding(mesh, P())
+
+
+def shard_rows(x: ArrayLike, mesh: Mesh | None = None):
+    """Place ``x`` (rows first) on ``mesh`` with its rows split across devices."""
+    mesh = _auto(row_mesh() if mesh is None else mesh)
+    return jax.device_put(x, _rows_spec(mesh, x.shape[0], x.ndim))
+
+
+def mixup_sharded(
+    key: PRNGKeyArray,
+    x: Float[ArrayLike, "n *features"],
+    num_samples: int,
+    weights,
+    *,
+    labels: Int[ArrayLike, "n *k"] | None = None,
+    tau: ArrayLike = 0.5,
+    replace: bool = True,
+    mesh: Mesh | None = None,
+):
+    """:func:`jaxmix.mixup` with inputs and outputs sharded by rows over ``mesh``.
+
+    Same arguments and same records as ``jaxmix.mixup(key, x, num_samples, weights, ...)``;
+    ``mesh`` is a one-axis mesh (default :func:`row_mesh` over all devices). Outputs are
+    sharded by rows when ``num_samples`` divides evenly over the devices, else replicated.
+    """
+    key = _checks.check_key(key)
+    mesh = _auto(row_mesh() if mesh is None else mesh)
+    x = _checks.check_data(x, "x", min_rows=2)
+    num_samples = _checks.check_count(num_samples, "num_samples")
+    scheme = as_scheme(weights)
+    scheme.check_features(int(x[0].size))
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
+    _checks.check_finite_scalar(tau, "tau")
+    tau = _checks.to_float(tau, "tau")
+    if labels is not None:
+        labels = _checks.check_labels(labels, x.shape[0])
+        if scheme.labels is None:
+            raise ValueError(
+                "labels were given but weights has no label law; "
+                "pass labels=<law or column index> to jaxmix.per_column."
+            )
+        labels = jax.device_put(labels, _rows_spec(mesh, labels.shape[0], labels.ndim))
+    x = jax.device_put(x, _rows_spec(mesh, x.shape[0], x.ndim))
+    out_x = _rows_spec(mesh, num_samples, x.ndim)
+    out_l = None if labels is None else _rows_spec(mesh, num_samples, labels.ndim)
+    out = out_x if out_l is None else (out_x, out_l)
+    return _sharded_core(key, x, labels, tau, scheme, num_samples, replace, out)
+
+
+@eqx.filter_jit
+def _sharded_core(key, x, labels, tau, scheme, num_samples, replace, out):
+    return jax.lax.with_sharding_constraint(
+        _mixup(key, x, labels, tau, scheme, num_samples, replace), out
+    )

@@ -1,0 +1,231 @@
+"""Chunked mixup synthesis of more rows than fit in memory (floor 4, beside ``generate``).
+
+The stream is defined by fixed-size internal blocks: row r is row ``r % block_size`` of
+``jaxmix.mixup(jax.random.fold_in(key, r // block_size), x, block_size, weights, ...)``. A chunk
+computes the blocks it overlaps (one jitted, vmapped call per chunk) and keeps its rows, so the
+same key gives the same rows whatever ``chunk_size`` is, and the first ``block_size`` rows equal
+that in-memory call. Peak memory is a few chunks (default about 64 MB of output per chunk), not
+the output: ``mixup_to_npy`` writes each chunk to the file as it comes (the file is never mapped
+into memory), while the next chunk is computed (JAX dispatches asynchronously).
+
+- ``mixup_to_callback(key, x, num_samples, weights, callback, ...)`` calls
+  ``callback(start, x_chunk)`` or ``callback(start, x_chunk, labels_chunk)`` with numpy arrays.
+- ``mixup_to_npy(key, x, num_samples, weights, path, ...)`` writes ``path`` (and, with labels,
+  ``labels_path``, default ``<path stem>.labels.npy``) readable with ``np.load(..., mmap_mode="r")``.
+
+A progress bar shows rows done (tqdm when installed, else a plain line on stderr every 10 %).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+import time
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
+
+from jaxmix import _checks
+from jaxmix.generate import _mixup
+from jaxmix.schemes import as_scheme
+
+__all__ = ["mixup_to_callback", "mixup_to_npy", "BLOCK_SIZE"]
+
+BLOCK_SIZE = 65536  # rows per internal block: part of the definition of the stream
+_TARGET_CHUNK_BYTES = 64 << 20
+
+
+@functools.partial(eqx.filter_jit, donate="none")
+def _blocks(key, first_block, x, labels, tau, scheme, num_blocks: int, block_size: int, replace):
+    """Rows of blocks first_block, ..., first_block + num_blocks - 1, concatenated."""
+    ids = first_block + jnp.arange(num_blocks, dtype=jnp.uint32)
+    keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(ids)
+    out = jax.vmap(lambda k: _mixup(k, x, labels, tau, scheme, block_size, replace))(keys)
+    if labels is None:
+        return out.reshape((num_blocks * block_size,) + out.shape[2:])
+    xs, ls = out
+    return (
+        xs.reshape((num_blocks * block_size,) + xs.shape[2:]),
+        ls.reshape((num_blocks * block_size,) + ls.shape[2:]),
+    )
+
+
+class _Progress:
+    """tqdm when available, else a plain stderr line every 10 %."""
+
+    def __init__(self, total: int, enabled: bool, desc: str):
+        self.total, self.enabled, self.done, self.bar = total, enabled, 0, None
+        self.next_pct, self.t0 = 10, time.perf_counter()
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, unit="rows", unit_scale=True, desc=desc)
+            except ImportError:
+                print(f"{desc}: 0 / {total} rows", file=sys.stderr)
+
+    def update(self, k: int) -> None:
+        self.done += k
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(k)
+            return
+        pct = 100 * self.done // max(self.total, 1)
+        if pct >= self.next_pct or self.done == self.total:
+            rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
+            print(f"  {pct:3d}%  {self.done} / {self.total} rows  ({rate:.3g} rows/s)", file=sys.stderr)
+            self.next_pct = pct - pct % 10 + 10
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _validate(key, x, num_samples, weights, labels, tau, replace, chunk_size, block_size):
+    key = _checks.check_key(key)
+    x = _checks.check_data(x, "x", min_rows=2)
+    num_samples = _checks.check_count(num_samples, "num_samples")
+    block_size = _checks.check_count(block_size, "block_size")
+    scheme = as_scheme(weights)
+    scheme.check_features(int(math.prod(x.shape[1:])))
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
+    _checks.check_finite_scalar(tau, "tau")
+    tau = _checks.to_float(tau, "tau")
+    if labels is not None:
+        labels = _checks.check_labels(labels, x.shape[0])
+        if scheme.labels is None:
+            raise ValueError(
+                "labels were given but weights has no label law; "
+                "pass labels=<law or column index> to jaxmix.per_column."
+            )
+    if chunk_size is None:
+        row_bytes = int(math.prod(x.shape[1:])) * x.dtype.itemsize + 8
+        chunk_size = max(block_size, (_TARGET_CHUNK_BYTES // row_bytes) // block_size * block_size)
+    chunk_size = _checks.check_count(chunk_size, "chunk_size")
+    return key, x, num_samples, scheme, labels, tau, chunk_size, block_size
+
+
+def mixup_to_callback(
+    key: PRNGKeyArray,
+    x: Float[ArrayLike, "n *features"],
+    num_samples: int,
+    weights,
+    callback: Callable,
+    *,
+    labels: Int[ArrayLike, "n *k"] | None = None,
+    tau: ArrayLike = 0.5,
+    replace: bool = True,
+    chunk_size: int | None = None,
+    block_size: int = BLOCK_SIZE,
+    progress: bool = True,
+) -> None:
+    """Synthesize ``num_samples`` mixup rows chunk by chunk and hand each chunk to ``callback``.
+
+    Args:
+        key, x, num_samples, weights, labels, tau, replace: as in :func:`jaxmix.mixup`.
+        callback: called as ``callback(start, x_chunk)`` (or with ``labels_chunk`` as a third
+            argument when labels are given) for consecutive row ranges [start, start + len).
+        chunk_size: rows per chunk (default: about 64 MB of output, a multiple of block_size).
+            Does not change the rows.
+        block_size: rows per internal block (see the module docstring); changes the rows.
+        progress: show a progress bar.
+    """
+    key, x, num_samples, scheme, labels, tau, chunk_size, block_size = _validate(
+        key, x, num_samples, weights, labels, tau, replace, chunk_size, block_size
+    )
+    num_blocks = -(-chunk_size // block_size) + 1  # a chunk overlaps at most this many blocks
+    starts = list(range(0, num_samples, chunk_size))
+
+    def launch(start):
+        b0 = start // block_size
+        return _blocks(key, jnp.uint32(b0), x, labels, tau, scheme, num_blocks, block_size, replace)
+
+    bar = _Progress(num_samples, progress, "jaxmix.stream")
+    try:
+        pending = launch(starts[0])
+        for c, start in enumerate(starts):
+            out = pending
+            if c + 1 < len(starts):
+                pending = launch(starts[c + 1])  # dispatched before we wait on `out`
+            size = min(chunk_size, num_samples - start)
+            off = start - (start // block_size) * block_size
+            if labels is None:
+                callback(start, np.asarray(out)[off : off + size])
+            else:
+                xs, ls = out
+                callback(start, np.asarray(xs)[off : off + size], np.asarray(ls)[off : off + size])
+            del out
+            bar.update(size)
+    finally:
+        bar.close()
+
+
+def _open_npy(path, shape, dtype):
+    f = open(path, "wb")
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": tuple(shape),
+    }
+    np.lib.format.write_array_header_2_0(f, header)
+    return f
+
+
+def mixup_to_npy(
+    key: PRNGKeyArray,
+    x: Float[ArrayLike, "n *features"],
+    num_samples: int,
+    weights,
+    path: str | os.PathLike,
+    *,
+    labels: Int[ArrayLike, "n *k"] | None = None,
+    labels_path: str | os.PathLike | None = None,
+    tau: ArrayLike = 0.5,
+    replace: bool = True,
+    chunk_size: int | None = None,
+    block_size: int = BLOCK_SIZE,
+    progress: bool = True,
+):
+    """Write ``num_samples`` mixup rows to the .npy file ``path`` (labels to ``labels_path``).
+
+    Same rows as :func:`mixup_to_callback`; memory stays at a few chunks whatever num_samples.
+    Returns ``path``, or ``(path, labels_path)`` when labels are given.
+    """
+    xv = _checks.check_data(x, "x", min_rows=2)
+    path = os.fspath(path)
+    shape = (int(num_samples) if isinstance(num_samples, (int, np.integer)) else num_samples,)
+    files = {}
+    if labels is not None:
+        lab = _checks.check_labels(labels, xv.shape[0])
+        if labels_path is None:
+            stem = path[:-4] if path.endswith(".npy") else path
+            labels_path = stem + ".labels.npy"
+        labels_path = os.fspath(labels_path)
+
+    def callback(start, xs, ls=None):
+        if "x" not in files:
+            files["x"] = _open_npy(path, shape + tuple(xs.shape[1:]), xs.dtype)
+            if ls is not None:
+                files["l"] = _open_npy(labels_path, shape + tuple(ls.shape[1:]), ls.dtype)
+        files["x"].write(np.ascontiguousarray(xs).data)
+        if ls is not None:
+            files["l"].write(np.ascontiguousarray(ls).data)
+
+    try:
+        mixup_to_callback(
+            key, xv, num_samples, weights, callback, labels=None if labels is None else lab,
+            tau=tau, replace=replace, chunk_size=chunk_size, block_size=block_size,
+            progress=progress,
+        )
+    finally:
+        for f in files.values():
+            f.close()
+    return path if labels is None else (path, labels_path)

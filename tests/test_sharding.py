@@ -1,0 +1,67 @@
+"""jaxmix.sharding: row-sharded mixup on 4 host devices equals one-device mixup (same key).
+
+The device count must be fixed before jax is imported, so the check runs in a subprocess with
+XLA_FLAGS=--xla_force_host_platform_device_count=4; this test session keeps its one device.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    """
+    import jax, numpy as np, jaxmix
+    from jaxmix import sharding
+    assert len(jax.devices()) == 4, jax.devices()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5)).astype(np.float32)
+    labels = rng.integers(0, 3, size=64)
+    key = jax.random.key(3)
+    for law in (jaxmix.Beta(0.4, 0.4), jaxmix.per_column([jaxmix.Beta(2.0, 3.0)] * 5, labels=jaxmix.Uniform())):
+        ref_x, ref_l = jaxmix.mixup(key, x, 1000, law, labels=labels)   # one device
+        # jax.make_mesh defaults to explicit axes; mixup_sharded handles that mesh too
+        mesh = jax.make_mesh((4,), ("rows",))
+        xs = sharding.shard_rows(x, mesh)
+        assert len(xs.addressable_shards) == 4 and xs.addressable_shards[0].data.shape == (16, 5)
+        out_x, out_l = sharding.mixup_sharded(key, xs, 1000, law, labels=labels, mesh=mesh)
+        assert out_x.addressable_shards[0].data.shape == (250, 5), out_x.sharding
+        np.testing.assert_array_equal(np.asarray(out_x), np.asarray(ref_x))
+        np.testing.assert_array_equal(np.asarray(out_l), np.asarray(ref_l))
+    # default mesh (all devices), no labels, m not divisible by 4 -> replicated output
+    out = sharding.mixup_sharded(key, x, 999, jaxmix.Uniform())
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(jaxmix.mixup(key, x, 999, jaxmix.Uniform())))
+    print("SHARDING-OK")
+    """
+)
+
+
+def test_sharded_mixup_matches_one_device():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=ROOT)
+    assert res.returncode == 0 and "SHARDING-OK" in res.stdout, res.stdout + res.stderr
+
+
+def test_mesh_helpers_one_device():
+    import jax
+    import numpy as np
+    import pytest
+
+    from jaxmix import sharding
+
+    mesh = sharding.row_mesh()
+    assert mesh.axis_names == ("rows",)
+    x = sharding.shard_rows(np.ones((4, 2), np.float32), mesh)
+    assert x.shape == (4, 2)
+    with pytest.raises(TypeError, match="mesh"):
+        sharding.mixup_sharded(jax.random.key(0), np.ones((4, 2)), 3, __import__("jaxmix").Uniform(), mesh="cpu")
