@@ -13,7 +13,7 @@ import pytest
 import jaxmix
 from jaxmix import io
 from jaxmix.datasets import penguins_path
-from jaxmix.progress import progress
+from jaxmix.progress import ProgressBar, progress
 
 
 def _mixed_frame():
@@ -167,6 +167,14 @@ def test_progress_fallback_and_disabled():
     quiet = _stdio.StringIO()
     assert list(progress(iter([1, 2]), file=quiet, enable=False)) == [1, 2]
     assert quiet.getvalue() == ""
+    counted = _stdio.StringIO()
+    with ProgressBar(1000, desc="rows", unit="rows", file=counted, use_tqdm=False) as bar:
+        for _ in range(4):
+            bar.update(250)
+    assert counted.getvalue().splitlines() == [
+        "rows: 250/1000 rows (25%)", "rows: 500/1000 rows (50%)", "rows: 750/1000 rows (75%)",
+        "rows: 1000/1000 rows (100%)"]
+    assert bar.done == 1000
     pytest.importorskip("tqdm")
     bar = _stdio.StringIO()
     assert list(progress(range(5), desc="gen", file=bar, use_tqdm=True)) == list(range(5))
