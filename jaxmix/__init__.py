@@ -12,6 +12,7 @@ from jaxmix.io import from_pandas, to_pandas
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, covariance_factor, predict, summarize
 from jaxmix.schemes import Scheme, per_column
+from jaxmix.select import law_free_delta_bound, max_attainable_delta, select_epbeta
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,9 @@ __all__ = [
     "covariance_factor",
     "class_mean_shift",
     "load_penguins",
+    "select_epbeta",
+    "max_attainable_delta",
+    "law_free_delta_bound",
     "from_pandas",
     "to_pandas",
 ]

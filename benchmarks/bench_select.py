@@ -1,0 +1,126 @@
+"""Benchmark: Algorithm 1 (``jaxmix.select_epbeta``) over 1000 δ against a scipy ``brentq`` loop.
+
+Both sides do the same job in the same process, float64: for ε0 = ε1 = 0.3, τ = 1/2 and 1000
+values of δ in [1e-3, 0.95 · δ_max], find the variance-preserving EpBeta law with u = δ and the
+larger E[W] (the smallest x = 1 - E[W] on (0, 1/2]). The scipy side tabulates u on the same grid
+once (vectorised ``scipy.special.betainc``), brackets the smallest crossing, then calls
+``scipy.optimize.brentq`` (xtol 1e-14) once per δ. Run: ``python -m benchmarks.bench_select``.
+Prints the time per δ of each and the ratio; pass ``--write`` to record the row in
+``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import pathlib
+import subprocess
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import optimize, special  # noqa: E402
+
+import jaxmix  # noqa: E402
+from jaxmix import select  # noqa: E402
+
+EPS0 = EPS1 = 0.3
+TAU = 0.5
+NUM_DELTA = 1000
+
+
+def u_scipy(x, eps0=EPS0, eps1=EPS1, tau=TAU):
+    """u(x) along the VP curve (same closed form as ``select.vp_curve_shift``), with scipy."""
+    s = 1.0 + eps0 + eps1
+    kappa = (x * (eps0 - eps1) + eps1 * (1.0 + eps0)) / (x * (1.0 - x))
+    a, b = (1.0 - x + eps0) * kappa / s, (x + eps1) * kappa / s
+    t = (tau + eps0) / s
+    inc = special.betainc(a, b, t)
+    log_d = (
+        a * np.log(t) + b * np.log1p(-t) - np.log(a)
+        - (special.gammaln(a) + special.gammaln(b) - special.gammaln(a + b))
+    )
+    return x + (1.0 - 2.0 * x) * inc - 2.0 * (1.0 - x + eps0) * np.exp(log_d)
+
+
+def scipy_select(deltas):
+    """x(δ) for every δ: one tabulation, then a brentq per δ. Returns the array of x."""
+    xs = np.geomspace(select._GRID_LOWEST, 0.5, select._GRID_SIZE)
+    us = u_scipy(xs)
+    out = np.empty_like(deltas)
+    for k, d in enumerate(deltas):
+        above = np.nonzero(us >= d)[0]
+        i = above[0]
+        lo = xs[i - 1] if i > 0 else 1e-300
+        out[k] = optimize.brentq(lambda x: u_scipy(x) - d, lo, xs[i], xtol=1e-14, rtol=1e-15)
+    return out
+
+
+def _best_time(fn, repeats):
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name"))
+    except Exception:  # pragma: no cover
+        model = "unknown CPU"
+    import os
+
+    return f"{os.cpu_count()}-core CPU, {model}"
+
+
+def main(write: bool = False):
+    dmax = float(select.max_attainable_delta(EPS0, EPS1, TAU))
+    deltas = np.linspace(1e-3, 0.95 * dmax, NUM_DELTA)
+    deltas_j = jnp.asarray(deltas)
+
+    def run_jax():
+        law = jaxmix.select_epbeta(deltas_j, eps0=EPS0, eps1=EPS1, tau=TAU)
+        jax.block_until_ready(law)
+        return law
+
+    law = run_jax()  # compile
+    t_jax = _best_time(run_jax, 5)
+    x_scipy = scipy_select(deltas)
+    t_scipy = _best_time(lambda: scipy_select(deltas), 2)
+    x_jax = 1.0 - np.asarray(law.mean())
+    agree = float(np.max(np.abs(x_jax - x_scipy)))
+    ratio = t_scipy / t_jax
+    print(f"select_epbeta, {NUM_DELTA} deltas (float64): jax {1e6 * t_jax / NUM_DELTA:.2f} us/delta, "
+          f"scipy brentq loop {1e6 * t_scipy / NUM_DELTA:.2f} us/delta, ratio {ratio:.1f}x "
+          f"(target >= 20x); max |x_jax - x_scipy| = {agree:.2e}")
+    if write:
+        _write_row(ratio, t_jax, t_scipy)
+    return ratio
+
+
+def _write_row(ratio, t_jax, t_scipy):
+    path = pathlib.Path(__file__).with_name("README.md")
+    header = "| benchmark | baseline | ratio | machine | date |\n| --- | --- | --- | --- | --- |\n"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n" + header
+    name = "`bench_select`: select_epbeta vmapped over 1000 δ (float64)"
+    row = (
+        f"| {name} | scipy brentq loop, same grid ({1e6 * t_scipy / NUM_DELTA:.0f} µs/δ vs "
+        f"{1e6 * t_jax / NUM_DELTA:.1f} µs/δ) | {ratio:.1f}× | {machine()} | "
+        f"{datetime.date.today().isoformat()} |\n"
+    )
+    lines = [l for l in text.splitlines(keepends=True) if not l.startswith(f"| {name}")]
+    text = "".join(lines)
+    if "| benchmark | baseline |" not in text:
+        text = text.rstrip("\n") + "\n\n" + header
+    path.write_text(text.rstrip("\n") + "\n" + row)
+
+
+if __name__ == "__main__":
+    main(write="--write" in sys.argv)

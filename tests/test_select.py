@@ -1,0 +1,181 @@
+"""Tests of jaxmix.select: Algorithm 1 (select_epbeta), the feasible region, and the solver."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmix
+from jaxmix import select
+from helpers import CompileCounter, Z_MAX, zscores_cov, zscores_mean
+
+EPS_TAU = [(0.3, 0.3, 0.5), (0.1, 0.1, 0.5), (0.5, 0.2, 0.5), (0.0, 0.4, 0.5), (1.0, 1.0, 0.3)]
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _deltas(dmax):
+    return np.concatenate([np.geomspace(1e-6, dmax, 12), [0.999 * dmax, dmax]])
+
+
+@jax.jit
+def _law_stats(law, tau):
+    return jaxmix.class_mean_shift(law, tau=tau), law.moment(2) - law.moment(1), law.mean()
+
+
+def _check_law(law, delta, tau, tol):
+    """Through the law interface: E[W^2] = E[W], u = delta, E[W] >= 1/2, valid parameters."""
+    u, gap, mean = _law_stats(law, tau)
+    assert np.all(np.asarray(law.alpha) > 0) and np.all(np.asarray(law.beta) > 0)
+    assert float(jnp.max(jnp.abs(u - delta))) <= tol, (u, delta)
+    assert float(jnp.max(jnp.abs(gap))) <= tol  # covariance factor K = 1 + 2 gap = 1
+    assert float(jnp.min(mean)) >= 0.5 - tol
+
+
+@pytest.mark.parametrize("eps0,eps1,tau", EPS_TAU)
+def test_algorithm1_float64(x64, eps0, eps1, tau):
+    dmax = float(jaxmix.max_attainable_delta(eps0, eps1, tau))
+    deltas = _deltas(dmax)
+    law = jaxmix.select_epbeta(deltas, eps0=eps0, eps1=eps1, tau=tau)
+    assert law.alpha.shape == deltas.shape and law.eps0.shape == deltas.shape
+    assert law.alpha.dtype == jnp.float64
+    _check_law(law, deltas, tau, 1e-6)
+    # scalar delta gives a scalar law, equal to the batched entry
+    one = jaxmix.select_epbeta(deltas[5], eps0=eps0, eps1=eps1, tau=tau)
+    assert one.alpha.shape == ()
+    np.testing.assert_allclose(one.alpha, law.alpha[5], rtol=1e-10)
+
+
+def test_algorithm1_float32():
+    for eps0, eps1, tau in EPS_TAU[:3]:
+        dmax = float(jaxmix.max_attainable_delta(eps0, eps1, tau))
+        deltas = jnp.asarray(_deltas(dmax)[1:], jnp.float32)
+        law = jaxmix.select_epbeta(deltas, eps0=eps0, eps1=eps1, tau=tau)
+        assert law.alpha.dtype == jnp.float32
+        _check_law(law, deltas, tau, 1e-4)
+
+
+def test_fast_shift_matches_law_interface(x64):
+    xs = jnp.geomspace(1e-5, 0.5, 14)
+    for eps0, eps1, tau in EPS_TAU:
+        fast = jax.jit(select.vp_curve_shift)(xs, eps0, eps1, tau)
+        law = jax.jit(select.vp_curve_law)(xs, eps0, eps1)
+        u, gap, mean = _law_stats(law, tau)
+        np.testing.assert_allclose(fast, u, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(gap, 0.0, atol=1e-13)
+        np.testing.assert_allclose(mean, 1.0 - xs, rtol=1e-12)
+
+
+_shift = jax.jit(select.vp_curve_shift)
+
+
+def test_root_with_larger_mean(x64):
+    """For eps = 0.3, tau = 1/2, u is not monotone on E[W] >= 1/2: between u(1/2) and max u two
+    roots exist there; the one returned has the larger E[W] (no smaller x reaches delta)."""
+    eps, tau = 0.3, 0.5
+    u_half = float(_shift(0.5, eps, eps, tau))
+    dmax = float(jaxmix.max_attainable_delta(eps, eps, tau))
+    assert u_half < dmax - 1e-4  # two roots on the E[W] > 1/2 side exist
+    deltas = np.linspace(u_half + 1e-5, dmax - 1e-4, 5)
+    xs = 1.0 - np.asarray(jaxmix.select_epbeta(deltas, eps0=eps, eps1=eps).mean())
+    for delta, x in zip(deltas, xs):
+        below = np.linspace(1e-6, x * (1 - 1e-9), 512)
+        assert float(jnp.max(_shift(below, eps, eps, tau))) < delta + 1e-8  # solver accuracy
+        beyond = np.linspace(x + 1e-3, 0.5, 512)  # and the second root exists beyond it
+        assert float(jnp.min(_shift(beyond, eps, eps, tau))) < delta
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="delta must be >= 0"):
+        jaxmix.select_epbeta(-0.01)
+    with pytest.raises(ValueError, match="resampling"):
+        jaxmix.select_epbeta(jnp.array([0.01, 0.0]))
+    dmax = float(jaxmix.max_attainable_delta(0.3, 0.3))
+    with pytest.raises(ValueError, match=r"largest attainable delta is 0\.06\d+.*larger eps"):
+        jaxmix.select_epbeta(jnp.array([0.01, dmax * 1.01]))
+    with pytest.raises(ValueError, match="eps0 = eps1 = 0"):
+        jaxmix.select_epbeta(0.01, eps0=0.0, eps1=0.0)
+    with pytest.raises(ValueError, match="tau must lie in"):
+        jaxmix.select_epbeta(0.01, tau=1.0)
+    with pytest.raises(ValueError, match="eps0"):
+        jaxmix.select_epbeta(0.01, eps0=-0.1)
+    with pytest.raises(ValueError, match="finite"):
+        jaxmix.select_epbeta(float("nan"))
+
+
+def test_feasible_region_and_law_free_bound(x64):
+    eps = np.array([0.02, 0.1, 0.3, 0.6, 1.0, 2.0])
+    dmax = np.array([float(jaxmix.max_attainable_delta(e, e, 0.5)) for e in eps])
+    bound = np.asarray(jaxmix.law_free_delta_bound(eps))
+    assert np.all(dmax < bound) and np.all(np.diff(dmax) > 0)
+    # the bound is attained by the two-point law of Z = min(W, 1-W): E[Z] = E[Z^2] = eps/(1+2eps)
+    p = 1.0 / (1.0 + 2.0 * eps) ** 2
+    ez, ez2 = -p * eps + (1 - p) * 0.5, p * eps**2 + (1 - p) * 0.25
+    np.testing.assert_allclose(ez, bound, rtol=1e-12)
+    np.testing.assert_allclose(ez2, bound, rtol=1e-12)
+    # and no law on the VP curve exceeds it, for asymmetric eps either (bound at max eps)
+    for e0, e1 in [(0.1, 0.5), (0.5, 0.0)]:
+        xs = np.geomspace(1e-4, 0.9999, 512)
+        u = _shift(xs, e0, e1, 0.5)
+        assert float(jnp.max(u)) <= float(jaxmix.law_free_delta_bound(max(e0, e1)))
+
+
+def test_vmap_jit_and_no_recompilation(x64):
+    deltas = np.linspace(0.002, 0.05, 7)
+    batch = jaxmix.select_epbeta(deltas)
+    mapped = jax.jit(jax.vmap(lambda d: jaxmix.select_epbeta(d, eps0=0.3, eps1=0.3)))(deltas)
+    np.testing.assert_allclose(mapped.alpha, batch.alpha, rtol=1e-10)
+    np.testing.assert_allclose(mapped.beta, batch.beta, rtol=1e-10)
+    jaxmix.select_epbeta(deltas + 0.001, eps0=0.25, eps1=0.35)  # warm this dtype/shape
+    with CompileCounter() as counter:
+        law = jaxmix.select_epbeta(deltas * 0.9, eps0=0.2, eps1=0.4, tau=0.45)
+        jax.block_until_ready(law)
+        jaxmix.select_epbeta(deltas[:3] * 0.5, eps0=0.2, eps1=0.4, tau=0.45)  # new shape, same bucket
+    assert counter.count == 0
+
+
+def test_gradients_match_finite_differences(x64):
+    """Implicit-function-theorem derivatives of (alpha, beta) in delta and eps0 (reverse mode)."""
+
+    def params(delta, eps0):
+        law = jaxmix.select_epbeta(delta, eps0=eps0, eps1=0.3)
+        return jnp.stack([law.alpha, law.beta])
+
+    jac_fn = jax.jit(jax.jacrev(params, argnums=(0, 1)))
+    for delta, eps0 in [(0.01, 0.3), (0.05, 0.2)]:
+        jac = jac_fn(delta, eps0)
+        h = 1e-6
+        fd_d = (params(delta + h, eps0) - params(delta - h, eps0)) / (2 * h)
+        fd_e = (params(delta, eps0 + h) - params(delta, eps0 - h)) / (2 * h)
+        np.testing.assert_allclose(jac[0], fd_d, rtol=1e-5)
+        np.testing.assert_allclose(jac[1], fd_e, rtol=1e-5)
+
+
+def test_mixup_keeps_variance_and_shifts_class_means_by_delta():
+    """Monte Carlo: records synthesized with the selected law have the data's covariance and
+    class means moved by -delta (mu_l - xbar), within Z_MAX standard errors."""
+    table = jaxmix.load_penguins()
+    x, labels = np.asarray(table.x), np.asarray(table.labels[:, 0])
+    x = (x - x.mean(0)) / x.std(0)
+    delta = 0.05
+    law = jaxmix.select_epbeta(delta)
+    summary = jaxmix.summarize(x, labels)
+    x_syn, l_syn = jaxmix.mixup(jax.random.key(3), x, 100_000, law, labels=labels)
+    x_syn, l_syn = np.asarray(x_syn, np.float64), np.asarray(l_syn)
+    z = zscores_cov(x_syn, summary.cov)
+    assert np.max(np.abs(z)) < Z_MAX, z
+    xbar = np.asarray(summary.mean)
+    for c in range(3):
+        target = np.asarray(summary.class_means[c]) - delta * (np.asarray(summary.class_means[c]) - xbar)
+        z = zscores_mean(x_syn[l_syn == c], target)
+        assert np.max(np.abs(z)) < Z_MAX, (c, z)
+    # the shift is detectable: the unshifted class means are rejected for the farthest class
+    far = int(np.argmax(np.linalg.norm(np.asarray(summary.class_means) - xbar, axis=1)))
+    z_unshifted = zscores_mean(x_syn[l_syn == far], summary.class_means[far])
+    assert np.max(np.abs(z_unshifted)) > Z_MAX
