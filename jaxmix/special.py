@@ -177,11 +177,6 @@ def _log_prefactor(a, b, x, lx, ly, grad=False):
     return jnp.where(big, l_big, l_small), jnp.where(big, g_big, g_small)
 
 
-def _log_density(a, b, x, lx, ly):
-    """log of x^(a-1) (1-x)^(b-1) / B(a, b)."""
-    return _log_prefactor(a, b, x, lx, ly) + jnp.log(a) - lx - ly
-
-
 def _cf_setup(a, b, x):
     dt = x.dtype
     tiny = jnp.asarray(1e-300 if dt == jnp.float64 else 1e-30, dt)
@@ -315,11 +310,16 @@ def _swap(a, b, x):
     )
 
 
-def _betainc_interior(a, b, x):
-    """I_x(a, b) for a, b > 0 and 0 < x < 1 (arrays of one common shape)."""
+def _betainc_interior(a, b, x, with_density=False):
+    """I_x(a, b) for a, b > 0 and 0 < x < 1 (arrays of one common shape); optionally the density."""
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
-    r = jnp.exp(_log_prefactor(aa, bb, xx, lxx, lyy)) * _continued_fraction(aa, bb, xx)
-    return jnp.where(swap, 1.0 - r, r)
+    lp = _log_prefactor(aa, bb, xx, lxx, lyy)
+    r = jnp.exp(lp) * _continued_fraction(aa, bb, xx)
+    value = jnp.where(swap, 1.0 - r, r)
+    if not with_density:
+        return value
+    # the density x^(a-1) (1-x)^(b-1) / B(a, b) is symmetric under the swap
+    return value, jnp.exp(lp + jnp.log(aa) - lxx - lyy)
 
 
 def _betainc_interior_partials(a, b, x):
@@ -454,16 +454,15 @@ def _betaincinv_interior(a, b, p):
     eps = jnp.finfo(dt).eps
     x = jnp.clip(_initial_quantile(a, b, p), tiny, 0.5)
     lo = jnp.zeros_like(p)
-    hi = jnp.full_like(p, 0.5)
+    hi = jnp.ones_like(p)  # the root is <= 1/2, but may sit exactly there
     logp, log1mp = jnp.log(p), jnp.log1p(-p)
 
     def step(_, carry):
         x, lo, hi = carry
-        val = _betainc_interior(a, b, x)
+        val, dens = _betainc_interior(a, b, x, with_density=True)
         lo = jnp.where(val < p, x, lo)
         hi = jnp.where(val >= p, x, hi)
-        lx, ly = jnp.log(x), jnp.log1p(-x)
-        dens = jnp.exp(_log_density(a, b, x, lx, ly))
+        ly = jnp.log1p(-x)
         # Newton on log I against log x while I < 1/2, and on log(1 - I) against log(1 - x)
         # above: both are close to linear in the power-law tails x^a and (1-x)^b.
         du = -(jnp.log(val) - logp) * val / (x * dens)
@@ -480,11 +479,11 @@ def _betaincinv_interior(a, b, p):
         bisect = jnp.where(wide, jnp.sqrt(lo * hi), bisect)
         x_new = jnp.where(ok, x_newton, bisect)
         x_new = jnp.where(val == p, x, x_new)
-        return jnp.clip(x_new, tiny, 0.5), lo, hi
+        return jnp.clip(x_new, tiny, 1.0), lo, hi
 
     x, lo, hi = lax.fori_loop(0, _INV_ITER, step, (x, lo, hi))
-    underflow = (x <= tiny) & (_betainc_interior(a, b, x) > p)
-    return jnp.where(underflow, 0.0, x)
+    # I(tiny) >= p was seen (hi <= tiny): the root is below the smallest normal float
+    return jnp.where(hi <= tiny, 0.0, x)
 
 
 @jax.custom_jvp
