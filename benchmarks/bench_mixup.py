@@ -1,0 +1,106 @@
+"""Benchmarks 2 and 3: synthesis of 10^6 rows, and one vmap over 1000 datasets.
+
+2. ``jaxmix.mixup`` of 10^6 rows x 16 float32 columns from a 10^5-row table with labels, Beta(0.4,
+   0.4) weights drawn inside, against the straightforward numpy pipeline (``Generator.beta``,
+   ``Generator.integers``, fancy indexing, ``np.where`` for labels) and against a memcpy of the
+   output (``np.copyto`` into a preallocated array of the output's bytes).
+3. One jitted ``vmap`` of summarize + predict + mixup over 1000 datasets of 200 x 4, against a
+   Python loop over the same jitted single-dataset function.
+Run: ``python -m benchmarks.bench_mixup [--quick] [--write]``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxmix
+from benchmarks._util import best_time, write_row
+
+
+def bench_synthesis(m: int, write: bool) -> None:
+    n, d, tau = 10**5, 16, 0.5
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    labels = rng.integers(0, 5, size=n).astype(np.int32)
+    law = jaxmix.Beta(0.4, 0.4)
+    xj, lj = jnp.asarray(x), jnp.asarray(labels)
+
+    def ours(key):
+        return jaxmix.mixup(key, xj, m, law, labels=lj, tau=tau)
+
+    def numpy_pipeline():
+        w = rng.beta(0.4, 0.4, m).astype(np.float32)
+        i = rng.integers(0, n, m)
+        j = rng.integers(0, n, m)
+        xi, xjj = x[i], x[j]
+        xs = xjj + w[:, None] * (xi - xjj)
+        return xs, np.where(w >= tau, labels[i], labels[j])
+
+    src = np.ones((m, d + 1), np.float32)
+    dst = np.empty_like(src)
+    t_ours = best_time(ours, jax.random.key(0))
+    t_np = best_time(numpy_pipeline)
+    t_copy = best_time(lambda: np.copyto(dst, src), repeat=5)
+    print(
+        f"bench_synthesis: {m:.0e} rows x {d} cols from {n:.0e}, labels, Beta(0.4,0.4) weights: "
+        f"jaxmix {1e3 * t_ours:.1f} ms, numpy pipeline {1e3 * t_np:.1f} ms, memcpy of output "
+        f"{1e3 * t_copy:.1f} ms -> numpy/jaxmix = {t_np / t_ours:.2f}x (target >= 3), "
+        f"jaxmix/memcpy = {t_ours / t_copy:.1f}x (target <= 8)"
+    )
+    if write:
+        write_row(
+            f"`bench_mixup` synthesis: mixup {m:.0e}×16 from 1e5 rows, labels, Beta weights",
+            "numpy pipeline (beta, integers, fancy indexing, np.where) / memcpy of the output",
+            f"numpy/jaxmix {t_np / t_ours:.2f}×; jaxmix/memcpy {t_ours / t_copy:.1f}×",
+        )
+
+
+def bench_many(num_datasets: int, write: bool) -> None:
+    rng = np.random.default_rng(1)
+    xs = jnp.asarray(rng.normal(size=(num_datasets, 200, 4)).astype(np.float32))
+    ls = jnp.asarray(rng.integers(0, 3, size=(num_datasets, 200)).astype(np.int32))
+    keys = jax.random.split(jax.random.key(0), num_datasets)
+    law = jaxmix.EpBeta(2.0, 2.0, 0.1, 0.1)
+
+    def one(key, x, labels):
+        s = jaxmix.summarize(x, labels, num_classes=3)
+        p = jaxmix.predict(s, law)
+        syn = jaxmix.mixup(key, x, 200, law, labels=labels)
+        return p.cov, p.class_means, syn
+
+    single = jax.jit(one)
+    batched = jax.jit(jax.vmap(one))
+
+    def loop():
+        return [single(keys[k], xs[k], ls[k]) for k in range(num_datasets)]
+
+    t_vmap = best_time(batched, keys, xs, ls)
+    t_loop = best_time(loop, repeat=2)
+    # same results
+    out_v = batched(keys, xs, ls)
+    out_1 = single(keys[7], xs[7], ls[7])
+    np.testing.assert_allclose(out_v[2][0][7], out_1[2][0], rtol=1e-5, atol=1e-5)
+    print(
+        f"bench_many: summarize+predict+mixup over {num_datasets} datasets of 200x4: jit(vmap) "
+        f"{1e3 * t_vmap:.1f} ms, loop over jit {1e3 * t_loop:.1f} ms -> loop/vmap = "
+        f"{t_loop / t_vmap:.1f}x (target >= 10)"
+    )
+    if write:
+        write_row(
+            f"`bench_mixup` many datasets: jit(vmap(summarize+predict+mixup)), {num_datasets}×(200×4)",
+            "Python loop over the same jitted one-dataset function",
+            f"{t_loop / t_vmap:.1f}×",
+        )
+
+
+def main(quick: bool = False, write: bool = False) -> None:
+    bench_synthesis(10**5 if quick else 10**6, write and not quick)
+    bench_many(100 if quick else 1000, write and not quick)
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv, write="--write" in sys.argv)
