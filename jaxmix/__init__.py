@@ -12,7 +12,18 @@ from jaxmix.io import from_pandas, to_pandas
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, covariance_factor, predict, summarize
 from jaxmix.schemes import Scheme, per_column
-from jaxmix.select import law_free_delta_bound, max_attainable_delta, select_epbeta
+from jaxmix.select import (
+    AtLeast,
+    AtMost,
+    DesignReport,
+    Equal,
+    Maximize,
+    Minimize,
+    design_weights,
+    law_free_delta_bound,
+    max_attainable_delta,
+    select_epbeta,
+)
 
 __version__ = "0.1.0"
 
@@ -33,6 +44,13 @@ __all__ = [
     "select_epbeta",
     "max_attainable_delta",
     "law_free_delta_bound",
+    "design_weights",
+    "Equal",
+    "AtMost",
+    "AtLeast",
+    "Maximize",
+    "Minimize",
+    "DesignReport",
     "from_pandas",
     "to_pandas",
 ]

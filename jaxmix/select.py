@@ -39,7 +39,7 @@ attains it. So δ ≤ ε/(1 + 2ε) (``law_free_delta_bound``), and EpBeta laws r
 *Numerics.* u is tabulated once per (ε0, ε1, τ) on a fixed log-spaced grid of x (shared by a
 whole batch of δ), the bracket of the smallest crossing is found by a vectorised search, then a
 fixed number of safeguarded Illinois (modified regula falsi) steps refine it: jit/vmap friendly,
-no data-dependent loop. Accuracy: |u - δ| ≤ 1e-10 in float64, ≤ 1e-5 in float32 (tests assert
+no data-dependent loop. Accuracy: |u - δ| ≤ 1e-10 in float64 (≤ 3e-7 within 1e-5 of the maximum, where the root is ill-conditioned), ≤ 1e-5 in float32 (tests assert
 1e-6 / 1e-4). The root is differentiable in δ, ε0, ε1 and τ by the implicit function theorem:
 dx = (dδ - ∂u/∂(ε, τ)·d(ε, τ)) / ∂u/∂x (this needs ∂I_t(a, b)/∂(a, b) from ``jaxmix.special``).
 """
@@ -394,3 +394,515 @@ def select_epbeta(
         )
     xp = np if isinstance(ab, np.ndarray) else jnp
     return EpBeta(ab[0], ab[1], xp.full_like(ab[0], e0), xp.full_like(ab[0], e1))
+
+
+# =============================================================================================
+# The generalisation: constrained design of weight laws (MATH.md §5)
+# =============================================================================================
+#
+# Problem: choose the free parameters θ of a template (a law, or a Scheme of laws) to
+#     minimise f(θ)   subject to   c_i(θ) = v_i (Equal),  q_j(θ) <= v_j (AtMost),  q_k(θ) >= v_k (AtLeast).
+# Method: augmented Lagrangian (Powell-Hestenes-Rockafellar) in unconstrained coordinates
+# (softplus for α, β, ε0, ε1, the identity otherwise); each inner problem is minimised by optax's
+# L-BFGS (zoom line search) in a ``lax.while_loop``; the outer loop updates the multipliers and the
+# penalty. Everything is one ``eqx.filter_jit`` program whose array inputs are the target values,
+# the template's fixed parameters and τ, so new targets do not recompile.
+# Derivatives of the solution with respect to the targets (and the fixed parameters, τ) come
+# from the implicit function theorem on the KKT system F(z, p) = 0, z = (θ, λ, μ):
+#     F = [∇θ L;  c(θ) - v;  g_j(θ) if active else μ_j],   dz = -(∂z F)^+ ∂p F dp,
+# solved densely (the systems are tiny; a pseudo-inverse covers non-unique solutions, whose
+# derivative is then the minimum-norm one). For a square system (as many active constraints as
+# free parameters) the answer does not involve second derivatives; otherwise it uses the Hessian
+# of the Lagrangian, whose incomplete-beta part is the derivative of the truncated recursion.
+
+import optax  # noqa: E402
+from typing import Callable, Union  # noqa: E402
+
+from jaxmix.laws import AbstractLaw  # noqa: E402
+from jaxmix.moments import Summary, class_mean_shift as _u, covariance_factor, predict  # noqa: E402
+from jaxmix.schemes import Scheme, as_scheme  # noqa: E402
+
+Quantity = Union[str, Callable]
+_POSITIVE = ("alpha", "beta", "eps0", "eps1")
+
+
+def _laws_of(weights):
+    return weights.laws if isinstance(weights, Scheme) else (weights,)
+
+
+def _per_law(weights, fn):
+    vals = [fn(law) for law in _laws_of(weights)]
+    return vals[0] if len(vals) == 1 else jnp.stack(jnp.broadcast_arrays(*vals))
+
+
+def _q_class_var_error(weights, tau, summary):
+    if summary is None:
+        raise ValueError(
+            'the quantity "class_var_error" needs data: pass summary=jaxmix.summarize(x, labels) '
+            "to design_weights."
+        )
+    pred = predict(summary, weights, tau=tau)
+    return (pred.class_variances - summary.class_variances) / summary.variance
+
+
+def _q_cov_gap(weights, tau, summary):
+    k = covariance_factor(weights)  # K = 1 + 2 (E[W^k W^m] - (E W^k + E W^m)/2)
+    gap = 0.5 * (k - 1.0)
+    if jnp.ndim(gap) == 2:
+        rows, cols = np.triu_indices(gap.shape[0])
+        return gap[rows, cols]
+    return gap
+
+
+QUANTITIES: dict[str, Callable] = {
+    "mean": lambda w, tau, s: _per_law(w, lambda l: l.moment(1)),
+    "variance": lambda w, tau, s: _per_law(w, lambda l: l.variance()),
+    "variance_gap": lambda w, tau, s: _per_law(w, lambda l: l.moment(2) - l.moment(1)),
+    "covariance_gap": _q_cov_gap,
+    "u": lambda w, tau, s: _u(w, tau=tau),
+    "class_var_error": _q_class_var_error,
+    "p_below_0": lambda w, tau, s: _per_law(w, lambda l: l.cdf(jnp.zeros((), l.moment(1).dtype))),
+    "p_above_1": lambda w, tau, s: _per_law(w, lambda l: 1.0 - l.cdf(jnp.ones((), l.moment(1).dtype))),
+}
+"""Named quantities (per law of a Scheme where marked): mean E[W]; variance Var[W];
+variance_gap E[W²] - E[W] (0: variance kept); covariance_gap E[W^k W^m] - (E W^k + E W^m)/2 for
+column pairs k <= m (0: covariance kept; Theorem 2); u the class-mean shift (per column);
+class_var_error (Var[x~ | L~=l] - σ_l²)/s² per class and column (needs ``summary``); p_below_0
+P(W < 0); p_above_1 P(W > 1). A callable ``quantity(weights) -> array`` may be used instead."""
+
+
+def _evaluate(quantity, weights, tau, summary):
+    if isinstance(quantity, str):
+        return jnp.ravel(QUANTITIES[quantity](weights, tau, summary))
+    return jnp.ravel(quantity(weights))
+
+
+def _check_quantity(quantity, owner):
+    if isinstance(quantity, str):
+        if quantity not in QUANTITIES:
+            raise ValueError(
+                f"{owner}: unknown quantity {quantity!r}; use one of {sorted(QUANTITIES)} or a "
+                "callable weights -> array."
+            )
+    elif not callable(quantity):
+        raise TypeError(f"{owner}: quantity must be a name or a callable, got {type(quantity).__name__}.")
+
+
+class AbstractTarget(eqx.Module):
+    """A condition on a quantity of the weights (the base of Equal, AtMost, AtLeast)."""
+
+    quantity: eqx.AbstractVar[Quantity]
+    value: eqx.AbstractVar[Array]
+
+    def residual(self, weights, tau, summary):
+        """Signed residual r with the condition equivalent to r = 0 (Equal) or r <= 0."""
+        raise NotImplementedError
+
+
+def _target_value(v):
+    return _checks.to_float(v, "value")
+
+
+class Equal(AbstractTarget):
+    """quantity(weights) = value (elementwise for array quantities)."""
+
+    quantity: Quantity = eqx.field(static=True)
+    value: Array = eqx.field(converter=_target_value)
+
+    def __check_init__(self):
+        _check_quantity(self.quantity, "Equal")
+
+    def residual(self, weights, tau, summary):
+        return _evaluate(self.quantity, weights, tau, summary) - jnp.ravel(self.value)
+
+
+class AtMost(AbstractTarget):
+    """quantity(weights) <= value."""
+
+    quantity: Quantity = eqx.field(static=True)
+    value: Array = eqx.field(converter=_target_value)
+
+    def __check_init__(self):
+        _check_quantity(self.quantity, "AtMost")
+
+    def residual(self, weights, tau, summary):
+        return _evaluate(self.quantity, weights, tau, summary) - jnp.ravel(self.value)
+
+
+class AtLeast(AbstractTarget):
+    """quantity(weights) >= value."""
+
+    quantity: Quantity = eqx.field(static=True)
+    value: Array = eqx.field(converter=_target_value)
+
+    def __check_init__(self):
+        _check_quantity(self.quantity, "AtLeast")
+
+    def residual(self, weights, tau, summary):
+        return jnp.ravel(self.value) - _evaluate(self.quantity, weights, tau, summary)
+
+
+class Maximize(eqx.Module):
+    """Objective: maximise the sum of quantity(weights) (e.g. "variance": the most spread law)."""
+
+    quantity: Quantity = eqx.field(static=True)
+
+    def __check_init__(self):
+        _check_quantity(self.quantity, "Maximize")
+
+    def loss(self, weights, tau, summary):
+        return -jnp.sum(_evaluate(self.quantity, weights, tau, summary))
+
+
+class Minimize(eqx.Module):
+    """Objective: minimise the sum of quantity(weights)."""
+
+    quantity: Quantity = eqx.field(static=True)
+
+    def __check_init__(self):
+        _check_quantity(self.quantity, "Minimize")
+
+    def loss(self, weights, tau, summary):
+        return jnp.sum(_evaluate(self.quantity, weights, tau, summary))
+
+
+class DesignReport(eqx.Module):
+    """How the solver ended. ``residuals[i]`` belongs to ``constraints[i]``: q - value for Equal,
+    max(0, q - value) for AtMost, max(0, value - q) for AtLeast (so 0 means satisfied).
+
+    converged: every residual within ``tol`` and (with an objective) the Lagrangian stationary.
+    """
+
+    converged: Array
+    residuals: tuple[Array, ...]
+    max_violation: Array
+    stationarity: Array
+    objective: Array
+    iterations: Array
+    outer_iterations: Array
+    penalty: Array
+
+    @property
+    def message(self) -> str:
+        if bool(self.converged):
+            return (
+                f"converged: max constraint violation {float(self.max_violation):.2e}, "
+                f"{int(self.iterations)} L-BFGS steps in {int(self.outer_iterations)} rounds."
+            )
+        worst = int(np.argmax([float(jnp.max(jnp.abs(r))) for r in self.residuals])) if self.residuals else -1
+        return (
+            f"NOT converged: max constraint violation {float(self.max_violation):.3e} (worst: "
+            f"constraint {worst}), stationarity {float(self.stationarity):.2e} after "
+            f"{int(self.iterations)} L-BFGS steps; the targets are probably infeasible for the free "
+            f"parameters (e.g. delta above max_attainable_delta), or need more steps or another start."
+        )
+
+
+def _free_spec(template, free):
+    """Boolean pytree: True on the leaves to optimise (fields named in ``free`` of every law)."""
+    free = tuple(free)
+    for name in free:
+        if not any(hasattr(law, name) for law in _laws_of(template)):
+            raise ValueError(f"design_weights: no law of the template has a parameter {name!r}.")
+
+    def mark(law):
+        return jax.tree_util.tree_map(lambda _: False, law)
+
+    spec = jax.tree_util.tree_map(lambda _: False, template)
+    for name in free:
+        spec = eqx.tree_at(
+            lambda t: [getattr(l, name) for l in _laws_of(t) if hasattr(l, name)],
+            spec,
+            replace_fn=lambda _: True,
+        )
+    return spec
+
+
+def _names_spec(template):
+    """Pytree of bools: True where the leaf is a positive parameter (softplus coordinates)."""
+    spec = jax.tree_util.tree_map(lambda _: False, template)
+    names = [n for n in _POSITIVE if any(hasattr(l, n) for l in _laws_of(template))]
+    for name in names:
+        spec = eqx.tree_at(
+            lambda t: [getattr(l, name) for l in _laws_of(t) if hasattr(l, name)],
+            spec,
+            replace_fn=lambda _: True,
+        )
+    return spec
+
+
+def _softplus_inv(y):
+    return y + jnp.log(-jnp.expm1(-y))
+
+
+class _Problem(eqx.Module):
+    """Static description of a design problem (hashable: it is a jit cache key)."""
+
+    treedef: object = eqx.field(static=True)
+    free_mask: tuple = eqx.field(static=True)
+    positive_mask: tuple = eqx.field(static=True)
+    kinds: tuple = eqx.field(static=True)  # "eq" / "ineq" per constraint
+    constraint_defs: tuple = eqx.field(static=True)  # (class, quantity) per constraint
+    objective: object = eqx.field(static=True)
+    max_outer: int = eqx.field(static=True)
+    max_inner: int = eqx.field(static=True)
+
+    def weights(self, z, fixed):
+        """Rebuild the weights from the free coordinates z (vector) and the fixed leaves."""
+        leaves, k, j = [], 0, 0
+        for is_free, positive in zip(self.free_mask, self.positive_mask):
+            if is_free:
+                v = z[k]
+                k += 1
+                leaves.append(jax.nn.softplus(v) if positive else v)
+            else:
+                leaves.append(fixed[j])
+                j += 1
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+    def targets(self, values):
+        return [cls(q, v) for (cls, q), v in zip(self.constraint_defs, values)]
+
+    def residuals(self, z, params):
+        values, fixed, tau, summary = params
+        w = self.weights(z, fixed)
+        return [t.residual(w, tau, summary) for t in self.targets(values)]
+
+    def split(self, res):
+        eq = [r for r, k in zip(res, self.kinds) if k == "eq"]
+        ineq = [r for r, k in zip(res, self.kinds) if k == "ineq"]
+        cat = lambda rs, dt: jnp.concatenate(rs) if rs else jnp.zeros((0,), dt)
+        return cat(eq, res[0].dtype if res else jnp.float32), cat(ineq, res[0].dtype if res else jnp.float32)
+
+    def loss(self, z, params):
+        if self.objective is None:
+            return jnp.zeros((), z.dtype)
+        values, fixed, tau, summary = params
+        return self.objective.loss(self.weights(z, fixed), tau, summary)
+
+    def lagrangian(self, z, lam, mu, params):
+        c, g = self.split(self.residuals(z, params))
+        return self.loss(z, params) + jnp.dot(lam, c) + jnp.dot(mu, g)
+
+
+def _al_solve(problem: _Problem, z0, params, tol):
+    """Augmented-Lagrangian outer loop with optax L-BFGS inner solves (all in while loops)."""
+    dtype = z0.dtype
+    c0, g0 = problem.split(problem.residuals(z0, params))
+    lam0, mu0 = jnp.zeros_like(c0), jnp.zeros_like(g0)
+    opt = optax.lbfgs()
+
+    def aug(z, lam, mu, rho):
+        c, g = problem.split(problem.residuals(z, params))
+        return (
+            problem.loss(z, params) + jnp.dot(lam, c) + 0.5 * rho * jnp.dot(c, c)
+            + (0.5 / rho) * jnp.sum(jnp.maximum(0.0, mu + rho * g) ** 2 - mu**2)
+        )
+
+    def inner(z, lam, mu, rho):
+        fun = lambda z: aug(z, lam, mu, rho)
+        value_and_grad = optax.value_and_grad_from_state(fun)
+
+        def cond(carry):
+            _, _, k, gnorm = carry
+            return (k < problem.max_inner) & (gnorm > tol * 1e-2)
+
+        def body(carry):
+            z, state, k, _ = carry
+            value, grad = value_and_grad(z, state=state)
+            updates, state = opt.update(grad, state, z, value=value, grad=grad, value_fn=fun)
+            z = optax.apply_updates(z, updates)
+            return z, state, k + 1, jnp.max(jnp.abs(grad))
+
+        init = (z, opt.init(z), jnp.asarray(0), jnp.asarray(jnp.inf, dtype))
+        z, _, k, _ = jax.lax.while_loop(cond, body, init)
+        return z, k
+
+    def violation(z):
+        c, g = problem.split(problem.residuals(z, params))
+        return jnp.maximum(jnp.max(jnp.abs(c), initial=0.0), jnp.max(jnp.maximum(g, 0.0), initial=0.0))
+
+    def stationarity(z, lam, mu):
+        grad = jax.grad(problem.lagrangian)(z, lam, mu, params)
+        return jnp.max(jnp.abs(grad), initial=0.0)
+
+    def done(z, lam, mu):
+        ok = violation(z) <= tol
+        if problem.objective is not None:
+            ok = ok & (stationarity(z, lam, mu) <= jnp.sqrt(tol))
+        return ok
+
+    def outer_cond(carry):
+        z, lam, mu, rho, j, total, viol = carry
+        return (j < problem.max_outer) & ~done(z, lam, mu)
+
+    def outer_body(carry):
+        z, lam, mu, rho, j, total, viol_prev = carry
+        z, k = inner(z, lam, mu, rho)
+        c, g = problem.split(problem.residuals(z, params))
+        lam = lam + rho * c
+        mu = jnp.maximum(0.0, mu + rho * g)
+        viol = violation(z)
+        rho = jnp.where(viol > 0.25 * viol_prev, jnp.minimum(rho * 10.0, 1e10), rho)
+        return z, lam, mu, rho, j + 1, total + k, viol
+
+    init = (z0, lam0, mu0, jnp.asarray(10.0, dtype), jnp.asarray(0), jnp.asarray(0), jnp.asarray(jnp.inf, dtype))
+    z, lam, mu, rho, j, total, _ = jax.lax.while_loop(outer_cond, outer_body, init)
+    return z, lam, mu, rho, j, total
+
+
+def _kkt(problem, z, lam, mu, params, active):
+    """F(z, λ, μ; p) whose zero is the KKT point (inactive inequalities: μ_j = 0)."""
+    grad = jax.grad(problem.lagrangian)(z, lam, mu, params)
+    c, g = problem.split(problem.residuals(z, params))
+    return jnp.concatenate([grad, c, jnp.where(active, g, mu)])
+
+
+@eqx.filter_custom_jvp
+def _design_core(params, z0, *, problem, tol):
+    z, lam, mu, rho, j, total = _al_solve(problem, z0, params, tol)
+    return z, lam, mu, jnp.stack([rho, j.astype(z.dtype), total.astype(z.dtype)])
+
+
+@_design_core.def_jvp
+def _design_core_jvp(primals, tangents, *, problem, tol):
+    params, z0 = primals
+    t_params, _ = tangents
+    out = _design_core(params, z0, problem=problem, tol=tol)
+    z, lam, mu = out[:3]
+    _, g = problem.split(problem.residuals(z, params))
+    active = (mu > 0) | (g > -jnp.sqrt(tol))
+    n, m_eq = z.shape[0], lam.shape[0]
+
+    def F(vec, p):
+        return _kkt(problem, vec[:n], vec[n:n + m_eq], vec[n + m_eq:], p, active)
+
+    vec = jnp.concatenate([z, lam, mu])
+    jac = jax.jacfwd(F)(vec, params)
+    p_leaves, p_def = jax.tree_util.tree_flatten(params, is_leaf=lambda x: x is None)
+    t_leaves = (
+        [None] * len(p_leaves) if t_params is None
+        else jax.tree_util.tree_flatten(t_params, is_leaf=lambda x: x is None)[0]
+    )
+    t_params = jax.tree_util.tree_unflatten(p_def, [
+        None if p is None else (jnp.zeros_like(p) if t is None else t)
+        for p, t in zip(p_leaves, t_leaves)
+    ])
+    _, dF = jax.jvp(lambda p: F(vec, p), (params,), (t_params,))
+    dvec = -jnp.linalg.pinv(jac) @ dF
+    t_out = (dvec[:n], dvec[n:n + m_eq], dvec[n + m_eq:], jnp.zeros_like(out[3]))
+    return out, t_out
+
+
+@eqx.filter_jit
+def _design_jit(problem, params, z0, tol):
+    z, lam, mu, info = _design_core(params, z0, problem=problem, tol=tol)
+    values, fixed, tau, summary = params
+    weights = problem.weights(z, fixed)
+    res = problem.residuals(z, params)
+    shown = [r if k == "eq" else jnp.maximum(r, 0.0) for r, k in zip(res, problem.kinds)]
+    c, g = problem.split(res)
+    viol = jnp.maximum(jnp.max(jnp.abs(c), initial=0.0), jnp.max(jnp.maximum(g, 0.0), initial=0.0))
+    stat = jnp.max(jnp.abs(jax.grad(problem.lagrangian)(z, lam, mu, params)), initial=0.0)
+    ok = viol <= tol
+    if problem.objective is not None:
+        ok = ok & (stat <= jnp.sqrt(tol))
+    objective = problem.loss(z, params)
+    if isinstance(problem.objective, Maximize):
+        objective = -objective
+    report = DesignReport(
+        converged=ok, residuals=tuple(shown), max_violation=viol, stationarity=stat,
+        objective=objective, iterations=info[2].astype(jnp.int32),
+        outer_iterations=info[1].astype(jnp.int32), penalty=info[0],
+    )
+    return weights, report
+
+
+def design_weights(
+    template,
+    constraints,
+    *,
+    free=("alpha", "beta"),
+    tau: ArrayLike = 0.5,
+    objective: Maximize | Minimize | None = None,
+    summary: Summary | None = None,
+    tol: float | None = None,
+    max_outer: int = 30,
+    max_inner: int = 200,
+    warn: bool = True,
+):
+    """Choose the free parameters of a weight law or scheme to meet targets (MATH.md §5).
+
+    Args:
+        template: a law (e.g. ``EpBeta(2.0, 0.5, 0.3, 0.3)``) or a :class:`Scheme`; its values
+            are the starting point and supply every parameter not in ``free``.
+        constraints: a sequence of ``Equal(q, v)``, ``AtMost(q, v)``, ``AtLeast(q, v)``, q a name
+            from ``QUANTITIES`` ("mean", "variance", "variance_gap", "covariance_gap", "u",
+            "class_var_error", "p_below_0", "p_above_1") or a callable weights -> array.
+        free: names of the parameters to optimise in every law that has them (any subset of
+            "alpha", "beta", "eps0", "eps1"; "low", "high" for Uniform).
+        tau: label cut point used by "u" and "class_var_error".
+        objective: optional ``Maximize(q)`` / ``Minimize(q)``; without one any feasible point is
+            returned (the one the solver reaches from the template).
+        summary: data moments, needed by "class_var_error".
+        tol: feasibility tolerance (default 1e-10 in float64, 1e-5 in float32).
+    Returns:
+        (weights, report): the designed law/scheme (same type as the template) and a
+        :class:`DesignReport`. When ``report.converged`` is False (e.g. infeasible targets), the
+        weights are the last iterate, the residuals show what is violated, and a warning with
+        ``report.message`` is emitted (``warn=False`` silences it).
+
+    Differentiable: the returned parameters are differentiable with respect to the target values,
+    the template's fixed parameters and tau (implicit function theorem on the KKT system).
+    A second call with new target values (same structure) reuses the compiled program.
+    """
+    if isinstance(template, AbstractLaw):
+        laws = (template,)
+    elif isinstance(template, Scheme):
+        laws = template.laws
+    else:
+        raise TypeError(
+            f"template must be a jaxmix law or Scheme, got {type(template).__name__}."
+        )
+    constraints = tuple(constraints)
+    for c in constraints:
+        if not isinstance(c, AbstractTarget):
+            raise TypeError(f"constraints must be Equal/AtMost/AtLeast, got {type(c).__name__}.")
+    if objective is not None and not isinstance(objective, (Maximize, Minimize)):
+        raise TypeError(f"objective must be Maximize(...) or Minimize(...), got {type(objective).__name__}.")
+    if not constraints and objective is None:
+        raise ValueError("design_weights needs at least one constraint or an objective.")
+    if summary is not None and not isinstance(summary, Summary):
+        raise TypeError("summary must be a jaxmix.Summary (from jaxmix.summarize).")
+    dtype = _checks.float_dtype()
+    tau = _checks.to_float(tau, "tau")
+    if tol is None:
+        tol = 1e-10 if dtype == jnp.float64 else 1e-5
+    free_spec = _free_spec(template, free)
+    pos_spec = _names_spec(template)
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    free_mask = tuple(bool(b) for b in jax.tree_util.tree_leaves(free_spec))
+    pos_mask = tuple(bool(b) for b in jax.tree_util.tree_leaves(pos_spec))
+    for leaf, f in zip(leaves, free_mask):
+        if f and jnp.ndim(leaf) != 0:
+            raise ValueError("design_weights: free parameters must be scalars (one law per entry).")
+    if not any(free_mask):
+        raise ValueError(f"design_weights: nothing to optimise: free={tuple(free)} matched no parameter.")
+    z0 = jnp.stack([
+        (_softplus_inv(jnp.asarray(l, dtype)) if p else jnp.asarray(l, dtype))
+        for l, f, p in zip(leaves, free_mask, pos_mask) if f
+    ])
+    fixed = [jnp.asarray(l, dtype) for l, f in zip(leaves, free_mask) if not f]
+    kinds = tuple("eq" if isinstance(c, Equal) else "ineq" for c in constraints)
+    problem = _Problem(
+        treedef=treedef, free_mask=free_mask, positive_mask=pos_mask, kinds=kinds,
+        constraint_defs=tuple((type(c), c.quantity) for c in constraints),
+        objective=objective, max_outer=int(max_outer), max_inner=int(max_inner),
+    )
+    values = tuple(jnp.asarray(c.value, dtype) for c in constraints)
+    weights, report = _design_jit(problem, (values, fixed, tau, summary), z0, float(tol))
+    if warn and _checks.is_concrete(report.converged) and not bool(report.converged):
+        import warnings
+
+        warnings.warn(f"design_weights: {report.message}", RuntimeWarning, stacklevel=2)
+    return weights, report
