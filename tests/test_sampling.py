@@ -159,7 +159,8 @@ def test_jit_vmap_and_determinism():
     alphas = jnp.array([0.3, 5.0, 0.9, 30.0])
     out = jax.vmap(lambda a: sampling.beta(key, a, 0.4, (50,)))(alphas)
     for i, a in enumerate(alphas):
-        np.testing.assert_array_equal(out[i], sampling.beta(key, a, 0.4, (50,)))
+        # same draws; batched parameters may round the log-odds differently by an ulp
+        np.testing.assert_allclose(out[i], sampling.beta(key, a, 0.4, (50,)), rtol=1e-5, atol=1e-7)
 
 
 def test_key_kinds_and_array_parameters():
