@@ -167,21 +167,23 @@ def run_sdv(method, x, lab, names, reps, ref, num_classes, seed):
     cls = {"GaussianCopula": GaussianCopulaSynthesizer, "CTGAN": CTGANSynthesizer, "TVAE": TVAESynthesizer}[method]
     df = pd.DataFrame(x, columns=names)
     df["label"] = [f"c{v}" for v in lab]
-    md = Metadata.detect_from_dataframe(df)
-    md.update_column(column_name="label", sdtype="categorical")
+    md = Metadata.detect_from_dataframes({"table": df})  # SDV 2.x API
+    md.update_column(column_name="label", sdtype="categorical", table_name="table")
     for nm in names:
-        md.update_column(column_name=nm, sdtype="numerical")
+        md.update_column(column_name=nm, sdtype="numerical", table_name="table")
     out, fits, samples = [], [], []
     for r in range(reps):
         np.random.seed(seed + r)
         torch.manual_seed(seed + r)
         synth = cls(md)
         t = C.timer()
-        synth.fit(df)
+        synth.fit({"table": df})  # SDV 2.x: a dict of one table
         fits.append(t())
         t = C.timer()
         syn = synth.sample(num_rows=x.shape[0])
         samples.append(t())
+        if isinstance(syn, dict):  # SDV 2.x returns {table name: DataFrame}
+            syn = syn["table"]
         xs = syn[names].to_numpy(float)
         ls = np.array([int(str(v)[1:]) for v in syn["label"]])
         out.append(rel_bias(xs, ls, ref, num_classes))
