@@ -2,7 +2,9 @@
 
 Public names (flat): laws ``AbstractLaw``, ``Beta``, ``Uniform``, ``EpBeta``; schemes ``Scheme``,
 ``per_column``; the generator ``mixup``; closed-form moments ``Summary``, ``summarize``,
-``predict``, ``covariance_factor``, ``class_mean_shift``; data ``load_penguins``;
+``predict``, ``covariance_factor``, ``class_mean_shift``; data ``load_penguins``; design
+``select_epbeta`` (Algorithm 1), ``design_weights`` and its targets; scale ``mixup_to_npy``,
+``mixup_to_callback``, ``mixup_sharded``; special functions in ``jaxmix.special``;
 pandas ``from_pandas``, ``to_pandas`` (pandas imported lazily: ``pip install "jaxmix[pandas]"``).
 """
 
@@ -12,6 +14,8 @@ from jaxmix.io import from_pandas, to_pandas
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, covariance_factor, predict, summarize
 from jaxmix.schemes import Scheme, per_column
+from jaxmix.sharding import mixup_sharded
+from jaxmix.stream import mixup_to_callback, mixup_to_npy
 from jaxmix.select import (
     AtLeast,
     AtMost,
@@ -53,4 +57,7 @@ __all__ = [
     "DesignReport",
     "from_pandas",
     "to_pandas",
+    "mixup_to_npy",
+    "mixup_to_callback",
+    "mixup_sharded",
 ]

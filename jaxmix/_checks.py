@@ -96,13 +96,13 @@ def check_data(x, name: str = "x", *, min_rows: int = 2):
         )
     if x.shape[0] < min_rows:
         raise ValueError(f"{name} must have at least {min_rows} rows, got {x.shape[0]}.")
-    x = jnp.asarray(x, dtype=float_dtype())
     if is_concrete(x):
-        if not bool(jnp.all(jnp.isfinite(x))):
+        # numpy, not jnp: inside an outer jit a jnp op on a closed-over constant is a tracer
+        if not np.all(np.isfinite(np.asarray(x))):
             raise ValueError(f"{name} holds NaN or inf; remove or impute those rows first.")
-    else:
-        x = eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"{name} holds NaN or inf.")
-    return x
+        return jnp.asarray(x, dtype=float_dtype())
+    x = jnp.asarray(x, dtype=float_dtype())
+    return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"{name} holds NaN or inf.")
 
 
 def check_labels(labels, num_rows: int, name: str = "labels"):

@@ -211,3 +211,15 @@ def test_empty_class_has_no_nan():
     assert float(s.class_probs[1]) == 0.0
     p = jaxmix.predict(s, jaxmix.Uniform())
     assert bool(jnp.all(jnp.isfinite(p.class_covs)))
+
+
+def test_closed_over_data_inside_jit():
+    """Concrete data captured by an outer jit is validated eagerly, not turned into a bool error."""
+    x = np.random.default_rng(0).normal(size=(5, 2))  # float64 numpy, closed over
+
+    @jax.jit
+    def f(key):
+        s = jaxmix.summarize(x)
+        return jaxmix.mixup(key, x, 3, jaxmix.Uniform(-0.1, 1.1)).sum() + jaxmix.predict(s, jaxmix.Beta(2.0, 3.0)).cov.sum()
+
+    assert np.isfinite(float(f(jax.random.key(0))))
