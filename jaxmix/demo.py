@@ -18,7 +18,6 @@ import shlex
 import time
 
 import jax
-import numpy as np
 
 import jaxmix
 from jaxmix.datasets import load_penguins, penguins_path

@@ -10,12 +10,14 @@ from the scheme, then
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
 
-from jaxmix import _checks
+from jaxmix import _checks, sampling
 from jaxmix.schemes import Scheme, as_scheme
 
 
@@ -27,8 +29,6 @@ def draw_parents(key: PRNGKeyArray, num_rows: int, num_samples: int, replace: bo
     """
     # Speed (issue 4): one fused Threefry block per index (``sampling.uniform_index``) instead of
     # ``jax.random.randint``, whose rolled Threefry costs ~4x more on CPU; same law.
-    from jaxmix import sampling
-
     kd = sampling.raw_key(key)
     rows = jnp.arange(num_samples, dtype=jnp.uint32)
     i = sampling.uniform_index(kd, jnp.uint32(0), rows, num_rows)
@@ -90,11 +90,22 @@ def mixup(
         ``x_syn`` of shape (m, *features), or ``(x_syn, labels_syn)`` with labels of shape (m,)
         or (m, k). Jit-compiled; vmap-able over keys and over datasets of equal shape.
     """
+    key, x, num_samples, scheme, labels, tau = validate_mixup_args(
+        key, x, num_samples, weights, labels, tau, replace
+    )
+    return _mixup(key, x, labels, tau, scheme, num_samples, replace)
+
+
+def validate_mixup_args(key, x, num_samples, weights, labels, tau, replace):
+    """The boundary checks of :func:`mixup`, shared by the streaming and sharded front ends.
+
+    Returns (key, x as float array, num_samples, scheme, labels as int32 or None, tau array).
+    """
     key = _checks.check_key(key)
     x = _checks.check_data(x, "x", min_rows=2)
     num_samples = _checks.check_count(num_samples, "num_samples")
     scheme = as_scheme(weights)
-    scheme.check_features(int(jnp.size(x[0])))
+    scheme.check_features(math.prod(x.shape[1:]))
     if not isinstance(replace, bool):
         raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
     _checks.check_finite_scalar(tau, "tau")
@@ -106,4 +117,4 @@ def mixup(
                 "labels were given but weights has no label law; "
                 "pass labels=<law or column index> to jaxmix.per_column."
             )
-    return _mixup(key, x, labels, tau, scheme, num_samples, replace)
+    return key, x, num_samples, scheme, labels, tau

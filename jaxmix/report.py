@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxmix import _checks
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
-from jaxmix.moments import Summary, class_mean_shift, covariance_factor, predict, summarize
+from jaxmix.moments import Summary, class_mean_shift, predict
 from jaxmix.schemes import Scheme, as_scheme
 from jaxtyping import Array, Float
 

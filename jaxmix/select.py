@@ -420,7 +420,7 @@ from typing import Callable, Union  # noqa: E402
 
 from jaxmix.laws import AbstractLaw  # noqa: E402
 from jaxmix.moments import Summary, class_mean_shift as _u, covariance_factor, predict  # noqa: E402
-from jaxmix.schemes import Scheme, as_scheme  # noqa: E402
+from jaxmix.schemes import Scheme  # noqa: E402
 
 Quantity = Union[str, Callable]
 _POSITIVE = ("alpha", "beta", "eps0", "eps1")

@@ -20,9 +20,7 @@ import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
 
-from jaxmix import _checks
-from jaxmix.generate import _mixup
-from jaxmix.schemes import as_scheme
+from jaxmix.generate import _mixup, validate_mixup_args
 
 __all__ = ["row_mesh", "shard_rows", "mixup_sharded"]
 
@@ -74,23 +72,11 @@ def mixup_sharded(
     ``mesh`` is a one-axis mesh (default :func:`row_mesh` over all devices). Outputs are
     sharded by rows when ``num_samples`` divides evenly over the devices, else replicated.
     """
-    key = _checks.check_key(key)
+    key, x, num_samples, scheme, labels, tau = validate_mixup_args(
+        key, x, num_samples, weights, labels, tau, replace
+    )
     mesh = _auto(row_mesh() if mesh is None else mesh)
-    x = _checks.check_data(x, "x", min_rows=2)
-    num_samples = _checks.check_count(num_samples, "num_samples")
-    scheme = as_scheme(weights)
-    scheme.check_features(int(x[0].size))
-    if not isinstance(replace, bool):
-        raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
-    _checks.check_finite_scalar(tau, "tau")
-    tau = _checks.to_float(tau, "tau")
     if labels is not None:
-        labels = _checks.check_labels(labels, x.shape[0])
-        if scheme.labels is None:
-            raise ValueError(
-                "labels were given but weights has no label law; "
-                "pass labels=<law or column index> to jaxmix.per_column."
-            )
         labels = jax.device_put(labels, _rows_spec(mesh, labels.shape[0], labels.ndim))
     x = jax.device_put(x, _rows_spec(mesh, x.shape[0], x.ndim))
     out_x = _rows_spec(mesh, num_samples, x.ndim)

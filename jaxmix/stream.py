@@ -21,8 +21,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import sys
-import time
 from typing import Callable
 
 import equinox as eqx
@@ -32,8 +30,8 @@ import numpy as np
 from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
 
 from jaxmix import _checks
-from jaxmix.generate import _mixup
-from jaxmix.schemes import as_scheme
+from jaxmix.generate import _mixup, validate_mixup_args
+from jaxmix.progress import ProgressBar
 
 __all__ = ["mixup_to_callback", "mixup_to_npy", "BLOCK_SIZE"]
 
@@ -56,56 +54,11 @@ def _blocks(key, first_block, x, labels, tau, scheme, num_blocks: int, block_siz
     )
 
 
-class _Progress:
-    """tqdm when available, else a plain stderr line every 10 %."""
-
-    def __init__(self, total: int, enabled: bool, desc: str):
-        self.total, self.enabled, self.done, self.bar = total, enabled, 0, None
-        self.next_pct, self.t0 = 10, time.perf_counter()
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total, unit="rows", unit_scale=True, desc=desc)
-            except ImportError:
-                print(f"{desc}: 0 / {total} rows", file=sys.stderr)
-
-    def update(self, k: int) -> None:
-        self.done += k
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.update(k)
-            return
-        pct = 100 * self.done // max(self.total, 1)
-        if pct >= self.next_pct or self.done == self.total:
-            rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
-            print(f"  {pct:3d}%  {self.done} / {self.total} rows  ({rate:.3g} rows/s)", file=sys.stderr)
-            self.next_pct = pct - pct % 10 + 10
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _validate(key, x, num_samples, weights, labels, tau, replace, chunk_size, block_size):
-    key = _checks.check_key(key)
-    x = _checks.check_data(x, "x", min_rows=2)
-    num_samples = _checks.check_count(num_samples, "num_samples")
+    key, x, num_samples, scheme, labels, tau = validate_mixup_args(
+        key, x, num_samples, weights, labels, tau, replace
+    )
     block_size = _checks.check_count(block_size, "block_size")
-    scheme = as_scheme(weights)
-    scheme.check_features(int(math.prod(x.shape[1:])))
-    if not isinstance(replace, bool):
-        raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
-    _checks.check_finite_scalar(tau, "tau")
-    tau = _checks.to_float(tau, "tau")
-    if labels is not None:
-        labels = _checks.check_labels(labels, x.shape[0])
-        if scheme.labels is None:
-            raise ValueError(
-                "labels were given but weights has no label law; "
-                "pass labels=<law or column index> to jaxmix.per_column."
-            )
     if chunk_size is None:
         row_bytes = int(math.prod(x.shape[1:])) * x.dtype.itemsize + 8
         chunk_size = max(block_size, (_TARGET_CHUNK_BYTES // row_bytes) // block_size * block_size)
@@ -148,7 +101,7 @@ def mixup_to_callback(
         b0 = start // block_size
         return _blocks(key, jnp.uint32(b0), x, labels, tau, scheme, num_blocks, block_size, replace)
 
-    bar = _Progress(num_samples, progress, "jaxmix.stream")
+    bar = ProgressBar(num_samples, desc="jaxmix.stream", unit="rows", enable=progress)
     try:
         pending = launch(starts[0])
         for c, start in enumerate(starts):

@@ -12,7 +12,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -21,10 +20,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxmix  # noqa: E402
+from jaxmix.progress import progress as _progress  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -102,47 +101,13 @@ def save_fig(fig, out: Path, filename: str, dpi: int = 90) -> str:
 
 
 def progress(iterable, *, total=None, desc="", disable=False):
-    """A tqdm progress bar on stderr, or a plain fallback printing every ~10 % when tqdm is missing."""
-    if disable:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is in the test extra
-        return _plain_progress(iterable, total, desc)
-    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5)
-
-
-def _plain_progress(iterable, total, desc):
-    total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-    step = max(1, (total or 10) // 10)
-    for k, item in enumerate(iterable):
-        if k % step == 0:
-            print(f"{desc}: {k}/{total if total is not None else '?'}", file=sys.stderr, flush=True)
-        yield item
+    """``jaxmix.progress.progress`` (tqdm on stderr, or a plain line every ~10 %)."""
+    return _progress(iterable, total=total, desc=desc, enable=not disable)
 
 
 def epbeta(delta: float, *, eps0: float = 0.3, eps1: float = 0.3, tau: float = 0.5):
     """Algorithm 1: the variance-preserving EpBeta with u = delta (``jaxmix.select_epbeta``)."""
-    if hasattr(jaxmix, "select_epbeta"):
-        return jaxmix.select_epbeta(delta, eps0=eps0, eps1=eps1, tau=tau)
-    return _epbeta_fallback(delta, eps0, eps1, tau)  # TEMPORARY until select.py lands
-
-
-def _epbeta_fallback(delta, eps0, eps1, tau):
-    s = 1.0 + eps0 + eps1
-
-    def law_at(m):
-        k = s * s * m * (1 - m) / ((s * m - eps0) * (s * (1 - m) - eps1)) - 1
-        return jaxmix.EpBeta(m * k, (1 - m) * k, eps0, eps1)
-
-    u_of = jax.jit(jax.vmap(lambda m: jaxmix.class_mean_shift(law_at(m), tau=tau)))
-    lo, hi = 0.5, 1 - eps1 / s - 1e-7
-    for _ in range(4):  # grid refinement of the last crossing u(m) = delta
-        grid = np.linspace(lo, hi, 257)
-        u = np.asarray(u_of(jnp.asarray(grid))) - delta
-        k = np.nonzero(np.sign(u[:-1]) != np.sign(u[1:]))[0][-1]
-        lo, hi = grid[k], grid[k + 1]
-    return law_at(0.5 * (lo + hi))
+    return jaxmix.select_epbeta(delta, eps0=eps0, eps1=eps1, tau=tau)
 
 
 def law_from_spec(spec: str):
