@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(PY) -m jaxmix.demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q --durations=15
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
