@@ -488,13 +488,8 @@ def _betaincinv_interior(a, b, p):
 
 @jax.custom_jvp
 def _betaincinv(a, b, q):
-    dt = _dtype_of(a, b, q)
-    a, b, q = jnp.broadcast_arrays(*(jnp.asarray(v, dt) for v in (a, b, q)))
-    valid = (a > 0) & (b > 0) & (q >= 0) & (q <= 1) & jnp.isfinite(a) & jnp.isfinite(b)
-    interior = valid & (q > 0) & (q < 1)
-    a_s = jnp.where(valid, a, 1.0)
-    b_s = jnp.where(valid, b, 1.0)
-    q_s = jnp.where(interior, q, 0.5)
+    a, b, q, valid, interior, a_s, b_s, q_s = _prepare(a, b, q)  # q plays the role of x
+    dt = q.dtype
     # solve for whichever of x, 1 - x is <= 1/2 (so it is represented to full relative
     # precision): for q > I_{1/2}(a, b), x = 1 - y with I_y(b, a) = 1 - q
     upper = q_s > _betainc_interior(a_s, b_s, jnp.full_like(q_s, 0.5))
