@@ -31,11 +31,21 @@ def draw_parents(key: PRNGKeyArray, num_rows: int, num_samples: int, replace: bo
     # ``jax.random.randint``, whose rolled Threefry costs ~4x more on CPU; same law.
     kd = sampling.raw_key(key)
     rows = jnp.arange(num_samples, dtype=jnp.uint32)
-    i = sampling.uniform_index(kd, jnp.uint32(0), rows, num_rows)
-    if replace:
-        j = sampling.uniform_index(kd, jnp.uint32(1), rows, num_rows)
-    else:
-        j = (i + 1 + sampling.uniform_index(kd, jnp.uint32(1), rows, num_rows - 1)) % num_rows
+    bounds = (num_rows, num_rows if replace else num_rows - 1)
+
+    # The two index streams are written by a two-trip loop on purpose. Computed inline, XLA's CPU
+    # fusion pulls the Threefry hash into the gather x[i] and recomputes it for every column of
+    # every row (16x the hashing for 16 columns: 185 ms instead of 124 ms for 10^6 x 16 on the
+    # 2-core CPU); a while loop is a fusion boundary, so each index is hashed once and stored.
+    # (``lax.optimization_barrier`` does not help: the CPU compiler removes it before fusion.)
+    def body(t, out):
+        n = jnp.where(t == 0, jnp.uint32(bounds[0]), jnp.uint32(bounds[1]))
+        return out.at[t].set(sampling.uniform_index(kd, t.astype(jnp.uint32), rows, n))
+
+    ij = jax.lax.fori_loop(0, 2, body, jnp.zeros((2, num_samples), jnp.int32))
+    i, j = ij[0], ij[1]
+    if not replace:
+        j = (i + 1 + j) % num_rows
     return i, j
 
 
