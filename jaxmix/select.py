@@ -714,19 +714,25 @@ def _al_solve(problem: _Problem, z0, params, tol):
         value_and_grad = optax.value_and_grad_from_state(fun)
 
         def cond(carry):
-            _, _, k, gnorm = carry
-            return (k < problem.max_inner) & (gnorm > tol * 1e-2)
+            _, _, _, k, gnorm, broke = carry
+            return (k < problem.max_inner) & (gnorm > tol * 1e-2) & ~broke
 
         def body(carry):
-            z, state, k, _ = carry
+            z, z_prev, state, k, _, _ = carry
             value, grad = value_and_grad(z, state=state)
+            # A step into a degenerate law (e.g. alpha, beta -> 0 when the optimum is not
+            # attained) gives a non-finite value: stop at the last finite iterate instead of
+            # returning NaN parameters; the outer loop then reports "NOT converged".
+            broke = ~(jnp.isfinite(value) & jnp.all(jnp.isfinite(grad)))
             updates, state = opt.update(grad, state, z, value=value, grad=grad, value_fn=fun)
-            z = optax.apply_updates(z, updates)
-            return z, state, k + 1, jnp.max(jnp.abs(grad))
+            z_new = optax.apply_updates(z, updates)
+            broke = broke | ~jnp.all(jnp.isfinite(z_new))
+            z_out = jnp.where(broke, z_prev, z_new)
+            return z_out, jnp.where(broke, z_prev, z), state, k + 1, jnp.max(jnp.abs(grad)), broke
 
-        init = (z, opt.init(z), jnp.asarray(0), jnp.asarray(jnp.inf, dtype))
-        z, _, k, _ = jax.lax.while_loop(cond, body, init)
-        return z, k
+        init = (z, z, opt.init(z), jnp.asarray(0), jnp.asarray(jnp.inf, dtype), jnp.asarray(False))
+        z, _, _, k, _, broke = jax.lax.while_loop(cond, body, init)
+        return z, k, broke
 
     def violation(z):
         c, g = problem.split(problem.residuals(z, params))
@@ -743,21 +749,22 @@ def _al_solve(problem: _Problem, z0, params, tol):
         return ok
 
     def outer_cond(carry):
-        z, lam, mu, rho, j, total, viol = carry
-        return (j < problem.max_outer) & ~done(z, lam, mu)
+        z, lam, mu, rho, j, total, viol, broke = carry
+        return (j < problem.max_outer) & ~done(z, lam, mu) & ~broke
 
     def outer_body(carry):
-        z, lam, mu, rho, j, total, viol_prev = carry
-        z, k = inner(z, lam, mu, rho)
+        z, lam, mu, rho, j, total, viol_prev, _ = carry
+        z, k, broke = inner(z, lam, mu, rho)
         c, g = problem.split(problem.residuals(z, params))
-        lam = lam + rho * c
-        mu = jnp.maximum(0.0, mu + rho * g)
+        lam = jnp.where(broke, lam, lam + rho * c)
+        mu = jnp.where(broke, mu, jnp.maximum(0.0, mu + rho * g))
         viol = violation(z)
         rho = jnp.where(viol > 0.25 * viol_prev, jnp.minimum(rho * 10.0, 1e10), rho)
-        return z, lam, mu, rho, j + 1, total + k, viol
+        return z, lam, mu, rho, j + 1, total + k, viol, broke
 
-    init = (z0, lam0, mu0, jnp.asarray(10.0, dtype), jnp.asarray(0), jnp.asarray(0), jnp.asarray(jnp.inf, dtype))
-    z, lam, mu, rho, j, total, _ = jax.lax.while_loop(outer_cond, outer_body, init)
+    init = (z0, lam0, mu0, jnp.asarray(10.0, dtype), jnp.asarray(0), jnp.asarray(0),
+            jnp.asarray(jnp.inf, dtype), jnp.asarray(False))
+    z, lam, mu, rho, j, total, _, _ = jax.lax.while_loop(outer_cond, outer_body, init)
     return z, lam, mu, rho, j, total
 
 

@@ -230,6 +230,22 @@ def test_solver_objective_and_inequality(x64):
     assert not bool(rep.converged)
 
 
+def test_solver_unattained_optimum_stops_finite():
+    """Minimise eps0 + eps1 with all four parameters free: the infimum is not attained (eps0 -> 0
+    through the softplus), the iterates run towards a degenerate law. The report must say NOT
+    converged and the returned law must be finite (the last finite iterate), never NaN."""
+    tmpl = jaxmix.EpBeta(2.0, 0.5, 0.3, 0.3)
+    cons = [select.Equal("variance_gap", 0.0), select.Equal("u", 0.05)]
+    with pytest.warns(RuntimeWarning, match="NOT converged"):
+        law, rep = select.design_weights(
+            tmpl, cons, free=("alpha", "beta", "eps0", "eps1"),
+            objective=select.Minimize(lambda w: w.eps0 + w.eps1),
+        )
+    assert not bool(rep.converged)
+    leaves = [law.alpha, law.beta, law.eps0, law.eps1, rep.max_violation, rep.stationarity]
+    assert all(np.isfinite(np.asarray(v)).all() for v in leaves), leaves
+
+
 def test_solver_gradient_matches_finite_differences(x64):
     tmpl = jaxmix.EpBeta(3.0, 1.0, 0.3, 0.3)
 
