@@ -15,14 +15,19 @@ moments without bias scores 0 in expectation. An entry is "unbiased" (grey in th
 
 Methods: Unif(0,1), Beta(α,α) at a few α, EpBeta at a few δ (Algorithm 1, ε0 = ε1 = 0.3), and,
 when ``jaxmix[baselines]`` (SDV 2.x) is installed and ``--quick`` is off, SDV's
-GaussianCopula, CTGAN and TVAE with default settings (fewer replications: they are slow).
-Fit time (for EpBeta: Algorithm 1; for SDV: ``fit``) and sample time are reported side by side.
+GaussianCopula, CTGAN and TVAE with default settings (fewer replications: they are slow), and,
+when synthcity is installed, its TabDDPM diffusion model (plugin "ddpm", default settings).
+Fit time (for EpBeta: Algorithm 1; for the baselines: ``fit``) and sample time are reported side
+by side. ``--reuse JSON`` copies the methods an earlier run already has (per table) instead of
+running them again, so a baseline that needs its own environment (synthcity and SDV pin
+different library versions) can be added to a committed run.
 
-    python paper_checks/tabular_bias.py [--quick] [--out DIR] [--no-baselines]
+    python paper_checks/tabular_bias.py [--quick] [--out DIR] [--no-baselines] [--reuse JSON]
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import statistics
 import sys
@@ -41,7 +46,8 @@ import jaxmix  # noqa: E402
 NAME = "tabular_bias"
 LAWS = ("unif", "beta:0.2", "beta:0.4", "beta:2", "epbeta:0.01", "epbeta:0.02", "epbeta:0.05")
 QUICK_LAWS = ("unif", "beta:0.4", "epbeta:0.05")
-BASELINES = ("GaussianCopula", "CTGAN", "TVAE")
+SDV_BASELINES = ("GaussianCopula", "CTGAN", "TVAE")
+DIFFUSION_BASELINES = ("TabDDPM",)
 GROUPS = ("mean", "var", "cov", "class_mean")
 
 
@@ -149,13 +155,44 @@ def run_mixup(key, x, lab, spec, reps, ref, num_classes):
     return bias, fit_s, statistics.median(times), pred
 
 
-def sdv_available():
+def available(module):
+    """(True, "") when ``module`` imports, else (False, why)."""
     try:
-        import sdv  # noqa: F401
-        from sdv.single_table import GaussianCopulaSynthesizer  # noqa: F401
+        importlib.import_module(module)
     except Exception as err:  # noqa: BLE001 - any import failure means "not installed"
         return False, f"{type(err).__name__}: {err}"
     return True, ""
+
+
+def run_synthcity(method, x, lab, names, reps, ref, num_classes, seed):
+    """synthcity's TabDDPM (plugin "ddpm", default settings), the label as the target column."""
+    import pandas as pd
+    from synthcity.plugins import Plugins
+    from synthcity.plugins.core.dataloader import GenericDataLoader
+
+    assert method == "TabDDPM"
+    df = pd.DataFrame(x, columns=names)
+    df["label"] = lab.astype(int)
+    out, fits, samples = [], [], []
+    for r in range(reps):
+        synth = Plugins().get("ddpm", random_state=seed + r)
+        t = C.timer()
+        synth.fit(GenericDataLoader(df, target_column="label"))
+        fits.append(t())
+        t = C.timer()
+        syn = synth.generate(count=x.shape[0]).dataframe()
+        samples.append(t())
+        out.append(rel_bias(syn[names].to_numpy(float), syn["label"].to_numpy().astype(int), ref, num_classes))
+    bias = {g: np.stack([o[g] for o in out]) for g in GROUPS}
+    return bias, statistics.median(fits), statistics.median(samples)
+
+
+def _reused(entry):
+    """A method entry read back from JSON, with its bias/se as float arrays (None -> NaN)."""
+    for g in entry["groups"].values():
+        for k in ("bias", "se"):
+            g[k] = np.array([np.nan if v is None else v for v in g[k]], float)
+    return entry
 
 
 def run_sdv(method, x, lab, names, reps, ref, num_classes, seed):
@@ -205,39 +242,54 @@ def summarise(bias):
 
 def main(argv=None) -> dict:
     def extra(p):
-        p.add_argument("--no-baselines", action="store_true", help="skip SDV even when installed")
+        p.add_argument("--no-baselines", action="store_true", help="skip SDV and synthcity even when installed")
         p.add_argument("--baseline-reps", type=int, default=2)
+        p.add_argument("--reuse", default=None, help="earlier tabular_bias.json whose methods are copied, not rerun")
 
     args = C.parse_args(NAME, __doc__.splitlines()[0], argv, extra)
     reps = 40 if args.quick else 200
     laws = QUICK_LAWS if args.quick else LAWS
-    have_sdv, why = sdv_available()
-    use_sdv = have_sdv and not args.quick and not args.no_baselines
+    wanted = not args.quick and not args.no_baselines
+    have_sdv, why_sdv = available("sdv.single_table")
+    have_sc, why_sc = available("synthcity.plugins")
+    use_sdv, use_sc = wanted and have_sdv, wanted and have_sc
+    reuse = {}
+    if args.reuse:
+        import json
+
+        reuse = json.loads(Path(args.reuse).read_text())["tables"]
     baseline_note = (
-        "ran" if use_sdv else
         "skipped: --quick" if args.quick else
         "skipped: --no-baselines" if args.no_baselines else
-        f"skipped: SDV not installed (pip install 'jaxmix[baselines]'); {why}"
+        ("SDV ran" if use_sdv else f"SDV not installed here (pip install 'jaxmix[baselines]'); {why_sdv}")
+        + "; " + ("synthcity ran" if use_sc else f"synthcity not installed here; {why_sc}")
+        + (f"; methods already in {Path(args.reuse).name} copied from it" if reuse else "")
     )
     key = jax.random.key(args.seed)
     tables_out = {}
     tables = load_tables(args.quick)
     jobs = [(t, ("mixup", s)) for t in tables for s in laws]
-    if use_sdv:
-        jobs += [(t, ("sdv", b)) for t in tables for b in BASELINES]
+    jobs += [(t, ("sdv", b)) for t in tables for b in SDV_BASELINES if use_sdv or b in reuse.get(t[0], {}).get("methods", {})]
+    jobs += [(t, ("synthcity", b)) for t in tables for b in DIFFUSION_BASELINES
+             if use_sc or b in reuse.get(t[0], {}).get("methods", {})]
     for (tname, x, lab, names), (kind, method) in C.progress(jobs, desc=NAME, disable=args.no_progress):
         num_classes = int(lab.max()) + 1
         ref = reference(x, lab, num_classes)
         key, sub = jax.random.split(key)
         entry = tables_out.setdefault(tname, {"n": int(x.shape[0]), "d": int(x.shape[1]),
                                               "classes": num_classes, "columns": names, "methods": {}})
+        earlier = reuse.get(tname, {}).get("methods", {}).get(method)
+        if earlier is not None:
+            entry["methods"][method] = _reused(earlier)
+            continue
         if kind == "mixup":
             bias, fit_s, sample_s, pred = run_mixup(sub, x, lab, method, reps, ref, num_classes)
             res = {"label": C.law_label(method), "family": "mixup", "reps": reps, "fit_s": fit_s,
                    "sample_s": sample_s, "predicted": pred}
         else:
-            bias, fit_s, sample_s = run_sdv(method, x, lab, names, args.baseline_reps, ref, num_classes, args.seed)
-            res = {"label": method, "family": "sdv", "reps": args.baseline_reps, "fit_s": fit_s, "sample_s": sample_s}
+            run = run_sdv if kind == "sdv" else run_synthcity
+            bias, fit_s, sample_s = run(method, x, lab, names, args.baseline_reps, ref, num_classes, args.seed)
+            res = {"label": method, "family": kind, "reps": args.baseline_reps, "fit_s": fit_s, "sample_s": sample_s}
         res["groups"] = summarise(bias)
         entry["methods"][method] = res
 
