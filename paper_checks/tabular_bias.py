@@ -15,14 +15,18 @@ moments without bias scores 0 in expectation. An entry is "unbiased" (grey in th
 
 Methods: Unif(0,1), Beta(α,α) at a few α, EpBeta at a few δ (Algorithm 1, ε0 = ε1 = 0.3), and,
 when ``jaxmix[baselines]`` (SDV 2.x) is installed and ``--quick`` is off, SDV's
-GaussianCopula, CTGAN and TVAE with default settings (fewer replications: they are slow), and,
-when synthcity is installed, its TabDDPM diffusion model (plugin "ddpm", default settings).
+GaussianCopula, CTGAN and TVAE with default settings (fewer replications: they are slow).
+Synthesizers that cannot share an environment with JAX (synthcity's TabDDPM diffusion model pins
+numpy < 2, JAX 0.10 needs numpy >= 2) run from files: ``--export DIR`` writes the real tables
+as ``DIR/real_<table>.csv``; ``paper_checks/synthcity_baseline.py DIR`` (run in the other
+environment, no JAX) writes ``DIR/<table>.<method>.<r>.csv`` and ``DIR/<table>.<method>.times.json``;
+``--external DIR`` scores those files like any other method. ``--reuse JSON`` copies the
+methods an earlier run already has (per table) instead of running them again.
 Fit time (for EpBeta: Algorithm 1; for the baselines: ``fit``) and sample time are reported side
-by side. ``--reuse JSON`` copies the methods an earlier run already has (per table) instead of
-running them again, so a baseline that needs its own environment (synthcity and SDV pin
-different library versions) can be added to a committed run.
+by side.
 
     python paper_checks/tabular_bias.py [--quick] [--out DIR] [--no-baselines] [--reuse JSON]
+                                        [--export DIR] [--external DIR]
 """
 
 from __future__ import annotations
@@ -46,8 +50,7 @@ import jaxmix  # noqa: E402
 NAME = "tabular_bias"
 LAWS = ("unif", "beta:0.2", "beta:0.4", "beta:2", "epbeta:0.01", "epbeta:0.02", "epbeta:0.05")
 QUICK_LAWS = ("unif", "beta:0.4", "epbeta:0.05")
-SDV_BASELINES = ("GaussianCopula", "CTGAN", "TVAE")
-DIFFUSION_BASELINES = ("TabDDPM",)
+BASELINES = ("GaussianCopula", "CTGAN", "TVAE")
 GROUPS = ("mean", "var", "cov", "class_mean")
 
 
@@ -164,27 +167,31 @@ def available(module):
     return True, ""
 
 
-def run_synthcity(method, x, lab, names, reps, ref, num_classes, seed):
-    """synthcity's TabDDPM (plugin "ddpm", default settings), the label as the target column."""
-    import pandas as pd
-    from synthcity.plugins import Plugins
-    from synthcity.plugins.core.dataloader import GenericDataLoader
+def run_external(directory, tname, method, ref, num_classes, names):
+    """Score synthetic tables written by another environment: DIR/<table>.<method>.<r>.csv
+    (the real table's columns and "label") and DIR/<table>.<method>.times.json."""
+    import json
 
-    assert method == "TabDDPM"
-    df = pd.DataFrame(x, columns=names)
-    df["label"] = lab.astype(int)
-    out, fits, samples = [], [], []
-    for r in range(reps):
-        synth = Plugins().get("ddpm", random_state=seed + r)
-        t = C.timer()
-        synth.fit(GenericDataLoader(df, target_column="label"))
-        fits.append(t())
-        t = C.timer()
-        syn = synth.generate(count=x.shape[0]).dataframe()
-        samples.append(t())
-        out.append(rel_bias(syn[names].to_numpy(float), syn["label"].to_numpy().astype(int), ref, num_classes))
+    directory = Path(directory)
+    out = []
+    for path in sorted(directory.glob(f"{tname}.{method}.*.csv")):
+        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)  # columns as in real_<table>.csv
+        assert data.shape[1] == len(names) + 1, (path, data.shape)
+        out.append(rel_bias(data[:, :-1], np.rint(data[:, -1]).astype(int), ref, num_classes))
+    times = json.loads((directory / f"{tname}.{method}.times.json").read_text())
     bias = {g: np.stack([o[g] for o in out]) for g in GROUPS}
-    return bias, statistics.median(fits), statistics.median(samples)
+    return bias, statistics.median(times["fit_s"]), statistics.median(times["sample_s"]), len(out)
+
+
+def export_tables(directory, tables):
+    """Write each real table as DIR/real_<table>.csv: its columns, then the integer "label"."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for tname, x, lab, names in tables:
+        body = np.column_stack([x, lab])
+        header = ",".join([n.replace(",", "_") for n in names] + ["label"])
+        np.savetxt(directory / f"real_{tname}.csv", body, delimiter=",", header=header, comments="",
+                   fmt=["%.17g"] * x.shape[1] + ["%d"])
 
 
 def _reused(entry):
@@ -242,17 +249,21 @@ def summarise(bias):
 
 def main(argv=None) -> dict:
     def extra(p):
-        p.add_argument("--no-baselines", action="store_true", help="skip SDV and synthcity even when installed")
+        p.add_argument("--no-baselines", action="store_true", help="skip SDV even when installed")
         p.add_argument("--baseline-reps", type=int, default=2)
         p.add_argument("--reuse", default=None, help="earlier tabular_bias.json whose methods are copied, not rerun")
+        p.add_argument("--export", default=None, help="write the real tables as DIR/real_<table>.csv and stop")
+        p.add_argument("--external", default=None, help="score DIR/<table>.<method>.<r>.csv from another environment")
 
     args = C.parse_args(NAME, __doc__.splitlines()[0], argv, extra)
     reps = 40 if args.quick else 200
     laws = QUICK_LAWS if args.quick else LAWS
-    wanted = not args.quick and not args.no_baselines
+    if args.export:
+        export_tables(args.export, load_tables(False))
+        return {"exported": str(args.export)}
     have_sdv, why_sdv = available("sdv.single_table")
-    have_sc, why_sc = available("synthcity.plugins")
-    use_sdv, use_sc = wanted and have_sdv, wanted and have_sc
+    use_sdv = have_sdv and not args.quick and not args.no_baselines
+    external = sorted({p.name.split(".")[1] for p in Path(args.external).glob("*.*.times.json")}) if args.external else []
     reuse = {}
     if args.reuse:
         import json
@@ -262,16 +273,15 @@ def main(argv=None) -> dict:
         "skipped: --quick" if args.quick else
         "skipped: --no-baselines" if args.no_baselines else
         ("SDV ran" if use_sdv else f"SDV not installed here (pip install 'jaxmix[baselines]'); {why_sdv}")
-        + "; " + ("synthcity ran" if use_sc else f"synthcity not installed here; {why_sc}")
+        + (f"; scored from files: {', '.join(external)}" if external else "")
         + (f"; methods already in {Path(args.reuse).name} copied from it" if reuse else "")
     )
     key = jax.random.key(args.seed)
     tables_out = {}
     tables = load_tables(args.quick)
     jobs = [(t, ("mixup", s)) for t in tables for s in laws]
-    jobs += [(t, ("sdv", b)) for t in tables for b in SDV_BASELINES if use_sdv or b in reuse.get(t[0], {}).get("methods", {})]
-    jobs += [(t, ("synthcity", b)) for t in tables for b in DIFFUSION_BASELINES
-             if use_sc or b in reuse.get(t[0], {}).get("methods", {})]
+    jobs += [(t, ("sdv", b)) for t in tables for b in BASELINES if use_sdv or b in reuse.get(t[0], {}).get("methods", {})]
+    jobs += [(t, ("external", b)) for t in tables for b in external]
     for (tname, x, lab, names), (kind, method) in C.progress(jobs, desc=NAME, disable=args.no_progress):
         num_classes = int(lab.max()) + 1
         ref = reference(x, lab, num_classes)
@@ -286,10 +296,12 @@ def main(argv=None) -> dict:
             bias, fit_s, sample_s, pred = run_mixup(sub, x, lab, method, reps, ref, num_classes)
             res = {"label": C.law_label(method), "family": "mixup", "reps": reps, "fit_s": fit_s,
                    "sample_s": sample_s, "predicted": pred}
+        elif kind == "sdv":
+            bias, fit_s, sample_s = run_sdv(method, x, lab, names, args.baseline_reps, ref, num_classes, args.seed)
+            res = {"label": method, "family": "sdv", "reps": args.baseline_reps, "fit_s": fit_s, "sample_s": sample_s}
         else:
-            run = run_sdv if kind == "sdv" else run_synthcity
-            bias, fit_s, sample_s = run(method, x, lab, names, args.baseline_reps, ref, num_classes, args.seed)
-            res = {"label": method, "family": kind, "reps": args.baseline_reps, "fit_s": fit_s, "sample_s": sample_s}
+            bias, fit_s, sample_s, n_rep = run_external(args.external, tname, method, ref, num_classes, names)
+            res = {"label": method, "family": "external", "reps": n_rep, "fit_s": fit_s, "sample_s": sample_s}
         res["groups"] = summarise(bias)
         entry["methods"][method] = res
 

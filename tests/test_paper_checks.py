@@ -114,9 +114,22 @@ def test_regression(tmp_path):
 
 
 def test_tabular_bias(tmp_path):
-    _, data = run("tabular_bias", tmp_path)
+    # A synthesizer from another environment is scored from files (--export, then --external).
+    # Exact copies of the real table are the control: their relative variance bias is exactly
+    # n/(n-1) - 1 (synthetic moments use 1/(n-1), original 1/n), their mean bias exactly 0.
+    ext = tmp_path / "external"
+    load("tabular_bias").main(["--export", str(ext), "--out", str(tmp_path)])
+    real = ext / "real_penguins.csv"
+    for r in range(2):
+        (ext / f"penguins.Copy.{r}.csv").write_text(real.read_text())
+    (ext / "penguins.Copy.times.json").write_text('{"fit_s": [0.0, 0.0], "sample_s": [0.0, 0.0]}')
+    _, data = run("tabular_bias", tmp_path, "--external", str(ext))
     assert data["config"]["baselines"].startswith("skipped")
     pen = data["tables"]["penguins"]["methods"]
+    copy, n = pen["Copy"], data["tables"]["penguins"]["n"]
+    assert copy["family"] == "external" and copy["reps"] == 2
+    np.testing.assert_allclose(copy["groups"]["var"]["bias"], 1 / (n - 1), rtol=1e-9)
+    np.testing.assert_allclose(copy["groups"]["mean"]["bias"], 0.0, atol=1e-12)
     ep, un = pen["epbeta:0.05"], pen["unif"]
     # EpBeta: unbiased variances and covariances (z from the R replications)
     for g in ("var", "cov", "mean"):
@@ -130,7 +143,7 @@ def test_tabular_bias(tmp_path):
         b = np.asarray(m["groups"]["class_mean"]["bias"])
         se = np.asarray(m["groups"]["class_mean"]["se"])
         assert np.all(np.abs(b - np.asarray(m["predicted"]["class_mean"])) < 4.5 * se + 0.01)
-    rank = data["ranking_mean_abs_bias_var_cov_classmean"]["penguins"]
+    rank = [r for r in data["ranking_mean_abs_bias_var_cov_classmean"]["penguins"] if r[0] != "Copy"]
     assert rank[0][0].startswith("EpBeta")
 
 
