@@ -24,7 +24,7 @@ from benchmarks._util import best_time, write_row
 
 
 def bench_synthesis(m: int, write: bool) -> None:
-    n, d, tau = 10**5, 16, 0.5
+    n, d, tau = min(10**5, m), 16, 0.5
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, d)).astype(np.float32)
     labels = rng.integers(0, 5, size=n).astype(np.int32)
@@ -104,8 +104,8 @@ def bench_many(num_datasets: int, write: bool) -> None:
 
 
 def main(quick: bool = False, write: bool = False) -> None:
-    bench_synthesis(10**5 if quick else 10**6, write and not quick)
-    bench_many(100 if quick else 1000, write and not quick)
+    bench_synthesis(10**4 if quick else 10**6, write and not quick)  # quick: the tests' smoke run
+    bench_many(20 if quick else 1000, write and not quick)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,7 @@ Prints the time per δ of each and the ratio; pass ``--write`` to record the row
 
 from __future__ import annotations
 
-import datetime
-import pathlib
-import subprocess
 import sys
-import time
 
 import jax
 
@@ -27,6 +23,7 @@ from scipy import optimize, special  # noqa: E402
 
 import jaxmix  # noqa: E402
 from jaxmix import select  # noqa: E402
+from benchmarks._util import best_time, write_row  # noqa: E402
 
 EPS0 = EPS1 = 0.3
 TAU = 0.5
@@ -60,29 +57,10 @@ def scipy_select(deltas):
     return out
 
 
-def _best_time(fn, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def machine() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name"))
-    except Exception:  # pragma: no cover
-        model = "unknown CPU"
-    import os
-
-    return f"{os.cpu_count()}-core CPU, {model}"
-
-
-def main(write: bool = False):
+def main(write: bool = False, quick: bool = False):
+    num_delta = 64 if quick else NUM_DELTA  # quick: the tests' smoke run
     dmax = float(select.max_attainable_delta(EPS0, EPS1, TAU))
-    deltas = np.linspace(1e-3, 0.95 * dmax, NUM_DELTA)
+    deltas = np.linspace(1e-3, 0.95 * dmax, num_delta)
     deltas_j = jnp.asarray(deltas)
 
     def run_jax():
@@ -94,36 +72,29 @@ def main(write: bool = False):
     x_scipy = scipy_select(deltas)
     # Interleaved rounds: this VM's speed drifts by up to 2x over seconds, so each ratio pairs
     # timings taken in the same window; the median over rounds is reported.
-    rounds = [(_best_time(run_jax, 5), _best_time(lambda: scipy_select(deltas), 1)) for _ in range(7)]
+    rounds = [(best_time(run_jax, repeat=5, warmup=0), best_time(lambda: scipy_select(deltas), repeat=1, warmup=0))
+              for _ in range(2 if quick else 7)]
     t_jax, t_scipy = (float(np.median([r[k] for r in rounds])) for k in (0, 1))
     ratio = float(np.median([ts / tj for tj, ts in rounds]))
     x_jax = 1.0 - np.asarray(law.mean())
     agree = float(np.max(np.abs(x_jax - x_scipy)))
-    print(f"select_epbeta, {NUM_DELTA} deltas (float64): jax {1e6 * t_jax / NUM_DELTA:.2f} us/delta, "
-          f"scipy brentq loop {1e6 * t_scipy / NUM_DELTA:.2f} us/delta (medians of 7 interleaved "
+    print(f"select_epbeta, {num_delta} deltas (float64): jax {1e6 * t_jax / num_delta:.2f} us/delta, "
+          f"scipy brentq loop {1e6 * t_scipy / num_delta:.2f} us/delta (medians of interleaved "
           f"rounds), median ratio {ratio:.1f}x "
           f"(target >= 20x); max |x_jax - x_scipy| = {agree:.2e}")
-    if write:
+    if write and not quick:
         _write_row(ratio, t_jax, t_scipy)
     return ratio
 
 
 def _write_row(ratio, t_jax, t_scipy):
-    path = pathlib.Path(__file__).with_name("README.md")
-    header = "| benchmark | baseline | ratio | machine | date |\n| --- | --- | --- | --- | --- |\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n" + header
-    name = "`bench_select`: select_epbeta vmapped over 1000 δ (float64)"
-    row = (
-        f"| {name} | scipy brentq loop, same grid ({1e6 * t_scipy / NUM_DELTA:.0f} µs/δ vs "
-        f"{1e6 * t_jax / NUM_DELTA:.1f} µs/δ) | {ratio:.1f}× | {machine()} | "
-        f"{datetime.date.today().isoformat()} |\n"
+    write_row(
+        "`bench_select`: select_epbeta vmapped over 1000 δ (float64)",
+        f"scipy brentq loop, same grid ({1e6 * t_scipy / NUM_DELTA:.0f} µs/δ vs "
+        f"{1e6 * t_jax / NUM_DELTA:.1f} µs/δ; medians of 7 interleaved rounds)",
+        f"{ratio:.1f}× (median)",
     )
-    lines = [l for l in text.splitlines(keepends=True) if not l.startswith(f"| {name}")]
-    text = "".join(lines)
-    if "| benchmark | baseline |" not in text:
-        text = text.rstrip("\n") + "\n\n" + header
-    path.write_text(text.rstrip("\n") + "\n" + row)
 
 
 if __name__ == "__main__":
-    main(write="--write" in sys.argv)
+    main(write="--write" in sys.argv, quick="--quick" in sys.argv)
