@@ -230,6 +230,41 @@ def test_solver_objective_and_inequality(x64):
     assert not bool(rep.converged)
 
 
+def test_solver_scheme_template(x64):
+    """A per-column Scheme as the template: every law is solved for its own target (a vector
+    target, one entry per law) and the result is again a Scheme with the same columns/labels.
+    Each law must land on the variance-preserving curve at its E[W] (closed form)."""
+    law = jaxmix.EpBeta(2.0, 0.5, 0.3, 0.3)
+    tmpl = jaxmix.Scheme((law, law), columns=(0, 1), labels=0)
+    cons = [select.Equal("variance_gap", 0.0), select.Equal("mean", np.array([0.9, 0.8]))]
+    scheme, rep = select.design_weights(tmpl, cons)
+    assert bool(rep.converged), rep.message
+    assert isinstance(scheme, jaxmix.Scheme) and scheme.columns == (0, 1) and scheme.labels == 0
+    for got, x in zip(scheme.laws, (0.1, 0.2)):
+        np.testing.assert_allclose([got.alpha, got.beta], select.vp_curve_params(x, 0.3, 0.3), rtol=1e-9)
+        assert float(got.eps0) == 0.3 and float(got.eps1) == 0.3  # not free: kept
+    # cross-column factor of independent weights: 1 - E[Wa] - E[Wb] + 2 E[Wa] E[Wb]
+    np.testing.assert_allclose(jaxmix.covariance_factor(scheme)[0, 1], 1 - 0.9 - 0.8 + 2 * 0.72, rtol=1e-9)
+
+
+def test_solver_gradient_with_objective_and_active_inequality(x64):
+    """Maximise u over variance-preserving laws with E[W] >= m: the bound is active, so the
+    solution is the curve's law at E[W] = m and dα/dm is the derivative of the closed form
+    (KKT implicit differentiation through an objective and an active inequality)."""
+    tmpl = jaxmix.EpBeta(2.0, 0.5, 0.3, 0.3)
+
+    def alpha_of(m):
+        law, _ = select.design_weights(
+            tmpl, [select.Equal("variance_gap", 0.0), select.AtLeast("mean", m)],
+            objective=select.Maximize("u"), warn=False,
+        )
+        return law.alpha
+
+    g = jax.grad(alpha_of)(0.9)
+    ref = jax.grad(lambda m: select.vp_curve_params(1.0 - m, 0.3, 0.3)[0])(0.9)
+    np.testing.assert_allclose(g, ref, rtol=1e-7)
+
+
 def test_solver_unattained_optimum_stops_finite():
     """Minimise eps0 + eps1 with all four parameters free: the infimum is not attained (eps0 -> 0
     through the softplus), the iterates run towards a degenerate law. The report must say NOT
