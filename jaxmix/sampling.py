@@ -10,7 +10,7 @@ output) and about 3-8x faster than ``jax.random.beta`` on CPU. Three ideas:
    two-uniform rejection sampler costs one block. Uniforms are (k + 1/2) 2^-24, k = word >> 8, in
    the open interval (0, 1) (float64: 53 bits from one block per uniform).
 
-2. **Two-uniform rejection samplers, chosen per (a, b)** (one branch of ``lax.switch``):
+2. **Two-uniform rejection samplers, chosen per (a, b)** (a ``lax.switch`` inside one rejection loop):
    Jöhnk (1964) in log space when max(a, b) <= 1 and its acceptance
    Γ(a+1)Γ(b+1)/Γ(a+b+1) >= 3/4 (log U/a, log V/b; accept when e^{lx} + e^{ly} <= 1;
    B = sigmoid(lx - ly)); Cheng's BC when min(a, b) <= 1 otherwise; Cheng's BB when
@@ -341,22 +341,17 @@ def _rejection(sampler, kd, n: int, dtype):
 
 def _beta_logodds(kd, a, b, n: int, dtype):
     alg = _algorithm(a, b)
+    proposals = [lambda u1, u2, s=s: s(a, b, u1, u2) for s in _SAMPLERS]
 
-    def branch(k, sampler):
-        # Under vmap with batched (a, b) ``switch`` runs every branch; a branch whose sampler is
-        # not valid for these parameters accepts at once (its output is discarded) so that its
-        # loop ends.
-        def run(kd, a, b, alg):
-            def attempt(u1, u2):
-                z, acc = sampler(a, b, u1, u2)
-                return z, acc | (alg != k)
+    # One rejection machinery for the three samplers: the proposal itself is a ``switch`` on the
+    # (scalar) algorithm index, so only the chosen sampler runs, and the ranks/select/while-loop
+    # code is compiled once instead of once per sampler (a third of the compile time). Under
+    # vmap with batched (a, b) the switch becomes a select: every sampler runs on every lane and
+    # each lane keeps its own.
+    def attempt(u1, u2):
+        return jax.lax.switch(alg, proposals, u1, u2)
 
-            return _rejection(attempt, kd, n, dtype)
-
-        return run
-
-    branches = [branch(k, s) for k, s in enumerate(_SAMPLERS)]
-    return jax.lax.switch(alg, branches, kd, a, b, alg)
+    return _rejection(attempt, kd, n, dtype)
 
 
 # --- gradients ---------------------------------------------------------------------------------
