@@ -726,9 +726,11 @@ def _al_solve(problem: _Problem, z0, params, tol):
             broke = ~(jnp.isfinite(value) & jnp.all(jnp.isfinite(grad)))
             updates, state = opt.update(grad, state, z, value=value, grad=grad, value_fn=fun)
             z_new = optax.apply_updates(z, updates)
-            broke = broke | ~jnp.all(jnp.isfinite(z_new))
-            z_out = jnp.where(broke, z_prev, z_new)
-            return z_out, jnp.where(broke, z_prev, z), state, k + 1, jnp.max(jnp.abs(grad)), broke
+            step_bad = ~jnp.all(jnp.isfinite(z_new))
+            # keep z when only the step is bad; fall back to z_prev when z itself is
+            z_out = jnp.where(broke, z_prev, jnp.where(step_bad, z, z_new))
+            z_keep = jnp.where(broke, z_prev, z)
+            return z_out, z_keep, state, k + 1, jnp.max(jnp.abs(grad)), broke | step_bad
 
         init = (z, z, opt.init(z), jnp.asarray(0), jnp.asarray(jnp.inf, dtype), jnp.asarray(False))
         z, _, _, k, _, broke = jax.lax.while_loop(cond, body, init)
