@@ -46,6 +46,7 @@ dx = (dδ - ∂u/∂(ε, τ)·d(ε, τ)) / ∂u/∂x (this needs ∂I_t(a, b)/�
 
 from __future__ import annotations
 
+import abc
 import functools
 
 import equinox as eqx
@@ -504,9 +505,12 @@ class AbstractTarget(eqx.Module):
     quantity: eqx.AbstractVar[Quantity]
     value: eqx.AbstractVar[Array]
 
+    def __check_init__(self):
+        _check_quantity(self.quantity, type(self).__name__)
+
+    @abc.abstractmethod
     def residual(self, weights, tau, summary):
         """Signed residual r with the condition equivalent to r = 0 (Equal) or r <= 0."""
-        raise NotImplementedError
 
 
 def _target_value(v):
@@ -519,9 +523,6 @@ class Equal(AbstractTarget):
     quantity: Quantity = eqx.field(static=True)
     value: Array = eqx.field(converter=_target_value)
 
-    def __check_init__(self):
-        _check_quantity(self.quantity, "Equal")
-
     def residual(self, weights, tau, summary):
         return _evaluate(self.quantity, weights, tau, summary) - jnp.ravel(self.value)
 
@@ -531,9 +532,6 @@ class AtMost(AbstractTarget):
 
     quantity: Quantity = eqx.field(static=True)
     value: Array = eqx.field(converter=_target_value)
-
-    def __check_init__(self):
-        _check_quantity(self.quantity, "AtMost")
 
     def residual(self, weights, tau, summary):
         return _evaluate(self.quantity, weights, tau, summary) - jnp.ravel(self.value)
@@ -545,32 +543,36 @@ class AtLeast(AbstractTarget):
     quantity: Quantity = eqx.field(static=True)
     value: Array = eqx.field(converter=_target_value)
 
-    def __check_init__(self):
-        _check_quantity(self.quantity, "AtLeast")
-
     def residual(self, weights, tau, summary):
         return jnp.ravel(self.value) - _evaluate(self.quantity, weights, tau, summary)
 
 
-class Maximize(eqx.Module):
+class AbstractObjective(eqx.Module):
+    """What the solver optimises (the base of Maximize, Minimize)."""
+
+    quantity: eqx.AbstractVar[Quantity]
+
+    def __check_init__(self):
+        _check_quantity(self.quantity, type(self).__name__)
+
+    @abc.abstractmethod
+    def loss(self, weights, tau, summary):
+        """The scalar the solver minimises."""
+
+
+class Maximize(AbstractObjective):
     """Objective: maximise the sum of quantity(weights) (e.g. "variance": the most spread law)."""
 
     quantity: Quantity = eqx.field(static=True)
-
-    def __check_init__(self):
-        _check_quantity(self.quantity, "Maximize")
 
     def loss(self, weights, tau, summary):
         return -jnp.sum(_evaluate(self.quantity, weights, tau, summary))
 
 
-class Minimize(eqx.Module):
+class Minimize(AbstractObjective):
     """Objective: minimise the sum of quantity(weights)."""
 
     quantity: Quantity = eqx.field(static=True)
-
-    def __check_init__(self):
-        _check_quantity(self.quantity, "Minimize")
 
     def loss(self, weights, tau, summary):
         return jnp.sum(_evaluate(self.quantity, weights, tau, summary))
