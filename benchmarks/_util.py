@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import jax
+import numpy as np
 
 README = pathlib.Path(__file__).with_name("README.md")
 HEADER = "| benchmark | baseline | ratio | machine | date |\n| --- | --- | --- | --- | --- |\n"
@@ -24,6 +25,15 @@ def best_time(fn, *args, repeat: int = 3, warmup: int = 1) -> float:
         jax.block_until_ready(fn(*args))
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def interleaved(timers, rounds: int):
+    """(rounds, len(timers)) array of timings: each round calls every timer once, in order.
+
+    On this VM the speed drifts by up to 2x over seconds, so a ratio should pair timings taken in
+    the same window: compute it per round (a row) and report the median over rounds.
+    """
+    return np.array([[t() for t in timers] for _ in range(rounds)])
 
 
 def machine() -> str:

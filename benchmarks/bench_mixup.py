@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmix
-from benchmarks._util import best_time, write_row
+from benchmarks._util import best_time, interleaved, write_row
 
 
 def bench_synthesis(m: int, write: bool) -> None:
@@ -44,17 +44,14 @@ def bench_synthesis(m: int, write: bool) -> None:
 
     src = np.ones((m, d + 1), np.float32)
     dst = np.empty_like(src)
-    # Interleaved rounds: on this VM numpy's pipeline alone varies 2x between runs (page faults
-    # of its fresh 64 MB temporaries), so each ratio pairs timings from the same window and the
-    # median over rounds is reported, with the range.
-    rounds = []
-    for _ in range(5):
-        t_ours = best_time(ours, jax.random.key(0))
-        t_np = best_time(numpy_pipeline, repeat=1, warmup=0)
-        t_copy = best_time(lambda: np.copyto(dst, src), repeat=5)
-        t_fresh = best_time(lambda: np.copy(src), repeat=3)
-        rounds.append((t_ours, t_np, t_copy, t_fresh))
-    r = np.array(rounds)
+    # Interleaved rounds (``interleaved``): numpy's pipeline alone varies 2x between runs on this
+    # VM (page faults of its fresh 64 MB temporaries); medians over rounds, with the range.
+    r = interleaved([
+        lambda: best_time(ours, jax.random.key(0)),
+        lambda: best_time(numpy_pipeline, repeat=1, warmup=0),
+        lambda: best_time(lambda: np.copyto(dst, src), repeat=5),
+        lambda: best_time(lambda: np.copy(src), repeat=3),
+    ], rounds=5)
     t_ours, t_np, t_copy, t_fresh = np.median(r, axis=0)
     vs_np, vs_copy, vs_fresh = r[:, 1] / r[:, 0], r[:, 0] / r[:, 2], r[:, 0] / r[:, 3]
     med = lambda v: f"{np.median(v):.2f} ({v.min():.2f}-{v.max():.2f})"

@@ -23,7 +23,7 @@ from scipy import optimize, special  # noqa: E402
 
 import jaxmix  # noqa: E402
 from jaxmix import select  # noqa: E402
-from benchmarks._util import best_time, write_row  # noqa: E402
+from benchmarks._util import best_time, interleaved, write_row  # noqa: E402
 
 EPS0 = EPS1 = 0.3
 TAU = 0.5
@@ -70,12 +70,12 @@ def main(write: bool = False, quick: bool = False):
 
     law = run_jax()  # compile
     x_scipy = scipy_select(deltas)
-    # Interleaved rounds: this VM's speed drifts by up to 2x over seconds, so each ratio pairs
-    # timings taken in the same window; the median over rounds is reported.
-    rounds = [(best_time(run_jax, repeat=5, warmup=0), best_time(lambda: scipy_select(deltas), repeat=1, warmup=0))
-              for _ in range(2 if quick else 7)]
-    t_jax, t_scipy = (float(np.median([r[k] for r in rounds])) for k in (0, 1))
-    ratio = float(np.median([ts / tj for tj, ts in rounds]))
+    # Interleaved rounds (``interleaved``): each ratio pairs timings from the same window.
+    r = interleaved([lambda: best_time(run_jax, repeat=5, warmup=0),
+                     lambda: best_time(lambda: scipy_select(deltas), repeat=1, warmup=0)],
+                    rounds=2 if quick else 7)
+    t_jax, t_scipy = (float(v) for v in np.median(r, axis=0))
+    ratio = float(np.median(r[:, 1] / r[:, 0]))
     x_jax = 1.0 - np.asarray(law.mean())
     agree = float(np.max(np.abs(x_jax - x_scipy)))
     print(f"select_epbeta, {num_delta} deltas (float64): jax {1e6 * t_jax / num_delta:.2f} us/delta, "
