@@ -55,10 +55,19 @@ def machine() -> str:
 
 
 def write_row(name: str, baseline: str, ratio: str) -> None:
-    """Add or replace the README table row whose first cell is ``name``."""
+    """Add or replace the README table row for ``name`` measured on this machine.
+
+    Rows of the same benchmark from other machines stay: figures are kept with their machine.
+    """
     text = README.read_text() if README.exists() else "# Benchmarks\n\n" + HEADER
-    row = f"| {name} | {baseline} | {ratio} | {machine()} | {datetime.date.today().isoformat()} |\n"
-    lines = [ln for ln in text.splitlines(keepends=True) if not ln.startswith(f"| {name} |")]
+    where = machine()
+    row = f"| {name} | {baseline} | {ratio} | {where} | {datetime.date.today().isoformat()} |\n"
+
+    def same(ln):
+        cells = [c.strip() for c in ln.split("|")]
+        return len(cells) > 5 and cells[1] == name and cells[-3] == where
+
+    lines = [ln for ln in text.splitlines(keepends=True) if not same(ln)]
     text = "".join(lines)
     if "| benchmark | baseline |" not in text:
         text = text.rstrip("\n") + "\n\n" + HEADER

@@ -10,6 +10,7 @@ from the scheme, then
 
 from __future__ import annotations
 
+import functools
 import math
 
 import equinox as eqx
@@ -75,6 +76,18 @@ def _mixup(key, x, labels, tau, scheme, num_samples, replace):
     return combine(x, labels, i, j, w, tau, scheme)
 
 
+@functools.partial(eqx.filter_jit, donate="all-except-first", keep_unused=True)
+def _mixup_into(args, out):
+    """``_mixup(*args)`` with the buffers of ``out`` donated (same shapes and dtypes as the result).
+
+    ``out`` is unused on purpose: ``keep_unused`` keeps it a parameter of the compiled program, and
+    XLA aliases the result to the donated buffer, so the records are written into memory that is
+    already mapped instead of a fresh allocation (16k page faults per 64 MB on the 2-core CPU).
+    """
+    del out
+    return _mixup(*args)
+
+
 def mixup(
     key: PRNGKeyArray,
     x: Float[ArrayLike, "n *features"],
@@ -84,6 +97,7 @@ def mixup(
     labels: Int[ArrayLike, "n *k"] | None = None,
     tau: ArrayLike = 0.5,
     replace: bool = True,
+    out=None,
 ):
     """Synthesize ``num_samples`` records by mixup.
 
@@ -96,14 +110,60 @@ def mixup(
         labels: optional integer codes of shape (n,) or (n, k).
         tau: cut point: L~ = L_i if W^L >= tau else L_j.
         replace: if False, the two parents are distinct rows (i != j).
+        out: optional result of an earlier call with the same shapes and dtypes (``x_syn``, or
+            the pair ``(x_syn, labels_syn)``), whose memory the new records reuse. Its buffers are
+            *donated*: do not use ``out`` after the call (JAX deletes it). Repeated synthesis
+            then skips the page faults of a fresh output (10^6 x 16 float32 on the 2-core CPU:
+            43 ms -> 27 ms). Where ``out`` is still referenced elsewhere (e.g. a numpy view of
+            it), JAX cannot reuse it and allocates as usual; the records are the same either way.
+            Concrete arrays only: inside your own ``jit``, donate with ``donate_argnums``.
     Returns:
         ``x_syn`` of shape (m, *features), or ``(x_syn, labels_syn)`` with labels of shape (m,)
         or (m, k). Jit-compiled; vmap-able over keys and over datasets of equal shape.
     """
+    x_in, labels_in = x, labels
     key, x, num_samples, scheme, labels, tau = validate_mixup_args(
         key, x, num_samples, weights, labels, tau, replace
     )
-    return _mixup(key, x, labels, tau, scheme, num_samples, replace)
+    args = (key, x, labels, tau, scheme, num_samples, replace)
+    if out is None:
+        return _mixup(*args)
+    check_out(out, x, labels, num_samples, inputs=(x_in, labels_in, x, labels))
+    return _mixup_into(args, out)
+
+
+def check_out(out, x, labels, num_samples: int, inputs=()) -> None:
+    """Validate ``out=`` of :func:`mixup`: concrete, live arrays shaped and typed like the result.
+
+    ``inputs`` are arrays that must not be donated (the data and labels, as given and converted).
+    """
+    want = [((num_samples,) + x.shape[1:], x.dtype)]
+    if labels is not None:
+        want.append(((num_samples,) + labels.shape[1:], labels.dtype))
+    hint = "x_syn" if labels is None else "the pair (x_syn, labels_syn)"
+    pair = isinstance(out, (tuple, list))
+    got = list(out) if pair else [out]
+    if pair != (labels is not None) or len(got) != len(want):
+        raise TypeError(f"out must be {hint} returned by an earlier mixup call, got {type(out).__name__}.")
+    for a, (shape, dtype) in zip(got, want):
+        if isinstance(a, jax.core.Tracer):
+            raise TypeError(
+                "out must be a concrete array; inside your own jit, donate the buffer with "
+                "jax.jit(..., donate_argnums=...) instead."
+            )
+        if not isinstance(a, jax.Array):
+            raise TypeError(f"out must hold JAX arrays (the result of mixup), got {type(a).__name__}.")
+        if a.is_deleted():
+            raise ValueError(
+                "out was already donated to an earlier call; pass the result of the latest call."
+            )
+        if a.shape != shape or a.dtype != dtype:
+            raise ValueError(
+                f"out must have shape {shape} and dtype {dtype} to hold this call's result, "
+                f"got shape {a.shape} and dtype {a.dtype}."
+            )
+        if any(a is b for b in inputs if b is not None):
+            raise ValueError("out must not be x or labels: its buffer is overwritten.")
 
 
 def validate_mixup_args(key, x, num_samples, weights, labels, tau, replace):

@@ -121,6 +121,50 @@ def test_second_call_does_not_recompile(data):
     assert cc.count > 0
 
 
+def test_out_reuses_the_buffers_and_gives_the_same_records(data):
+    """``out=`` donates an earlier result: same records as a plain call, old result deleted."""
+    x, labels = data
+    law, key = jaxmix.Beta(0.4, 0.4), jax.random.key(5)
+    ref_x, ref_l = jaxmix.mixup(key, x, 40, law, labels=labels)
+    old = jaxmix.mixup(jax.random.key(6), x, 40, law, labels=labels)
+    new_x, new_l = jaxmix.mixup(key, x, 40, law, labels=labels, out=old)
+    np.testing.assert_array_equal(new_x, ref_x)
+    np.testing.assert_array_equal(new_l, ref_l)
+    assert old[0].is_deleted() and old[1].is_deleted()  # the memory was reused
+    # without labels, images, and a second call with new values that does not recompile
+    imgs = jax.random.normal(jax.random.key(1), (10, 3, 3, 2))
+    prev = jaxmix.mixup(key, imgs, 8, law)
+    cur = jaxmix.mixup(key, imgs, 8, law, out=prev)
+    imgs2, key2, law2 = imgs * 2.0, jax.random.key(9), jaxmix.Beta(2.0, 3.0)
+    with CompileCounter() as cc:
+        cur2 = jaxmix.mixup(key2, imgs2, 8, law2, out=cur)
+    assert cc.count == 0 and cur.is_deleted()
+    np.testing.assert_array_equal(cur2, jaxmix.mixup(key2, imgs2, 8, law2))
+    np.testing.assert_array_equal(jaxmix.mixup(key, imgs, 8, law), jaxmix.mixup(key, imgs, 8, law, out=cur2))
+
+
+def test_bad_out(data):
+    x, labels = data
+    law, key = jaxmix.Uniform(), jax.random.key(0)
+    xs, ls = jaxmix.mixup(key, x, 5, law, labels=labels)
+    spent = jaxmix.mixup(key, x, 5, law)
+    jaxmix.mixup(key, x, 5, law, out=spent)
+    cases = [
+        (lambda: jaxmix.mixup(key, x, 5, law, labels=labels, out=xs), TypeError, "pair"),
+        (lambda: jaxmix.mixup(key, x, 5, law, out=(xs, ls)), TypeError, "x_syn"),
+        (lambda: jaxmix.mixup(key, x, 6, law, labels=labels, out=(xs, ls)), ValueError, "shape \\(6, 4\\)"),
+        (lambda: jaxmix.mixup(key, x, 5, law, out=xs.astype(jnp.int32)), ValueError, "dtype float32"),
+        (lambda: jaxmix.mixup(key, x, 5, law, out=np.zeros((5, 4), np.float32)), TypeError, "JAX arrays"),
+        (lambda: jaxmix.mixup(key, x, 5, law, out=spent), ValueError, "already donated"),
+        (lambda: jaxmix.mixup(key, x, 30, law, out=x), ValueError, "must not be x"),
+        (lambda: jax.jit(lambda o: jaxmix.mixup(key, x, 5, law, out=o))(xs), TypeError, "donate_argnums"),
+    ]
+    for call, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            call()
+    assert not xs.is_deleted() and not ls.is_deleted() and not x.is_deleted()  # failed calls donate nothing
+
+
 # --- validation at the boundary ----------------------------------------------------------------
 
 
