@@ -265,6 +265,33 @@ def test_solver_gradient_with_objective_and_active_inequality(x64):
     np.testing.assert_allclose(g, ref, rtol=1e-7)
 
 
+def test_solver_gradient_with_fewer_active_constraints_than_parameters(x64):
+    """One equality (u = δ) and an objective over two free parameters (α, β): the KKT system is
+    not square, so dθ/dδ goes through the Hessian of the Lagrangian. The objective's minimum
+    (α, β) = (1, 3) is infeasible at these δ, so the multiplier is nonzero and the Hessian
+    carries second derivatives of u, i.e. of the incomplete beta.
+
+    Checked two ways: the linearised constraint ∇u · dθ/dδ = 1 (exact, to 1e-9), and central
+    finite differences of the solver. The solver stops at violations ≤ 1e-10, so a solution
+    error of about 1e-11 over h = 1e-5 bounds the finite-difference error by about 1e-6."""
+    tmpl = jaxmix.EpBeta(2.0, 2.0, 0.3, 0.3)
+    objective = select.Minimize(lambda w: (w.alpha - 1.0) ** 2 + (w.beta - 3.0) ** 2)
+
+    def params(delta):
+        law, _ = select.design_weights(tmpl, [select.Equal("u", delta)], objective=objective, warn=False)
+        return jnp.stack([law.alpha, law.beta])
+
+    u = lambda ab: jaxmix.class_mean_shift(jaxmix.EpBeta(ab[0], ab[1], 0.3, 0.3))
+    for delta in (0.1, 0.2):
+        theta = params(delta)
+        assert np.linalg.norm(np.asarray(theta) - [1.0, 3.0]) > 0.1  # the bound is active
+        jac = jax.jacobian(params)(delta)
+        np.testing.assert_allclose(jnp.dot(jax.grad(u)(theta), jac), 1.0, atol=1e-9)
+        h = 1e-5
+        fd = (params(delta + h) - params(delta - h)) / (2 * h)
+        np.testing.assert_allclose(jac, fd, rtol=1e-6)
+
+
 def test_solver_unattained_optimum_stops_finite():
     """Minimise eps0 + eps1 with all four parameters free: the infimum is not attained (eps0 -> 0
     through the softplus), the iterates run towards a degenerate law. The report must say NOT
