@@ -357,7 +357,7 @@ def select_epbeta(
     Accuracy: |u - δ| and |E[W²] - E[W]| ≤ 1e-6 in float64, 1e-4 in float32.
     """
     e0, e1, t = _check_design_args(eps0, eps1, tau, "select_epbeta")
-    delta = _checks.to_float(delta, "delta")
+    delta = _checks.to_float(delta, "delta", host=True)  # a numpy δ stays on the host
     if _checks.is_concrete(delta):
         v = np.asarray(delta)
         if not np.all(np.isfinite(v)):
@@ -380,10 +380,10 @@ def select_epbeta(
     else:
         ab, dmax = _select_core(jnp.where(delta > 0, delta, 1.0), e0, e1, t)
     # δ within rounding of the maximum is accepted (and solved at the maximum).
-    slack = dmax * (1.0 + 64.0 * jnp.finfo(delta.dtype).eps)
+    rel = 1.0 + 64.0 * float(jnp.finfo(delta.dtype).eps)
     if _checks.is_concrete(delta) and _checks.is_concrete(dmax):
         v = np.asarray(delta)
-        if np.any(v > float(slack)):
+        if np.any(v > float(dmax) * rel):
             raise ValueError(
                 f"select_epbeta: delta = {float(np.max(v)):.6g} is not attainable with eps0 = "
                 f"{float(e0):.6g}, eps1 = {float(e1):.6g}, tau = {float(t):.6g}: the largest "
@@ -392,7 +392,7 @@ def select_epbeta(
             )
     else:
         ab = eqx.error_if(
-            ab, delta > slack, "select_epbeta: delta exceeds max_attainable_delta(eps0, eps1, tau)."
+            ab, delta > dmax * rel, "select_epbeta: delta exceeds max_attainable_delta(eps0, eps1, tau)."
         )
     if isinstance(ab, np.ndarray):
         # (α, β) > 0 and finite by construction, and ε was checked above: skip EpBeta's
