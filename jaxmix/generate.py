@@ -50,6 +50,20 @@ def draw_parents(key: PRNGKeyArray, num_rows: int, num_samples: int, replace: bo
     return i, j
 
 
+def lerp(a, b, w):
+    """a + w (b - a), computed as a + w d for w < 1/2 and b - (1 - w) d otherwise (d = b - a).
+
+    Exact at the ends (w = 0 gives a, w = 1 gives b: plain resampling copies rows) and one
+    product per element. The single product matters for reproducibility: XLA's CPU backend
+    may contract a multiply and an add into an FMA, and in w a + (1 - w) b it could pick either
+    product, differently in different code paths (the last block of rows, one shard of a
+    sharded call), which changed the last bit of some records with the number of rows or of
+    devices. Each branch here has one candidate.
+    """
+    d = b - a
+    return jnp.where(w < 0.5, a + w * d, b - (1 - w) * d)
+
+
 def combine(x, labels, i, j, w, tau, scheme: Scheme):
     """Mix parents given their indices and the (num_samples, G) weight draws."""
     xi, xj = x[i], x[j]
@@ -59,7 +73,7 @@ def combine(x, labels, i, j, w, tau, scheme: Scheme):
     else:
         wc = w[:, jnp.asarray(scheme.columns)].reshape((-1,) + feat_shape)
     wc = wc.astype(x.dtype)
-    x_syn = wc * xi + (1 - wc) * xj  # exact at W in {0, 1}: plain resampling copies rows
+    x_syn = lerp(xj, xi, wc)
     if labels is None:
         return x_syn
     keep_i = w[:, scheme.labels] >= tau
@@ -119,7 +133,9 @@ def mixup(
             Concrete arrays only: inside your own ``jit``, donate with ``donate_argnums``.
     Returns:
         ``x_syn`` of shape (m, *features), or ``(x_syn, labels_syn)`` with labels of shape (m,)
-        or (m, k). Jit-compiled; vmap-able over keys and over datasets of equal shape.
+        or (m, k). Jit-compiled; vmap-able over keys and over datasets of equal shape. Row r
+        depends on the key and r only: a longer call with the same key starts with the same
+        records, bit for bit, and so does ``jaxmix.sharding.mixup_sharded``.
     """
     x_in, labels_in = x, labels
     key, x, num_samples, scheme, labels, tau = validate_mixup_args(

@@ -56,6 +56,43 @@ def test_label_rule_and_parent_reconstruction():
     np.testing.assert_array_equal(ls, jnp.where(w >= 0.35, labels[i], labels[j]))
 
 
+def test_lerp_is_exact_at_the_ends_and_accurate_between():
+    """generate.lerp: w = 0 gives a and w = 1 gives b bit for bit (plain resampling copies rows);
+    in between, and outside [0, 1] (EpBeta), the error against the float64 value is a few ulp."""
+    from jaxmix.generate import lerp
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 10_000)).astype(np.float32)
+    np.testing.assert_array_equal(lerp(a, b, jnp.zeros_like(a)), a)
+    np.testing.assert_array_equal(lerp(a, b, jnp.ones_like(a)), b)
+    w = rng.uniform(-0.5, 1.5, size=a.shape).astype(np.float32)
+    exact = a.astype(np.float64) + w.astype(np.float64) * (b.astype(np.float64) - a)
+    err = np.abs(np.asarray(lerp(a, b, w), np.float64) - exact)
+    # b - a, the product and the sum round once each (|w| <= 1.5, |1 - w| <= 1.5)
+    scale = np.abs(a) + np.abs(b) + np.abs(exact)
+    assert np.all(err <= 4 * np.finfo(np.float32).eps * scale)
+
+
+def test_rows_do_not_depend_on_num_samples():
+    """Row r of mixup(key, x, m, ...) depends on the key and r only: the first rows of a longer
+    call are the same bits. Per-column weights and labels used to break this in the last bit:
+    XLA fused w x_i + (1 - w) x_j into an FMA on either product, differently for the last
+    block of rows (see generate.lerp); the sharded call equals one device for the same reason."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    labels = rng.integers(0, 3, size=40)
+    laws = (
+        jaxmix.per_column([jaxmix.Beta(2.0, 3.0)] * 5, labels=jaxmix.Uniform()),
+        jaxmix.EpBeta(2.0, 1.0, 0.3, 0.3),
+    )
+    for law in laws:
+        full_x, full_l = jaxmix.mixup(jax.random.key(7), x, 1001, law, labels=labels)
+        for m in (37, 250):
+            part_x, part_l = jaxmix.mixup(jax.random.key(7), x, m, law, labels=labels)
+            np.testing.assert_array_equal(part_x, full_x[:m])
+            np.testing.assert_array_equal(part_l, full_l[:m])
+
+
 def test_distinct_parents():
     from jaxmix.generate import draw_parents
 
