@@ -149,18 +149,20 @@ def _argmax_curve(eps0, eps1, tau, xs, us):
     return x_star, u_star
 
 
-def _max_attainable(eps0, eps1, tau):
-    xs, us = _tabulate(eps0, eps1, tau)
-    return _argmax_curve(eps0, eps1, tau, xs, us)[1]
-
-
-def _smallest_root(delta, eps0, eps1, tau):
-    """(x, u_max): the smallest x in (0, 1/2] with u(x) = min(delta, u_max), and u_max.
-
-    Assumes delta > 0. The grid and the maximum do not depend on delta (computed once per batch).
-    """
+def _curve_table(eps0, eps1, tau):
+    """(xs, us, x*, u*): u tabulated on the grid and its refined maximum; independent of δ."""
     xs, us = _tabulate(eps0, eps1, tau)
     x_star, u_star = _argmax_curve(eps0, eps1, tau, xs, us)
+    return xs, us, x_star, u_star
+
+
+def _smallest_root(delta, eps0, eps1, tau, table=None):
+    """(x, u_max, x*): the smallest x in (0, 1/2] with u(x) = min(delta, u_max), u_max, argmax.
+
+    Assumes delta > 0. The grid and the maximum do not depend on delta (computed once per batch,
+    or passed in as ``table`` from :func:`_curve_table`).
+    """
+    xs, us, x_star, u_star = _curve_table(eps0, eps1, tau) if table is None else table
     delta = jnp.minimum(delta, u_star)
     f = lambda x: vp_curve_shift(x, eps0, eps1, tau) - delta
 
@@ -261,6 +263,28 @@ def _select_flat(delta, eps0, eps1, tau):
     return jnp.stack([alpha, beta]), u_star[0]
 
 
+@jax.jit
+def _select_flat_given_table(delta, eps0, eps1, tau, table):
+    """(α, β) stacked for concrete δ, from a cached curve table (values only: no custom JVP)."""
+    x = jax.vmap(lambda d: _smallest_root(d, eps0, eps1, tau, table)[0])(delta)
+    return jnp.stack(vp_curve_params(x, eps0, eps1))
+
+
+_curve_table_jit = jax.jit(_curve_table)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_curve_table(eps0: float, eps1: float, tau: float, dtype: str):
+    """The curve table for concrete (ε0, ε1, τ) and its maximum u* as a Python float.
+
+    A memo of a pure function (keyed by the exact values and the dtype): repeated calls of
+    ``select_epbeta`` with the same ε and τ skip the tabulation (~0.26 ms of ~1.6 ms for 1000 δ
+    on the 2-core CPU) and the device-to-host read of u*.
+    """
+    table = _curve_table_jit(*(np.asarray(v, dtype) for v in (eps0, eps1, tau)))
+    return table, float(table[3])
+
+
 _MIN_BUCKET = 64
 
 
@@ -269,20 +293,25 @@ def _select_core(delta, eps0, eps1, tau):
     size max(64, 2^k), so every batch of up to 64 values shares one compiled program (compiling
     the incomplete beta dominates the cost of a first call). Concrete δ is padded and sliced in
     numpy (no per-shape compilation of small ops)."""
-    xp = np if _checks.is_concrete(delta) else jnp
+    concrete = all(_checks.is_concrete(v) for v in (delta, eps0, eps1, tau))
+    xp = np if concrete else jnp
     shape = jnp.shape(delta)
     flat = xp.ravel(xp.asarray(delta))
     n = flat.shape[0]
     size = max(_MIN_BUCKET, 1 << max(n - 1, 0).bit_length())
     padded = xp.concatenate([flat, xp.full((size - n,), 1e-3, flat.dtype)])
-    ab, u_star = _select_flat(padded, eps0, eps1, tau)
-    if xp is np:
-        ab = np.asarray(ab)
+    if concrete:  # values only: the curve table comes from the memo, u* as a Python float
+        key = (float(eps0), float(eps1), float(tau), np.dtype(flat.dtype).name)
+        table, u_star = _cached_curve_table(*key)
+        ab = np.asarray(_select_flat_given_table(padded, eps0, eps1, tau, table))
+    else:
+        ab, u_star = _select_flat(padded, eps0, eps1, tau)
     return ab[:, :n].reshape((2,) + shape), u_star
 
 
 def _max_attainable_jit(eps0, eps1, tau):
-    return _select_core(jnp.full((1,), 1e-3, jnp.result_type(eps0)), eps0, eps1, tau)[1]
+    # the program of a small select_epbeta batch (same compiled program), its u* output
+    return _select_flat(jnp.full((_MIN_BUCKET,), 1e-3, jnp.result_type(eps0)), eps0, eps1, tau)[1]
 
 
 # --- public functions ----------------------------------------------------------------------
