@@ -285,6 +285,11 @@ def _cached_curve_table(eps0: float, eps1: float, tau: float, dtype: str):
     return table, float(table[3])
 
 
+def _memo_table(eps0, eps1, tau, dtype):
+    """:func:`_cached_curve_table` for concrete scalars of any array type."""
+    return _cached_curve_table(float(eps0), float(eps1), float(tau), np.dtype(dtype).name)
+
+
 _MIN_BUCKET = 64
 
 
@@ -301,16 +306,18 @@ def _select_core(delta, eps0, eps1, tau):
     size = max(_MIN_BUCKET, 1 << max(n - 1, 0).bit_length())
     padded = xp.concatenate([flat, xp.full((size - n,), 1e-3, flat.dtype)])
     if concrete:  # values only: the curve table comes from the memo, u* as a Python float
-        key = (float(eps0), float(eps1), float(tau), np.dtype(flat.dtype).name)
-        table, u_star = _cached_curve_table(*key)
+        table, u_star = _memo_table(eps0, eps1, tau, flat.dtype)
         ab = np.asarray(_select_flat_given_table(padded, eps0, eps1, tau, table))
     else:
         ab, u_star = _select_flat(padded, eps0, eps1, tau)
     return ab[:, :n].reshape((2,) + shape), u_star
 
 
-def _max_attainable_jit(eps0, eps1, tau):
-    # the program of a small select_epbeta batch (same compiled program), its u* output
+def _max_attainable(eps0, eps1, tau):
+    """u*: from the memo for concrete (ε0, ε1, τ), the one select_epbeta fills and reads; traced,
+    the u* output of a small select_epbeta batch's program (its derivative is the envelope one)."""
+    if all(_checks.is_concrete(v) for v in (eps0, eps1, tau)):
+        return _memo_table(eps0, eps1, tau, jnp.result_type(eps0))[0][3]
     return _select_flat(jnp.full((_MIN_BUCKET,), 1e-3, jnp.result_type(eps0)), eps0, eps1, tau)[1]
 
 
@@ -350,7 +357,7 @@ def max_attainable_delta(eps0: ArrayLike = 0.3, eps1: ArrayLike = 0.3, tau: Arra
     law-free bound ``law_free_delta_bound(max(eps0, eps1))`` when τ = 1/2.
     """
     e0, e1, t = _check_design_args(eps0, eps1, tau, "max_attainable_delta")
-    return _max_attainable_jit(e0, e1, t)
+    return _max_attainable(e0, e1, t)
 
 
 def law_free_delta_bound(eps: ArrayLike) -> Float[Array, "..."]:
