@@ -128,8 +128,9 @@ def mixup(
             the pair ``(x_syn, labels_syn)``), whose memory the new records reuse. Its buffers are
             *donated*: do not use ``out`` after the call (JAX deletes it). Repeated synthesis
             then skips the page faults of a fresh output (10^6 x 16 float32 with labels on a
-            2-core Intel VM: 45-54 ms -> 28-33 ms). Where ``out`` is still referenced elsewhere (e.g. a numpy view of
-            it), JAX cannot reuse it and allocates as usual; the records are the same either way.
+            2-core Intel VM: 45-54 ms -> 28-33 ms). Where ``out`` is still referenced elsewhere
+            (e.g. a numpy view of it), JAX cannot reuse it and allocates as usual; the records
+            are the same either way.
             Concrete arrays only: inside your own ``jit``, donate with ``donate_argnums``.
     Returns:
         ``x_syn`` of shape (m, *features), or ``(x_syn, labels_syn)`` with labels of shape (m,)
