@@ -12,6 +12,10 @@ import argparse
 import json
 import math
 import os
+import platform
+import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,10 +48,78 @@ def parse_args(name: str, description: str, argv=None, extra=None) -> argparse.N
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     if extra is not None:
         extra(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
+    _RUN.update(command=f"python paper_checks/{name}.py {shlex.join(argv)}".rstrip(),
+                started=time.perf_counter(), started_utc=_utc_now())
     return args
+
+
+#: the command line and start time of the check running in this process (set by parse_args)
+_RUN: dict = {}
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _git(*cmd: str) -> str | None:
+    try:
+        res = subprocess.run(["git", *cmd], cwd=HERE, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_metadata() -> dict:
+    """What makes a result regenerable and its timing interpretable.
+
+    The exact command line (as ``parse_args`` saw it), the git commit (``+dirty`` when tracked
+    files differ from it), jax/jaxmix/numpy versions, x64, backend and devices, the machine
+    (platform, CPU model, logical cores, cores this process may use), start and end (UTC) and
+    the wall time in seconds since ``parse_args``.
+    """
+    commit = _git("rev-parse", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    started = _RUN.get("started")
+    return {
+        "command": _RUN.get("command", shlex.join(["python", *sys.argv])),
+        "git_commit": None if commit is None else commit + ("+dirty" if dirty else ""),
+        "jax": jax.__version__,
+        "jaxlib": getattr(__import__("jaxlib"), "__version__", None),
+        "jaxmix": jaxmix.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "x64": bool(jax.config.jax_enable_x64),
+        "backend": jax.default_backend(),
+        "devices": [str(d.device_kind) for d in jax.devices()],
+        "machine": {
+            "platform": platform.platform(),
+            "cpu": cpu_model(),
+            "logical_cores": os.cpu_count(),
+            "usable_cores": usable,
+        },
+        "started_utc": _RUN.get("started_utc"),
+        "written_utc": _utc_now(),
+        "wall_s": None if started is None else round(time.perf_counter() - started, 1),
+    }
 
 
 def to_jsonable(obj):
@@ -78,15 +150,7 @@ def write_json(out: Path, name: str, data: dict) -> Path:
     path = Path(out) / f"{name}.json"
     payload = dict(data)
     payload.setdefault("meta", {})
-    payload["meta"].update(
-        {
-            "jax": jax.__version__,
-            "jaxmix": jaxmix.__version__,
-            "x64": bool(jax.config.jax_enable_x64),
-            "backend": jax.default_backend(),
-            "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-    )
+    payload["meta"].update(run_metadata())
     path.write_text(json.dumps(to_jsonable(payload), indent=1, sort_keys=False, allow_nan=False))
     return path
 

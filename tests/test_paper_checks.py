@@ -39,6 +39,11 @@ def run(name, tmp_path, *extra):
     for fig in data["figures"]:
         assert (tmp_path / fig).is_file() and (tmp_path / fig).stat().st_size > 1000
     assert data["config"]["quick"] is True
+    meta = data["meta"]  # what makes the result regenerable
+    assert meta["command"].startswith(f"python paper_checks/{name}.py --quick")
+    assert meta["wall_s"] >= 0 and meta["started_utc"] <= meta["written_utc"]
+    assert {"jax", "jaxmix", "git_commit", "x64", "backend"} <= set(meta)
+    assert {"platform", "cpu", "logical_cores", "usable_cores"} <= set(meta["machine"])
     return out, data
 
 
