@@ -1,6 +1,6 @@
 """The mixup generator (floor 4; never imports moments).
 
-One synthetic record (MATH.md §1): parents i, j uniform on {0..n-1} (independent, with
+One synthetic record (docs/theory.md#the-model): parents i, j uniform on {0..n-1} (independent, with
 replacement; ``replace=False`` draws j uniformly among the n-1 rows other than i), a weight draw
 from the scheme, then
 

@@ -1,14 +1,16 @@
 """Closed-form moments of data and of its mixup population (floor 4; never imports generate).
 
 ``summarize`` computes the 1/n moments of a table; ``predict`` maps them to the exact moments of
-the synthetic population that ``jaxmix.mixup`` samples from (MATH.md §2, §4, §6):
+the synthetic population that ``jaxmix.mixup`` samples from
+(docs/theory.md: #theorem-2-covariance-factor, #theorem-4-class-mean-shift, #class-covariance,
+#finite-samples):
 
 - mean:            E[x~] = x̄
 - covariance:      Cov[x~] = K ⊙ Σ, K_km = 1 - E W^k - E W^m + 2 E[W^k W^m]        (Theorem 2)
-                   without replacement (i != j): ((n K - 1)/(n - 1)) ⊙ Σ                 (§6)
+                   without replacement (i != j): ((n K - 1)/(n - 1)) ⊙ Σ       (finite samples)
 - class probs:     P(L~ = l) = p_l                                                      (Theorem 4)
 - class means:     E[x~ | L~ = l] = x̄ + E[V] ⊙ d_l,  d_l = μ_l - x̄                     (Theorem 4)
-- class covs:      E[V Vᵀ] ⊙ (Σ_l + d_l d_lᵀ) + E[(1-V)(1-V)ᵀ] ⊙ Σ - (E[V]⊙d_l)(E[V]⊙d_l)ᵀ  (§4)
+- class covs:      E[V Vᵀ] ⊙ (Σ_l + d_l d_lᵀ) + E[(1-V)(1-V)ᵀ] ⊙ Σ - (E[V]⊙d_l)(E[V]⊙d_l)ᵀ  (class covariance)
 
 with V the kept-parent weight (``Scheme.kept_parent_moments``). ``predict`` maps a Summary to a
 Summary, so ``predict`` applied t times gives generation t of repeated synthesis.

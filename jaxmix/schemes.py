@@ -10,7 +10,8 @@ column uses law 0) and ``labels`` (the index of the law whose draw W^L is cut at
 - anything between: ``Scheme((law_a, law_b), columns=(0, 0, 1, 1), labels=0)`` (columns 0-1 and
   the labels share one draw, columns 2-3 share another).
 
-This module also computes the cross-moments the theory needs (MATH.md §2 and §4):
+This module also computes the cross-moments the theory needs (docs/theory.md#theorem-2-covariance-factor
+and docs/theory.md#class-covariance):
 E[W^k W^m] for every pair of columns, and the moments of the kept-parent weight
 V_k = W^k if W^L >= tau else 1 - W^k.
 """

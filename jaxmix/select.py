@@ -1,11 +1,11 @@
 """Design of weight laws (floor 5): Algorithm 1 and the general constrained solver.
 
-Algorithm 1 (MATH.md §5), :func:`select_epbeta`
-------------------------------------------------
+Algorithm 1 (docs/theory.md#algorithm-1), :func:`select_epbeta`
+------------------------------------------------------------
 Given δ > 0, (ε0, ε1) and a cut point τ, find W ~ EpBeta(α, β; ε0, ε1) with
 
     E[W²] = E[W]      (variances and covariances kept, Theorem 2)
-    u     = δ         (class means off by δ (μ_l - x̄), class variances by O(δ), §4)
+    u     = δ         (class means off by δ (μ_l - x̄), class variances by O(δ), Theorems 10-11)
 
 where u = E[1 - V] is the class-mean shift of Theorem 4 (``jaxmix.class_mean_shift``).
 
@@ -31,7 +31,7 @@ raise ``ValueError`` (choose a larger ε). δ = 0 is the resampling limit W ≡ 
 not an EpBeta law, so δ = 0 raises ``ValueError`` too; any δ > 0 is attainable from below.
 
 *Law-free bound.* For any law on [-ε, 1 + ε] with E[W²] = E[W] and τ = 1/2, with Z = min(W, 1-W)
-∈ [-ε, 1/2]: δ = E[Z] = E[Z²] (MATH.md §4). Weak duality with g(z) = z² - z and λ = -2/(1+2ε):
+∈ [-ε, 1/2]: δ = E[Z] = E[Z²] (docs/theory.md#law-free-bound). Weak duality with g(z) = z² - z and λ = -2/(1+2ε):
 E[Z] = E[Z - λ g(Z)] ≤ max_{z ∈ [-ε, 1/2]} (z - λ g(z)) = ε/(1 + 2ε) (the convex h attains its
 maximum at both ends); the two-point law P(Z = -ε) = 1/(1+2ε)², P(Z = 1/2) = 1 - 1/(1+2ε)²
 attains it. So δ ≤ ε/(1 + 2ε) (``law_free_delta_bound``), and EpBeta laws reach only part of it.
@@ -374,7 +374,7 @@ def select_epbeta(
     eps1: ArrayLike = 0.3,
     tau: ArrayLike = 0.5,
 ) -> EpBeta:
-    """Algorithm 1: the EpBeta(α, β; ε0, ε1) law with E[W²] = E[W] and u = δ (MATH.md §5).
+    """Algorithm 1: the EpBeta(α, β; ε0, ε1) law with E[W²] = E[W] and u = δ (docs/theory.md#algorithm-1).
 
     Args:
         delta: target class-mean shift u = δ > 0, a scalar or an array of any shape.
@@ -444,7 +444,7 @@ def _epbeta_treedef():
 
 
 # =============================================================================================
-# The generalisation: constrained design of weight laws (MATH.md §5)
+# The generalisation: constrained design of weight laws (docs/theory.md#design-beyond-algorithm-1)
 # =============================================================================================
 #
 # Problem: choose the free parameters θ of a template (a law, or a Scheme of laws) to
@@ -888,7 +888,7 @@ def design_weights(
     max_inner: int = 200,
     warn: bool = True,
 ):
-    """Choose the free parameters of a weight law or scheme to meet targets (MATH.md §5).
+    """Choose the free parameters of a weight law or scheme to meet targets (docs/theory.md#design-beyond-algorithm-1).
 
     Args:
         template: a law (e.g. ``EpBeta(2.0, 0.5, 0.3, 0.3)``) or a :class:`Scheme`; its values

@@ -9,7 +9,7 @@ For each table and weight law, M synthetic records are drawn in B independent ba
 statistic is computed per batch and its standard error is the batch-means SE
 (sd over batches / sqrt(B)). z = (Monte Carlo - predicted) / SE.
 
-Claims checked (MATH.md §2, §4):
+Claims checked (docs/theory.md#theorem-2-covariance-factor, #theorem-4-class-mean-shift):
 - thm2:   Cov[x~] = K ⊙ Σ, every entry (Theorem 2)
 - cor3:   correlations and OLS slopes (last column on the others) of the synthetic population:
           kept by a shared weight, attenuated by independent per-column weights (Corollary 3)

@@ -76,7 +76,7 @@ def test_closed_forms_for_common_laws(x64):
     s = 1 + 2 * eps
     law = jaxmix.EpBeta((s**2 - 1) / 2, (s**2 - 1) / 2, eps, eps)
     assert float(jaxmix.covariance_factor(law)) == pytest.approx(1.0, rel=1e-13)
-    # under variance preservation with tau = 1/2, u = E[min(W, 1-W)^2]  (MATH.md §4)
+    # under variance preservation with tau = 1/2, u = E[min(W, 1-W)^2]  (docs/theory.md#theorem-4-class-mean-shift)
     ref = scipy.integrate.quad(lambda w: min(w, 1 - w) ** 2 * np.exp(float(law.log_prob(w))), -eps, 1 + eps, points=[0.5])[0]
     assert float(jaxmix.class_mean_shift(law)) == pytest.approx(ref, rel=1e-8)
     # the law-free bound delta <= eps / (1 + 2 eps)
