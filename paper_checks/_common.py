@@ -27,6 +27,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxmix  # noqa: E402
+from jaxmix import specs  # noqa: E402
 from jaxmix.progress import progress as _progress  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -175,32 +176,18 @@ def epbeta(delta: float, *, eps0: float = 0.3, eps1: float = 0.3, tau: float = 0
 
 
 def law_from_spec(spec: str):
-    """Build a law from a short name: ``unif``, ``beta:A`` (Beta(A, A)), ``epbeta:DELTA``."""
-    kind, _, arg = spec.partition(":")
-    if kind == "unif":
-        return jaxmix.Uniform()
-    if kind == "beta":
-        a = float(arg)
-        return jaxmix.Beta(a, a)
-    if kind == "epbeta":
-        return epbeta(float(arg))
-    raise ValueError(f"unknown law spec {spec!r}; use unif, beta:A or epbeta:DELTA.")
+    """Build a law from a spec of ``jaxmix.specs`` (``unif``, ``beta:A``, ``epbeta:DELTA``, ...)."""
+    return specs.parse_law(spec)
 
 
 def law_label(spec: str) -> str:
     """Human label of a law spec, as in the paper: Unif(0,1), Beta(0.4,0.4), EpBeta(δ=0.05)."""
-    kind, _, arg = spec.partition(":")
-    if kind == "unif":
-        return "Unif(0,1)"
-    if kind == "beta":
-        return f"Beta({arg},{arg})"
-    return f"EpBeta(δ={arg})"
+    return specs.label(spec)
 
 
 def law_colour(spec: str, shade: float = 1.0):
     """A colour per law family."""
-    kind = spec.partition(":")[0]
-    return {"unif": "tab:orange", "beta": "tab:purple", "epbeta": "tab:green"}.get(kind, "tab:gray")
+    return {"uniform": "tab:orange", "beta": "tab:purple", "epbeta": "tab:green"}.get(specs.family(spec), "tab:gray")
 
 
 def law_params(law) -> dict:
