@@ -200,3 +200,42 @@ def test_model_collapse_cifar10_format(tmp_path):
                     "--generations", "1", "--runs", "1", "--epochs", "1"])
     assert out["config"]["dataset"] == "cifar10" and out["config"]["n_train"] == 60
     assert all(math.isfinite(v) for r in out["laws"].values() for v in np.ravel(r["accuracy_mean"]))
+
+
+def test_readme_tables_generated_from_json():
+    """Every table and marked figure in paper_checks/README.md is what tables.py makes of the
+    committed JSON (no hand-copied numbers); run ``python paper_checks/tables.py`` to regenerate."""
+    tables = load("tables")
+    text = (CHECKS / "README.md").read_text()
+    used = {m["name"] for m in tables.MARKER.finditer(text)}
+    assert used == set(tables.GENERATORS), sorted(set(tables.GENERATORS) ^ used)
+    diff = tables.check()
+    assert not diff, "\n".join(diff[:40])
+
+
+def test_readme_tables_check_can_fail(tmp_path):
+    tables = load("tables")
+    text = (CHECKS / "README.md").read_text()
+    bad = tmp_path / "README.md"
+    bad.write_text(text.replace("| 5 | ", "| 5 | 1", 1))
+    assert tables.check(bad) != []
+    with pytest.raises(ValueError, match="no generator"):
+        tables.render("<!-- table:nope -->\n<!-- /table:nope -->", {})
+
+
+def test_readme_collapse_tables_follow_json():
+    """Columns are the generations they are headed with, and the lead is stated from the z-scores."""
+    tables = load("tables")
+    res = tables.load_results()
+    d = res["model_collapse"]
+    md = tables.model_collapse_moments(res)
+    ts = [int(t) for t in md.splitlines()[0].split("t = ")[1].split("|")[0].split(" / ")]
+    ep = d["laws"]["epbeta:0.05"]["total_var_ratio_measured"]
+    assert " / ".join(f"{ep[t]:.3f}" for t in ts) in md
+    lead = tables.model_collapse_lead(res)
+    # at t = 5, EpBeta and Beta(0.4,0.4) are within 2 SE of each other: no lead "at every t >= 5"
+    a, b, runs = d["laws"]["epbeta:0.05"], d["laws"]["beta:0.4"], d["config"]["runs"]
+    z5 = (a["accuracy_mean"][5] - b["accuracy_mean"][5]) / math.sqrt(
+        (a["accuracy_sd"][5] ** 2 + b["accuracy_sd"][5] ** 2) / runs)
+    if abs(z5) <= 2:
+        assert "from t = 5 on" not in lead.split("Beta(0.4,0.4)")[1]

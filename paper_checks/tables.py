@@ -1,0 +1,540 @@
+"""Generate every table (and every inline figure) in ``paper_checks/README.md`` from the JSON.
+
+The README holds generated content between marker comments::
+
+    <!-- table:NAME -->
+    ...a Markdown table written by this script...
+    <!-- /table:NAME -->
+
+and, inside sentences, ``<!-- value:NAME -->text<!-- /value:NAME -->``. Each NAME is a
+function of the committed results (``results/CHECK/CHECK.json``) in ``GENERATORS``; nothing
+between markers is written by hand.
+
+    python paper_checks/tables.py            # rewrite the README in place
+    python paper_checks/tables.py --check    # exit 1 and print a diff when README and JSON disagree
+
+A table whose JSON lacks the fields it needs says so in the table's place instead of guessing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+__all__ = ["GENERATORS", "load_results", "render", "check", "main"]
+
+HERE = Path(__file__).resolve().parent
+README = HERE / "README.md"
+RESULTS = HERE / "results"
+CHECKS = ("figure1", "regression", "theorems", "tabular_bias", "model_collapse", "implied")
+
+MARKER = re.compile(
+    r"<!-- (?P<kind>table|value):(?P<name>[\w.-]+) -->(?P<body>.*?)<!-- /(?P=kind):(?P=name) -->",
+    re.S,
+)
+
+
+def load_results(results: Path = RESULTS) -> dict:
+    """``{check: json}`` for every check whose JSON exists under ``results``."""
+    out = {}
+    for name in CHECKS:
+        path = Path(results) / name / f"{name}.json"
+        if path.is_file():
+            out[name] = json.loads(path.read_text())
+    return out
+
+
+# ----------------------------------------------------------------------------- formatting helpers
+
+
+def f(x, nd=3) -> str:
+    """Fixed-point with ``nd`` decimals; None (a NaN in the JSON) prints as "n/a"; −0 as 0."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    s = f"{x:.{nd}f}"
+    if float(s) == 0:
+        s = s.lstrip("-")
+    return s.replace("-", "−")
+
+
+def g(x, sig=3) -> str:
+    """``sig`` significant digits."""
+    if x is None:
+        return "n/a"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-3:
+        return f"{x:.{sig - 1}e}".replace("-", "−")
+    nd = max(0, sig - 1 - int(math.floor(math.log10(abs(x)))))
+    return f(x, nd)
+
+
+def table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def missing(check, what) -> str:
+    return f"*Not generated: `results/{check}/{check}.json` {what}.*"
+
+
+def provenance(data, check) -> str:
+    """One line: command, commit, versions, machine, date, wall time (what the JSON records)."""
+    m = data.get("meta", {})
+    if "command" not in m:
+        return (f"*`{check}.json` predates run metadata: it records jax {m.get('jax', '?')}, jaxmix "
+                f"{m.get('jaxmix', '?')}, backend {m.get('backend', '?')}, written {m.get('written_utc', '?')}; "
+                "no command line, commit, machine or wall time.*")
+    mach = m.get("machine", {})
+    wall = m.get("wall_s")
+    wall_s = "n/a" if wall is None else f"{wall / 60:.1f} min"
+    return (f"`{m['command']}` at commit `{(m.get('git_commit') or '?')[:12]}`, jax {m.get('jax')}, "
+            f"jaxmix {m.get('jaxmix')}, {mach.get('cpu', '?')} ({mach.get('usable_cores', '?')} of "
+            f"{mach.get('logical_cores', '?')} cores usable), {m.get('backend')}, "
+            f"{'float64' if m.get('x64') else 'float32'}, {m.get('started_utc', '?')}, wall {wall_s}.")
+
+
+# ----------------------------------------------------------------------------- figure1
+
+
+def figure1_table(r):
+    d = r.get("figure1")
+    if d is None:
+        return missing("figure1", "is missing")
+    rows = []
+    for spec, law in d["laws"].items():
+        gens = {gg["t"]: gg for gg in law["generations"]}
+        ts = [t for t in (1, 5, 10) if t in gens]
+        meas = ", ".join(g(gens[t]["var_ratio"][0]) for t in ts)
+        ses = ", ".join(g(gens[t]["var_ratio_se"][0], 2) for t in ts)
+        pred = ", ".join(g(gens[t]["pred_finite_n"][0]) for t in ts)
+        zmax = max(abs(z) for gg in law["generations"] for z in gg["z_var"])
+        last = law["generations"][-1]
+        rows.append([law["label"], f(law["K"]), f"{meas} (SE {ses})", pred, f(zmax, 1),
+                     f"{f(last['corr'])} ± {f(last['corr_se'])} (predicted {f(last['pred_corr'])})"])
+    ts = ", ".join(str(t) for t in (1, 5, 10))
+    return table(["law", "K", f"Var_t/Var_0 at t = {ts}, column 1 (measured)",
+                  "predicted ((n−1)/n K)^t", "max abs z (both columns, all t)",
+                  f"correlation at t = {d['config']['generations']}"], rows)
+
+
+def figure1_meta(r):
+    return provenance(r["figure1"], "figure1") if "figure1" in r else missing("figure1", "is missing")
+
+
+# ----------------------------------------------------------------------------- regression
+
+
+def _reg_rows(d, n):
+    res = d["results"]
+    rows = [["original data", ", ".join(f(v) for v in d["original_fit"][f"n={n}"]["mean_coef"]), "—", "—", "—"]]
+    for scheme in ("shared", "per_column"):
+        for spec in d["config"]["laws"]:
+            e = res.get(f"n={n}|{spec}|{scheme}")
+            if e is None:
+                continue
+            diff, se = e["diff_vs_original"][1], e["diff_vs_original_se"][1]
+            zmax = max(abs(a / b) for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"]))
+            rows.append([f"{e['law']}, {scheme.replace('_', ' ')}",
+                         ", ".join(f(v) for v in e["mean_coef"]),
+                         ", ".join(g(v, 4) for v in e["predicted_limit"]),
+                         f"{f(diff, 3)} ± {f(se, 3)} (z = {f(diff / se, 1)})", f(zmax, 1)])
+    return rows
+
+
+def regression_table(r):
+    d = r.get("regression")
+    if d is None:
+        return missing("regression", "is missing")
+    n = max(d["config"]["sizes"])
+    return table([f"weights (n = {n})", "mean β̂ (intercept, β1=2, β2=−1, β3=0.5)",
+                  "predicted limit (K⊙Σ)xx⁻¹(K⊙Σ)xy", "synthetic − original fit, β1 ± SE",
+                  "max abs z over the 4 coefficients"], _reg_rows(d, n))
+
+
+def regression_shared_z(r):
+    """Largest |z| of (synthetic − original fit) over the coefficients, shared weight, per n and law."""
+    d = r.get("regression")
+    if d is None:
+        return missing("regression", "is missing")
+    laws = d["config"]["laws"]
+    rows = []
+    for n in d["config"]["sizes"]:
+        row = [str(n)]
+        for spec in laws:
+            e = d["results"].get(f"n={n}|{spec}|shared")
+            if e is None:
+                row.append("—")
+                continue
+            zs = [a / b for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"])]
+            k = max(range(len(zs)), key=lambda i: abs(zs[i]))
+            row.append(f"{f(zs[k], 2)} (β{k})")
+        rows.append(row)
+    labels = [next((e["law"] for key, e in d["results"].items() if key.split("|")[1] == s), s) for s in laws]
+    return table(["n"] + [f"{lab}, shared: largest z" for lab in labels], rows)
+
+
+def regression_shared_zmax(r):
+    d = r["regression"]
+    z = max(abs(a / b) for key, e in d["results"].items() if key.endswith("|shared")
+            for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"]))
+    return f(z, 2)
+
+
+def regression_meta(r):
+    return provenance(r["regression"], "regression") if "regression" in r else missing("regression", "is missing")
+
+
+# ----------------------------------------------------------------------------- theorems
+
+CLAIMS = (("thm2_cov", "Thm 2 Cov"), ("cor3_corr", "Cor 3 corr"), ("cor3_ols", "Cor 3 OLS"),
+          ("cor9_var_ratio", "Cor 9 var ratio"), ("thm4_probs", "Thm 4 class probs"),
+          ("thm4_class_means", "Thm 4 class means"), ("thm4_cov_indicator", "Thm 4 Cov[x, 1{L=l}]"),
+          ("thm10_11_class_var", "Thms 10–11 class var"))
+
+
+def theorems_z(r):
+    d = r.get("theorems")
+    if d is None:
+        return missing("theorems", "is missing")
+    rows = []
+    for e in d["max_abs_z_table"]:
+        rows.append([e["table"], e["law"]] + [f(e[c], 1) for c, _ in CLAIMS])
+    return table(["table", "law"] + [lab for _, lab in CLAIMS], rows)
+
+
+def theorems_summary(r):
+    d = r["theorems"]
+    z = d["z_overall"]
+    worst = max(d["max_abs_z_table"], key=lambda e: max(e[c] for c, _ in CLAIMS))
+    wc = max(CLAIMS, key=lambda c: worst[c[0]])
+    return (f"{z['count']} z-scores in all: mean {f(z['mean'], 2)}, sd {f(z['sd'], 2)}, "
+            f"{f(100 * z['frac_abs_gt_2'], 1)} % beyond ±2 (N(0,1): 4.6 %), {f(100 * z['frac_abs_gt_3'], 2)} % "
+            f"beyond ±3 (0.27 %), largest |z| {f(z['max_abs'], 2)} ({worst['table']}, {worst['law']}, {wc[1]})")
+
+
+def theorems_odelta(r):
+    d = r["theorems"]
+    cm, cv, fd = [], [], []
+    for t in d["tables"].values():
+        for spec, e in t["laws"].items():
+            if spec.startswith("epbeta"):
+                cm.append(e["class_mean_error_max"])
+                cv.append(e["class_var_error_max"])
+                fd.append(e["thm10_11_formula_max_abs_diff"])
+    return (f"the closed form equals `predict` to {g(max(fd), 1)} (float32); the O(δ) errors at δ = 0.05 are "
+            f"at most {f(max(cm), 3)} sd for class means and {f(max(cv), 3)} for class variances "
+            "(in units of the total variance)")
+
+
+def theorems_meta(r):
+    return provenance(r["theorems"], "theorems") if "theorems" in r else missing("theorems", "is missing")
+
+
+# ----------------------------------------------------------------------------- tabular_bias
+
+GROUPS = ("mean", "var", "cov", "class_mean")
+
+
+def _tab_methods(d):
+    tables = list(d["tables"])
+    order = list(d["tables"][tables[0]]["methods"])
+    return tables, order
+
+
+def tabular_bias_table(r):
+    d = r.get("tabular_bias")
+    if d is None:
+        return missing("tabular_bias", "is missing")
+    tables, order = _tab_methods(d)
+    header = ["method", "R (replications)"]
+    for t in tables:
+        header += [f"{t} {gname}" for gname in ("mean", "var", "cov", "class means")]
+    header += [f"fit s ({' / '.join(tables)})", f"sample s ({' / '.join(tables)})"]
+    rows = []
+    for m in order:
+        ent = [d["tables"][t]["methods"].get(m) for t in tables]
+        first = next(e for e in ent if e is not None)
+        row = [first["label"], " / ".join(str(e["reps"]) if e else "—" for e in ent)]
+        for e in ent:
+            for gr in GROUPS:
+                if e is None:
+                    row.append("—")
+                    continue
+                grp = e["groups"][gr]
+                sf = grp.get("significant_frac")
+                row.append(f"{f(grp['mean_abs'])} ({'n/a' if sf is None else f(sf, 2)})")
+        row.append(" / ".join(g(e["fit_s"], 2) if e else "—" for e in ent))
+        row.append(" / ".join(g(e["sample_s"], 2) if e else "—" for e in ent))
+        rows.append(row)
+    return table(header, rows)
+
+
+def _z(b, se, target=0.0):
+    """z-score; None when the SE is missing or zero to rounding (identical replications)."""
+    if se is None or b is None or se <= 1e-12 * max(1.0, abs(b)):
+        return None
+    return (b - target) / se
+
+
+def tabular_bias_z(r):
+    """For every method with R > 1: the largest |z| of the signed bias per group (against 0 for
+    means, variances and covariances; against `predict` for the mixup laws' class means)."""
+    d = r.get("tabular_bias")
+    if d is None:
+        return missing("tabular_bias", "is missing")
+    tables, order = _tab_methods(d)
+    rows = []
+    for m in order:
+        for t in tables:
+            e = d["tables"][t]["methods"].get(m)
+            if e is None:
+                continue
+            row = [e["label"], t, str(e["reps"])]
+            for gr in GROUPS:
+                b, se = e["groups"][gr]["bias"], e["groups"][gr]["se"]
+                pred = e.get("predicted", {}).get(gr) if gr == "class_mean" else None
+                tgt = pred if pred is not None else [0.0] * len(b)
+                zs = [_z(bb, ss, tt) for bb, ss, tt in zip(b, se, tgt)]
+                zs = [z for z in zs if z is not None]
+                if not zs:
+                    row.append("n/a (replications identical: SE 0)")
+                    continue
+                k = max(range(len(zs)), key=lambda i: abs(zs[i]))
+                row.append(f(zs[k], 2))
+            rows.append(row)
+    return table(["method", "table", "R", "mean: largest z", "var: largest z", "cov: largest z",
+                  "class means: largest z (vs `predict` for mixup, vs 0 otherwise)"], rows)
+
+
+def tabular_bias_floor(r):
+    """Noise floor of mean |bias| at the baselines' R, derived from each mixup method's own spread.
+
+    For an unbiased estimator with per-replication sd s, the mean over R replications has
+    E|mean| = s sqrt(2 / (pi R)); s = SE * sqrt(R_mixup) from the JSON. A Bootstrap row measured
+    directly replaces this derivation when the JSON has one.
+    """
+    d = r.get("tabular_bias")
+    if d is None:
+        return missing("tabular_bias", "is missing")
+    tables, order = _tab_methods(d)
+    rb = d["config"].get("reps_baselines", 3)
+    rows = []
+    for m in order:
+        ents = [d["tables"][t]["methods"].get(m) for t in tables]
+        if any(e is None or e["family"] not in ("mixup", "bootstrap") for e in ents):
+            continue
+        row = [ents[0]["label"]]
+        for e in ents:
+            for gr in GROUPS:
+                se = [x for x in e["groups"][gr]["se"] if x is not None]
+                floor = sum(x * math.sqrt(e["reps"]) for x in se) / len(se) * math.sqrt(2 / (math.pi * rb))
+                row.append(f(floor))
+        rows.append(row)
+    header = ["method (spread per replication from R = its own reps)"]
+    header += [f"{t} {gname}" for t in tables for gname in ("mean", "var", "cov", "class means")]
+    return table(header, rows)
+
+
+def tabular_bias_rb(r):
+    return str(r["tabular_bias"]["config"].get("reps_baselines"))
+
+
+def tabular_bias_ranking(r):
+    d = r["tabular_bias"]
+    parts = []
+    for t, rank in d["ranking_mean_abs_bias_var_cov_classmean"].items():
+        parts.append(f"{t}: " + ", ".join(f"{lab} {f(v)}" for lab, v in rank))
+    return "; ".join(parts)
+
+
+def tabular_bias_meta(r):
+    return provenance(r["tabular_bias"], "tabular_bias") if "tabular_bias" in r else missing("tabular_bias", "is missing")
+
+
+# ----------------------------------------------------------------------------- model_collapse
+
+COLLAPSE_T = (0, 1, 5, 10, 15, 20, 25)
+
+
+def model_collapse_accuracy(r):
+    d = r.get("model_collapse")
+    if d is None:
+        return missing("model_collapse", "is missing")
+    laws = d["laws"]
+    tmax = d["config"]["generations"]
+    runs = d["config"]["runs"]
+    ts = [t for t in COLLAPSE_T if t <= tmax] + [t for t in range(6, 10) if t <= tmax]
+    ts = sorted(set(ts))
+    specs = list(laws)
+    ep = next((s for s in specs if s.startswith("epbeta")), None)
+    others = [s for s in specs if s != ep]
+    header = ["t"] + [laws[s]["label"] for s in specs]
+    header += [f"{laws[ep]['label']} − {laws[s]['label']} (z)" for s in others] if ep else []
+    rows = []
+    for t in ts:
+        row = ["0 (real data)" if t == 0 else str(t)]
+        for s in specs:
+            row.append(f"{f(laws[s]['accuracy_mean'][t], 1)} ± {f(laws[s]['accuracy_sd'][t], 1)}")
+        if ep:
+            for s in others:
+                a, b = laws[ep], laws[s]
+                diff = a["accuracy_mean"][t] - b["accuracy_mean"][t]
+                se = math.sqrt((a["accuracy_sd"][t] ** 2 + b["accuracy_sd"][t] ** 2) / runs)
+                row.append(f"{f(diff, 1)} ({f(diff / se, 1) if se > 0 else 'n/a'})")
+        rows.append(row)
+    return table(header, rows)
+
+
+def model_collapse_lead(r):
+    """From which t EpBeta's lead over each other law stays above 2 SE (sd over runs / sqrt(runs))."""
+    d = r["model_collapse"]
+    laws, runs = d["laws"], d["config"]["runs"]
+    ep = next(s for s in laws if s.startswith("epbeta"))
+    a = laws[ep]
+    parts = []
+    for s, b in laws.items():
+        if s == ep:
+            continue
+        zs = []
+        for t in range(1, d["config"]["generations"] + 1):
+            se = math.sqrt((a["accuracy_sd"][t] ** 2 + b["accuracy_sd"][t] ** 2) / runs)
+            zs.append((a["accuracy_mean"][t] - b["accuracy_mean"][t]) / se if se > 0 else 0.0)
+        start = next((t for t in range(1, len(zs) + 1) if all(z > 2 for z in zs[t - 1:])), None)
+        within = [t for t, z in enumerate(zs, 1) if abs(z) <= 2]
+        txt = (f"over {b['label']} from t = {start} on (z > 2 at every later t)" if start
+               else f"over {b['label']} at no t for good")
+        if within:
+            txt += f"; within 2 SE at t = {', '.join(map(str, within))}"
+        parts.append(txt)
+    return f"{a['label']} leads " + "; ".join(parts)
+
+
+def model_collapse_config(r):
+    d = r["model_collapse"]
+    c = d["config"]
+    return (f"{c['n_train']} train / {c['n_test']} test, {c['model'].upper()}, {c['epochs']} epochs, "
+            f"batch {c['batch_size']}, Adam {c['lr']:g}, {c['generations']} generations, {c['runs']} runs")
+
+
+def model_collapse_moments(r):
+    d = r.get("model_collapse")
+    if d is None:
+        return missing("model_collapse", "is missing")
+    tmax = d["config"]["generations"]
+    ts = [t for t in (5, 10, 15, 25) if t <= tmax]
+    specs = [s for s in ("epbeta:0.05", "unif") if s in d["laws"]]
+    qs = (("total variance tr Cov_t", "total_var_ratio_measured", "total_var_ratio_predicted_finite_n", 3),
+          ("class-mean separation Σ p_l‖μ_l − x̄‖²", "separation_ratio_measured", "separation_ratio_predicted", 3),
+          ("mean within-class variance", "within_var_ratio_measured", "within_var_ratio_predicted", 3))
+    header = [f"quantity, t = {' / '.join(map(str, ts))}"]
+    for s in specs:
+        header += [f"{d['laws'][s]['label']} measured", "predicted"]
+    rows = []
+    for lab, mk, pk, nd in qs:
+        row = [lab]
+        for s in specs:
+            e = d["laws"][s]
+            row.append(" / ".join(f(e[mk][t], nd) for t in ts))
+            row.append(" / ".join(f(e[pk][t], nd) for t in ts))
+        rows.append(row)
+    return table(header, rows)
+
+
+def model_collapse_meta(r):
+    return provenance(r["model_collapse"], "model_collapse") if "model_collapse" in r else missing("model_collapse", "is missing")
+
+
+# ----------------------------------------------------------------------------- implied checks
+
+
+def implied_table(r):
+    d = r.get("implied")
+    if d is None:
+        return missing("implied", "is not committed yet (`make paper` writes it)")
+    rows = [[c["name"], c["what"], c["result"], f(c["max_abs_z"], 2) if c.get("max_abs_z") is not None else "—",
+             "pass" if c["passed"] else "FAIL"] for c in d["checks"]]
+    return table(["check", "what is compared", "result", "max abs z", "verdict"], rows)
+
+
+def implied_meta(r):
+    return provenance(r["implied"], "implied") if "implied" in r else missing("implied", "is not committed yet")
+
+
+GENERATORS = {
+    "figure1": figure1_table,
+    "figure1_meta": figure1_meta,
+    "regression": regression_table,
+    "regression_shared_z": regression_shared_z,
+    "regression_shared_zmax": regression_shared_zmax,
+    "regression_meta": regression_meta,
+    "theorems_z": theorems_z,
+    "theorems_summary": theorems_summary,
+    "theorems_odelta": theorems_odelta,
+    "theorems_meta": theorems_meta,
+    "tabular_bias": tabular_bias_table,
+    "tabular_bias_z": tabular_bias_z,
+    "tabular_bias_ranking": tabular_bias_ranking,
+    "tabular_bias_floor": tabular_bias_floor,
+    "tabular_bias_rb": tabular_bias_rb,
+    "tabular_bias_meta": tabular_bias_meta,
+    "model_collapse_accuracy": model_collapse_accuracy,
+    "model_collapse_config": model_collapse_config,
+    "model_collapse_lead": model_collapse_lead,
+    "model_collapse_moments": model_collapse_moments,
+    "model_collapse_meta": model_collapse_meta,
+    "implied": implied_table,
+    "implied_meta": implied_meta,
+}
+
+
+def render(text: str, results: dict) -> str:
+    """``text`` with the content between every marker pair regenerated from ``results``.
+
+    Raises ValueError for a marker NAME that has no generator.
+    """
+
+    def sub(m):
+        name, kind = m["name"], m["kind"]
+        if name not in GENERATORS:
+            raise ValueError(f"README marker {kind}:{name} has no generator; add it to GENERATORS in tables.py")
+        try:
+            body = GENERATORS[name](results)
+        except KeyError as err:
+            body = f"*Not generated: the JSON lacks {err}.*"
+        body = f"\n{body}\n" if kind == "table" else body
+        return f"<!-- {kind}:{name} -->{body}<!-- /{kind}:{name} -->"
+
+    return MARKER.sub(sub, text)
+
+
+def check(readme: Path = README, results: Path = RESULTS) -> list[str]:
+    """The unified diff between ``readme`` and its regenerated text (empty when they agree)."""
+    old = Path(readme).read_text()
+    new = render(old, load_results(results))
+    return list(difflib.unified_diff(old.splitlines(), new.splitlines(), "README.md", "regenerated", lineterm=""))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="paper_checks/tables.py", description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 when README differs")
+    p.add_argument("--readme", type=Path, default=README)
+    p.add_argument("--results", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    if args.check:
+        diff = check(args.readme, args.results)
+        print("\n".join(diff) if diff else "README tables agree with the JSON")
+        return 1 if diff else 0
+    text = args.readme.read_text()
+    args.readme.write_text(render(text, load_results(args.results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
