@@ -3,18 +3,21 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-# JAX's persistent compilation cache: the sampler's program takes ~4 s to compile and the tests,
-# CLI subprocesses and notebooks compile it again and again; a cache hit takes ~1 s.
+# JAX's persistent compilation cache: the tests, CLI subprocesses and notebooks compile the same
+# programs again and again; a cache hit is cheaper than a compile (figures: benchmarks/README.md).
 # `make test JAX_CACHE=` turns it off. Safe to delete at any time.
 JAX_CACHE ?= .cache/jax
 RUN    := $(if $(JAX_CACHE),JAX_COMPILATION_CACHE_DIR=$(abspath $(JAX_CACHE)) ,)$(PY)
 ARGS   ?=
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-fast docs lint bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+DOCS_STAMP := $(VENV)/.docs-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+LINT_STAMP := $(VENV)/.lint-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
@@ -26,11 +29,36 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(RUN) -m jaxmix.demo
 
+# Every test, the slow ones included (CI).
 test: $(STAMP)
 	$(RUN) -m pytest -n 2 -q --durations=15
+
+# The edit loop: everything not marked @pytest.mark.slow.
+test-fast: $(STAMP)
+	$(RUN) -m pytest -n 2 -q -m "not slow"
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	rm -f $(VENV)/.docs-installed-*
+	touch $(DOCS_STAMP)
+
+# The documentation site into site/; --strict turns a broken link, anchor or API name into an error.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+$(LINT_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[lint]"
+	rm -f $(VENV)/.lint-installed-*
+	touch $(LINT_STAMP)
+
+# ruff (lint rules and import order), the formatter in check mode, pyright (basic).
+lint: $(LINT_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pyright
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .cache
+	rm -rf $(VENV) build dist site *.egg-info .cache

@@ -8,6 +8,8 @@ Public names (flat): laws ``AbstractLaw``, ``Beta``, ``Uniform``, ``EpBeta``; sc
 pandas ``from_pandas``, ``to_pandas`` (pandas imported lazily: ``pip install "jaxmix[pandas]"``).
 """
 
+from importlib import metadata as _metadata
+
 from jaxmix.datasets import load_penguins
 from jaxmix.generate import mixup
 from jaxmix.io import from_pandas, to_pandas
@@ -29,7 +31,10 @@ from jaxmix.select import (
     select_epbeta,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("jaxmix")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AbstractLaw",
