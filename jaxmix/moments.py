@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from jaxmix import _checks
+from jaxmix import _checks, higher
 from jaxmix.schemes import as_scheme
 
 
@@ -35,6 +35,9 @@ class Summary(eqx.Module):
         mean (d,), cov (d, d), num_rows (), and when labels were given
         class_probs (C,), class_means (C, d), class_covs (C, d, d).
     A class with no rows has probability 0, mean x̄ and covariance 0.
+    With ``summarize(..., order=3)`` also central3 (d, d, d), with order=4 also central4
+    (d, d, d, d): 1/n central moment tensors E[(x - x̄)_k (x - x̄)_l (x - x̄)_m (...)], else None
+    (``jaxmix.higher``; class-conditional third and fourth moments are not carried).
     """
 
     mean: Float[Array, " d"]
@@ -43,6 +46,8 @@ class Summary(eqx.Module):
     class_probs: Float[Array, " C"] | None = None
     class_means: Float[Array, "C d"] | None = None
     class_covs: Float[Array, "C d d"] | None = None
+    central3: Float[Array, "d d d"] | None = None
+    central4: Float[Array, "d d d d"] | None = None
 
     @property
     def variance(self) -> Float[Array, " d"]:
@@ -93,6 +98,7 @@ def summarize(
     labels: Int[ArrayLike, " n"] | None = None,
     *,
     num_classes: int | None = None,
+    order: int = 2,
 ) -> Summary:
     """Moments of a table: mean, covariance (1/n), and per-class moments when labels are given.
 
@@ -101,8 +107,14 @@ def summarize(
         labels: integer codes 0..C-1 of shape (n,) (one categorical column; for several
             categorical columns, summarize each column separately).
         num_classes: C; needed under jit/vmap (static), inferred from concrete labels otherwise.
+        order: 2 (default), 3 (adds ``central3``) or 4 (adds ``central3`` and ``central4``);
+            the tensors have d**3 and d**4 entries.
     """
+    if order != 2:
+        return _with_higher(summarize(x, labels, num_classes=num_classes), x, order)
     x = _checks.check_data(x, "x", min_rows=1)
+    if _checks.is_global(x) or _checks.is_global(labels):
+        return _summarize_global(x, labels, num_classes)
     n = x.shape[0]
     if labels is None:
         return _summarize(x, None, None)
@@ -120,6 +132,49 @@ def summarize(
     if _checks.is_concrete(labels) and int(np.max(np.asarray(labels))) >= num_classes:
         raise ValueError(f"labels holds a code >= num_classes={num_classes}; raise num_classes.")
     return _summarize(x, labels, num_classes)
+
+
+def _summarize_global(x, labels, num_classes: int | None) -> Summary:
+    """``summarize`` of a global table (rows on several processes' devices, jaxmix.sharding).
+
+    One program over every process's devices: XLA's partitioner turns the column sums, the
+    centred Gram matrix ``xc.T @ xc`` and the class sums into cross-process reductions
+    (all-reduces of (d,), (d, d) and (C, d, d) partial sums), and the Summary comes back
+    replicated, so every process holds the moments of the whole table without any process
+    fetching another's rows. The same formulas as one device, summed in another order: equal
+    to rounding (float32: a few ulps relative to the largest moment).
+    """
+    if labels is not None:
+        labels = _checks.check_labels(labels, x.shape[0])
+        if labels.ndim != 1:
+            raise ValueError(
+                f"summarize takes labels of shape (n,), got {labels.shape}; "
+                "summarize each categorical column separately (labels[:, c])."
+            )
+        top = int(_checks.global_max(labels) if _checks.is_global(labels) else np.max(np.asarray(labels)))
+        if num_classes is None:
+            num_classes = top + 1
+        num_classes = _checks.check_count(num_classes, "num_classes")
+        if top >= num_classes:
+            raise ValueError(f"labels holds a code >= num_classes={num_classes}; raise num_classes.")
+    ref = x if _checks.is_global(x) else labels
+    run = jax.jit(lambda a, b: _summarize(a, b, num_classes), out_shardings=_checks._replicated(ref))
+    return run(x, labels)
+
+
+def _with_higher(summary: Summary, x, order) -> Summary:
+    """Attach the order-3 (and order-4) central moment tensors of x to a Summary."""
+    if isinstance(order, bool) or not isinstance(order, int) or order not in (2, 3, 4):
+        raise ValueError(f"order must be 2, 3 or 4, got {order!r}.")
+    return _higher_tensors(summary, _checks.check_data(x, "x", min_rows=1), order)
+
+
+@eqx.filter_jit
+def _higher_tensors(summary, x, order):
+    xc = x.reshape(x.shape[0], -1) - summary.mean
+    c3 = higher.central_moments(xc, 3)
+    c4 = higher.central_moments(xc, 4) if order == 4 else None
+    return eqx.tree_at(lambda s: (s.central3, s.central4), summary, (c3, c4), is_leaf=lambda v: v is None)
 
 
 def covariance_factor(weights) -> Float[Array, "*dd"]:
@@ -179,6 +234,8 @@ def predict(summary: Summary, weights, *, tau: ArrayLike = 0.5, replace: bool = 
 @eqx.filter_jit
 def _predict(summary: Summary, scheme, tau, replace: bool) -> Summary:
     n = summary.num_rows
+    if summary.central3 is not None:
+        return _predict_higher(summary, _predict(_drop_higher(summary), scheme, tau, replace), scheme, replace)
     k_factor = covariance_factor(scheme)
     if replace:
         cov = k_factor * summary.cov
@@ -210,3 +267,19 @@ def _predict(summary: Summary, scheme, tau, replace: bool) -> Summary:
         second - _outer(shift),
     )
 
+
+
+def _drop_higher(summary: Summary) -> Summary:
+    return eqx.tree_at(
+        lambda s: (s.central3, s.central4), summary, (None, None), is_leaf=lambda v: v is None
+    )
+
+
+def _predict_higher(summary: Summary, out: Summary, scheme, replace: bool) -> Summary:
+    """Add the mapped central3/central4 (``jaxmix.higher.map_central3/4``) to ``out``."""
+    n = summary.num_rows
+    c3 = higher.map_central3(summary.central3, scheme, n, replace)
+    c4 = None
+    if summary.central4 is not None:
+        c4 = higher.map_central4(summary.central4, summary.cov, scheme, n, replace)
+    return eqx.tree_at(lambda s: (s.central3, s.central4), out, (c3, c4), is_leaf=lambda v: v is None)

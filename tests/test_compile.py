@@ -1,43 +1,22 @@
 """No recompilation: a second call with new values and the same shapes compiles nothing.
 
-Counts compilations with ``jax.log_compiles`` (one "Compiling ..." log record per XLA compile).
+Counts compilations with ``helpers.CompileCounter`` (XLA compiles and persistent-cache loads).
 """
 
 from __future__ import annotations
-
-import logging
 
 import jax
 import numpy as np
 import pytest
 
 import jaxmix
-
-
-class _Count(logging.Handler):
-    def __init__(self):
-        super().__init__(level=logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        msg = record.getMessage()
-        if "ompil" in msg:
-            self.messages.append(msg)
+from helpers import CompileCounter
 
 
 @pytest.fixture
 def count_compiles():
-    handler = _Count()
-    logger = logging.getLogger("jax")
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        with jax.log_compiles(True):
-            yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+    with CompileCounter() as counter:
+        yield counter
 
 
 def _data(seed):
@@ -59,9 +38,9 @@ def _run(x, labels, key, law):
 def test_second_call_does_not_compile(count_compiles, make_law):
     x, labels = _data(0)
     _run(x, labels, jax.random.key(0), make_law(0.0))  # first call: compiles
-    first = len(count_compiles.messages)
+    first = count_compiles.count
     assert first > 0, "the compile counter saw nothing; the test could not fail"
     x2, labels2 = _data(1)  # new data, new key, new law parameters; same shapes
     _run(x2, labels2, jax.random.key(1), make_law(0.25))
-    new = count_compiles.messages[first:]
-    assert not new, f"second call compiled {len(new)} time(s):\n" + "\n".join(new[:5])
+    new = count_compiles.count - first
+    assert new == 0, f"second call compiled {new} time(s)"

@@ -21,6 +21,7 @@ def test_there_are_four_notebooks():
     assert len(NOTEBOOKS) >= 4, NOTEBOOKS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, monkeypatch):
     monkeypatch.setenv("JAXMIX_FAST", "1")

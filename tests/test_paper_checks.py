@@ -47,6 +47,7 @@ def run(name, tmp_path, *extra):
     return out, data
 
 
+@pytest.mark.slow
 def test_figure1(tmp_path):
     _, data = run("figure1", tmp_path)
     laws = data["laws"]
@@ -68,6 +69,7 @@ def test_figure1(tmp_path):
     assert laws["epbeta:0.05"]["generations"][-1]["var_ratio"][0] > 0.8
 
 
+@pytest.mark.slow
 def test_theorems(tmp_path):
     _, data = run("theorems", tmp_path)
     assert set(data["tables"]) >= {"penguins", "iris"}
@@ -101,6 +103,7 @@ def test_theorems(tmp_path):
     assert 0.7 < zo["sd"] < 1.4
 
 
+@pytest.mark.slow
 def test_regression(tmp_path):
     _, data = run("regression", tmp_path)
     res = data["results"]
@@ -118,6 +121,7 @@ def test_regression(tmp_path):
         assert percol["slope_ratio_predicted"][0] < 0.9
 
 
+@pytest.mark.slow
 def test_tabular_bias(tmp_path):
     # A synthesizer from another environment is scored from files (--export, then --external).
     # Exact copies of the real table are the control: their relative variance bias is exactly
@@ -152,6 +156,7 @@ def test_tabular_bias(tmp_path):
     assert rank[0][0].startswith("EpBeta")
 
 
+@pytest.mark.slow
 def test_model_collapse(tmp_path):
     _, data = run("model_collapse", tmp_path)
     cfg = data["config"]

@@ -14,12 +14,6 @@ from helpers import CompileCounter, Z_MAX, zscores_cov, zscores_mean
 EPS_TAU = [(0.3, 0.3, 0.5), (0.1, 0.1, 0.5), (0.5, 0.2, 0.5), (0.0, 0.4, 0.5), (1.0, 1.0, 0.3)]
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
 def _deltas(dmax):
     return np.concatenate([np.geomspace(1e-6, dmax, 12), [0.999 * dmax, dmax]])
 
@@ -308,6 +302,7 @@ def test_solver_unattained_optimum_stops_finite():
     assert all(np.isfinite(np.asarray(v)).all() for v in leaves), leaves
 
 
+@pytest.mark.slow
 def test_solver_gradient_matches_finite_differences(x64):
     tmpl = jaxmix.EpBeta(3.0, 1.0, 0.3, 0.3)
 
