@@ -15,6 +15,7 @@ from jaxmix.generate import mixup
 from jaxmix.io import from_pandas, to_pandas
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, covariance_factor, predict, summarize
+from jaxmix.higher import kurtosis_map, skewness_map, tail_factor, third_moment_factor
 from jaxmix.schemes import Scheme, per_column
 from jaxmix.sharding import mixup_sharded
 from jaxmix.stream import mixup_to_callback, mixup_to_npy
@@ -49,6 +50,10 @@ __all__ = [
     "predict",
     "covariance_factor",
     "class_mean_shift",
+    "third_moment_factor",
+    "tail_factor",
+    "kurtosis_map",
+    "skewness_map",
     "load_penguins",
     "select_epbeta",
     "max_attainable_delta",
