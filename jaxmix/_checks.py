@@ -50,8 +50,8 @@ def to_float(x, name: str, *, host: bool = False):
         return np.asarray(arr, dtype=dtype)
     if isinstance(arr, jax.Array):
         return arr if arr.dtype == dtype else arr.astype(dtype)
-    # Convert on the host, then one transfer: jnp.asarray(a, dtype=...) costs ~100 us per scalar
-    # on the 2-core CPU against ~70 for device_put, and jnp.asarray(a) without a dtype compiles a
+    # Convert on the host, then one transfer: jnp.asarray(a, dtype=...) costs more per scalar
+    # than device_put (benchmarks/README.md), and jnp.asarray(a) without a dtype compiles a
     # small copy program for every new shape (which "a second call must not recompile" counts).
     return jax.device_put(np.asarray(arr, dtype=dtype))
 

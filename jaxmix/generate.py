@@ -28,16 +28,16 @@ def draw_parents(key: PRNGKeyArray, num_rows: int, num_samples: int, replace: bo
     With ``replace=False``, j = (i + s) mod n with s uniform on 1..n-1, which makes j uniform on
     the rows other than i.
     """
-    # Speed (issue 4): one fused Threefry block per index (``sampling.uniform_index``) instead of
-    # ``jax.random.randint``, whose rolled Threefry costs ~4x more on CPU; same law.
+    # Speed: one fused Threefry block per index (``sampling.uniform_index``) instead of
+    # ``jax.random.randint``, whose rolled Threefry costs more on CPU; same law.
     kd = sampling.raw_key(key)
     rows = jnp.arange(num_samples, dtype=jnp.uint32)
     bounds = (num_rows, num_rows if replace else num_rows - 1)
 
     # The two index streams are written by a two-trip loop on purpose. Computed inline, XLA's CPU
     # fusion pulls the Threefry hash into the gather x[i] and recomputes it for every column of
-    # every row (16x the hashing for 16 columns: 185 ms instead of 124 ms for 10^6 x 16 on the
-    # 2-core CPU); a while loop is a fusion boundary, so each index is hashed once and stored.
+    # every row (16x the hashing for 16 columns; measured in benchmarks/README.md); a while loop
+    # is a fusion boundary, so each index is hashed once and stored.
     # (``lax.optimization_barrier`` does not help: the CPU compiler removes it before fusion.)
     def body(t, out):
         n = jnp.where(t == 0, jnp.uint32(bounds[0]), jnp.uint32(bounds[1]))
@@ -127,8 +127,8 @@ def mixup(
         out: optional result of an earlier call with the same shapes and dtypes (``x_syn``, or
             the pair ``(x_syn, labels_syn)``), whose memory the new records reuse. Its buffers are
             *donated*: do not use ``out`` after the call (JAX deletes it). Repeated synthesis
-            then skips the page faults of a fresh output (10^6 x 16 float32 with labels on a
-            2-core Intel VM: 45-54 ms -> 28-33 ms). Where ``out`` is still referenced elsewhere
+            then skips the page faults of a fresh output (figures per machine in
+            benchmarks/README.md). Where ``out`` is still referenced elsewhere
             (e.g. a numpy view of it), JAX cannot reuse it and allocates as usual; the records
             are the same either way.
             Concrete arrays only: inside your own ``jit``, donate with ``donate_argnums``.
