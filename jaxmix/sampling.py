@@ -1,8 +1,8 @@
 """Fast exact Beta sampling (floor 1½: used by ``laws._beta_sample``; imports nothing of jaxmix).
 
 ``beta(key, a, b, shape)`` draws B ~ Beta(a, b) exactly (up to floating-point rounding of the
-output); on the 2-core CPU at 10^7 float32 draws it is 12-48x faster than ``jax.random.beta``
-and 1.9-4.3x faster than numpy's ``Generator.beta`` (benchmarks/README.md). Three ideas:
+output), faster than ``jax.random.beta`` and numpy's ``Generator.beta`` (figures per machine in
+benchmarks/README.md). Three ideas:
 
 1. **Cheap exact bits.** The random bits are the Threefry-2x32 (20 rounds) block function --
    the same bijection as ``jax.random``'s default generator -- written unrolled in ``jnp`` so
