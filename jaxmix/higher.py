@@ -54,6 +54,7 @@ __all__ = [
     "kurtosis",
     "QUANTITIES",
     "tail_tradeoff",
+    "min_tail_epbeta",
     "plot_tail_tradeoff",
 ]
 
@@ -301,24 +302,73 @@ T4/K² (1 + 2d under variance preservation). As callables weights -> array they 
 # --- the trade-off at fixed delta --------------------------------------------------------------------
 
 
-def tail_tradeoff(delta: float, eps: ArrayLike, *, tau: float = 0.5):
-    """d of the Algorithm 1 law ``select_epbeta(delta, eps0=ε, eps1=ε, tau)`` for each ε.
+def tail_tradeoff(delta: float, eps: ArrayLike, *, tau: float = 0.5, eps0: float | None = None):
+    """d of the Algorithm 1 law ``select_epbeta(delta, eps0, eps1, tau)`` along a line of ε.
 
+    ``eps0=None``: ε0 = ε1 = ε for each ε in ``eps``; a number: ε0 fixed, ε1 = ε.
     Returns (eps, d) as numpy arrays; an ε whose maximum attainable δ is below ``delta`` gives
-    NaN. Host-side helper for plots (calls the validated ``select_epbeta`` per ε).
+    NaN. Host-side helper for plots (one validated ``select_epbeta`` call per ε).
     """
     import numpy as np
 
     from jaxmix.select import max_attainable_delta, select_epbeta
 
+    _checks.check_finite_scalar(delta, "delta")
     eps = np.atleast_1d(np.asarray(eps, float))
     out = np.full(eps.shape, np.nan)
     for i, e in enumerate(eps):
-        _checks.check_finite_scalar(e, "eps")
-        if float(max_attainable_delta(e, e, tau)) < delta:
+        e0 = float(e) if eps0 is None else float(eps0)
+        if float(max_attainable_delta(e0, float(e), tau)) < delta:
             continue
-        out[i] = float(tail_factor(select_epbeta(delta, eps0=float(e), eps1=float(e), tau=tau)))
+        out[i] = float(tail_factor(select_epbeta(delta, eps0=e0, eps1=float(e), tau=tau)))
     return eps, out
+
+
+def min_tail_epbeta(delta: float, *, eps0: float = 0.0, tau: float = 0.5, eps1_max: float = 2.0,
+                    steps: int = 40):
+    """The variance-preserving EpBeta law with u = δ and fixed ε0 of least d over ε1.
+
+    Along ε1 (the VP curve and u = δ fix α, β through ``select_epbeta``) d is minimised by a
+    golden-section search on [ε1_min, ``eps1_max``], ε1_min the smallest ε1 whose maximum
+    attainable δ reaches ``delta`` (bisection). ε0 = 0 (a one-sided extension) gives the least
+    d among EpBeta laws at δ = 0.05 (``docs/higher_moments.md``). Returns (law, eps1). Host-side.
+    """
+    from jaxmix.select import max_attainable_delta, select_epbeta
+
+    _checks.check_finite_scalar(delta, "delta")
+    if not delta > 0:
+        raise ValueError(f"min_tail_epbeta: delta must be > 0, got {delta}.")
+
+    def reach(e1):
+        return float(max_attainable_delta(float(eps0), float(e1), tau))
+
+    if reach(eps1_max) < delta:
+        raise ValueError(f"min_tail_epbeta: delta = {delta} is not attainable with eps1 <= {eps1_max}.")
+    lo, hi = 1e-6, float(eps1_max)
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if reach(mid) < delta else (lo, mid)
+    lo = hi * (1.0 + 1e-6)
+
+    def dval(e1):
+        return float(tail_factor(select_epbeta(delta, eps0=float(eps0), eps1=float(e1), tau=tau)))
+
+    g = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = lo, float(eps1_max)
+    c, e = b - g * (b - a), a + g * (b - a)
+    fc, fe = dval(c), dval(e)
+    for _ in range(steps):
+        if fc <= fe:
+            b, e, fe = e, c, fc
+            c = b - g * (b - a)
+            fc = dval(c)
+        else:
+            a, c, fc = c, e, fe
+            e = a + g * (b - a)
+            fe = dval(e)
+    cands = [(dval(lo), lo), (fc, c), (fe, e)]
+    _, best = min(cands)
+    return select_epbeta(delta, eps0=float(eps0), eps1=float(best), tau=tau), best
 
 
 def plot_tail_tradeoff(delta, eps, *, tau: float = 0.5, ax=None, designed=None):

@@ -333,3 +333,15 @@ def test_missing_tensors_are_a_clear_error():
         higher.skewness(s)
     with pytest.raises(ValueError, match="order=4"):
         higher.kurtosis(s)
+
+
+def test_min_tail_epbeta_is_a_local_minimum(x64):
+    """Variance kept, u = δ, and d below its neighbours along ε1 and below the symmetric ε = 0.3 law."""
+    law, e1 = higher.min_tail_epbeta(0.05)
+    d = float(higher.tail_factor(law))
+    np.testing.assert_allclose(float(law.moment(2) - law.moment(1)), 0.0, atol=1e-8)
+    np.testing.assert_allclose(float(jaxmix.class_mean_shift(law)), 0.05, atol=1e-8)
+    _, near = higher.tail_tradeoff(0.05, [e1 * 1.02, e1 * 1.1], eps0=0.0)
+    assert np.all(near > d), (near, d)
+    _, sym = higher.tail_tradeoff(0.05, [0.3])
+    assert d < 0.95 * sym[0]
