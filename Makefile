@@ -60,5 +60,17 @@ lint: $(LINT_STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks $(ARGS)
 
+# Every full paper check, then the README tables from their JSON (paper_checks/README.md gives
+# the expected wall time). tabular_bias copies its SDV/TabDDPM rows (other environments) from the
+# committed JSON; everything else reruns on the current code.
+.PHONY: paper
+PAPER_CHECKS := figure1 regression theorems model_collapse odelta regression_categorical joint_categorical tau
+paper: $(STAMP)
+	set -e; for c in $(PAPER_CHECKS); do $(RUN) paper_checks/$$c.py --no-progress; done
+	$(RUN) paper_checks/tabular_bias.py --no-progress --baseline-reps 3 \
+		--reuse paper_checks/results/tabular_bias/tabular_bias.json
+	$(RUN) paper_checks/model_collapse.py --grid --no-progress
+	$(RUN) paper_checks/tables.py
+
 clean:
 	rm -rf $(VENV) build dist site *.egg-info .cache

@@ -13,7 +13,9 @@ asked to reproduce) and the synthetic ones 1/(n-1), so that a method that sample
 moments without bias scores 0 in expectation. An entry is "unbiased" (grey in the figure) when
 |bias| < 2 SE over the R replications; blue is negative, red positive.
 
-Methods: Unif(0,1), Beta(α,α) at a few α, EpBeta at a few δ (Algorithm 1, ε0 = ε1 = 0.3), and,
+Methods: ``Bootstrap`` (plain resampling of the n records with replacement: unbiased for every
+group, so its row is the noise floor at its R), Unif(0,1), Beta(α,α) at a few α, EpBeta at a few δ
+(Algorithm 1, ε0 = ε1 = 0.3), and,
 when ``jaxmix[baselines]`` (SDV 2.x) is installed and ``--quick`` is off, SDV's
 GaussianCopula, CTGAN and TVAE with default settings (fewer replications: they are slow).
 Synthesizers that cannot share an environment with JAX (synthcity's TabDDPM diffusion model pins
@@ -21,7 +23,13 @@ numpy < 2, JAX 0.10 needs numpy >= 2) run from files: ``--export DIR`` writes th
 as ``DIR/real_<table>.csv``; ``paper_checks/synthcity_baseline.py DIR`` (run in the other
 environment, no JAX) writes ``DIR/<table>.<method>.<r>.csv`` and ``DIR/<table>.<method>.times.json``;
 ``--external DIR`` scores those files like any other method. ``--reuse JSON`` copies the
-methods an earlier run already has (per table) instead of running them again.
+baseline methods (SDV, external) an earlier run already has (per table) instead of running them
+again; the mixup laws and the bootstrap always run.
+
+Equal replications: the baselines run R_b = ``--baseline-reps`` times, the mixup laws and the
+bootstrap R times. Every method with R > R_b also reports ``groups_equal_reps``: the same summary
+over its first R_b replications, so that every method is compared at equal R (mean |bias| over R
+replications includes a noise term of about s sqrt(2 / (pi R)) per entry).
 Fit time (for EpBeta: Algorithm 1; for the baselines: ``fit``) and sample time are reported side
 by side.
 
@@ -136,6 +144,29 @@ def _replicate(params, keys, x, lab):
     compiled program serves every law. Data are arguments, not closed-over constants."""
     law = jaxmix.EpBeta(*params)
     return jax.vmap(lambda k: jaxmix.mixup(k, x, x.shape[0], law, labels=lab))(keys)
+
+
+@jax.jit
+def _bootstrap(keys, x, lab):
+    """R bootstrap tables: n records drawn uniformly with replacement (no mixing)."""
+    n = x.shape[0]
+    idx = jax.vmap(lambda k: jax.random.randint(k, (n,), 0, n))(keys)
+    return x[idx], lab[idx]
+
+
+def run_bootstrap(key, x, lab, reps, ref, num_classes):
+    xj, lj = jnp.asarray(x, jnp.float32), jnp.asarray(lab)
+    keys = jax.random.split(key, reps)
+    xs, ls = jax.block_until_ready(_bootstrap(keys, xj, lj))
+    times = []
+    for k in jax.random.split(key, 5):
+        t = C.timer()
+        jax.block_until_ready(_bootstrap(k[None], xj, lj))
+        times.append(t())
+    bias = {g: np.asarray(v, np.float64) for g, v in jax_rel_bias(xj, lj, xs, ls, ref, num_classes).items()}
+    # the resampled empirical distribution: every expected relative bias is 0 (1/(n-1) moments)
+    pred = {g: np.zeros_like(v[0]) for g, v in bias.items()}
+    return bias, 0.0, statistics.median(times), pred
 
 
 def run_mixup(key, x, lab, spec, reps, ref, num_classes):
@@ -279,9 +310,14 @@ def main(argv=None) -> dict:
     key = jax.random.key(args.seed)
     tables_out = {}
     tables = load_tables(args.quick)
-    jobs = [(t, ("mixup", s)) for t in tables for s in laws]
+    jobs = [(t, ("bootstrap", "Bootstrap")) for t in tables]
+    jobs += [(t, ("mixup", s)) for t in tables for s in laws]
     jobs += [(t, ("sdv", b)) for t in tables for b in BASELINES if use_sdv or b in reuse.get(t[0], {}).get("methods", {})]
     jobs += [(t, ("external", b)) for t in tables for b in external]
+    for t in tables:  # other baselines an earlier run scored (e.g. from files): copied
+        for m, e in reuse.get(t[0], {}).get("methods", {}).items():
+            if e.get("family") in ("sdv", "external") and (t, ("sdv", m)) not in jobs and (t, ("external", m)) not in jobs:
+                jobs.append((t, ("reused", m)))
     for (tname, x, lab, names), (kind, method) in C.progress(jobs, desc=NAME, disable=args.no_progress):
         num_classes = int(lab.max()) + 1
         ref = reference(x, lab, num_classes)
@@ -289,10 +325,14 @@ def main(argv=None) -> dict:
         entry = tables_out.setdefault(tname, {"n": int(x.shape[0]), "d": int(x.shape[1]),
                                               "classes": num_classes, "columns": names, "methods": {}})
         earlier = reuse.get(tname, {}).get("methods", {}).get(method)
-        if earlier is not None:
+        if earlier is not None and kind not in ("mixup", "bootstrap"):
             entry["methods"][method] = _reused(earlier)
             continue
-        if kind == "mixup":
+        if kind == "bootstrap":
+            bias, fit_s, sample_s, pred = run_bootstrap(sub, x, lab, reps, ref, num_classes)
+            res = {"label": "Bootstrap", "family": "bootstrap", "reps": reps, "fit_s": fit_s,
+                   "sample_s": sample_s, "predicted": pred}
+        elif kind == "mixup":
             bias, fit_s, sample_s, pred = run_mixup(sub, x, lab, method, reps, ref, num_classes)
             res = {"label": C.law_label(method), "family": "mixup", "reps": reps, "fit_s": fit_s,
                    "sample_s": sample_s, "predicted": pred}
@@ -303,6 +343,17 @@ def main(argv=None) -> dict:
             bias, fit_s, sample_s, n_rep = run_external(args.external, tname, method, ref, num_classes, names)
             res = {"label": method, "family": "external", "reps": n_rep, "fit_s": fit_s, "sample_s": sample_s}
         res["groups"] = summarise(bias)
+        if res["reps"] > args.baseline_reps >= 2:  # the same summary at the baselines' R
+            res["equal_reps"] = args.baseline_reps
+            res["groups_equal_reps"] = summarise({g: v[: args.baseline_reps] for g, v in bias.items()})
+            # expected mean |bias| at R_b, from all disjoint blocks of R_b replications (less noisy
+            # than the first block alone), with its SE over blocks
+            nb = res["reps"] // args.baseline_reps
+            for g, v in bias.items():
+                blocks = v[: nb * args.baseline_reps].reshape(nb, args.baseline_reps, -1)
+                mabs = np.nanmean(np.abs(np.nanmean(blocks, 1)), -1)
+                res["groups_equal_reps"][g]["mean_abs_block_avg"] = float(mabs.mean())
+                res["groups_equal_reps"][g]["mean_abs_block_avg_se"] = float(mabs.std(ddof=1) / math.sqrt(nb)) if nb > 1 else None
         entry["methods"][method] = res
 
     ranking = {
