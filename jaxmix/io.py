@@ -29,6 +29,7 @@ float64.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from typing import Any, NamedTuple, Sequence
 
@@ -287,16 +288,37 @@ def _one_line(err) -> str:
     return " ".join(str(err).split())
 
 
-def write_atomic(path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file in ``path``'s directory, then rename it to
-    ``path`` (``os.replace``); on any failure the temporary file is removed and ``path`` untouched."""
-    path = os.fspath(path)
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _normal_mode(path, *, directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would (0o666 / 0o777 minus the umask):
+    ``tempfile`` creates 0o600 / 0o700, which a colleague could not read."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def _check_directory(path) -> str:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"{path}: the directory {directory} does not exist.")
+    return directory
+
+
+def write_atomic(path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file ``.jaxmix-*.tmp`` in ``path``'s directory,
+    then rename it to ``path`` (``os.replace``, atomic on POSIX); on any failure or interruption
+    (an exception, KeyboardInterrupt, or SIGTERM under the ``jaxmix`` command, which turns it into
+    an exception) the temporary file is removed and ``path`` is untouched. The file gets the
+    umask's normal mode, as ``open`` would give it."""
+    path = os.fspath(path)
+    directory = _check_directory(path)
     fd, tmp = tempfile.mkstemp(prefix=".jaxmix-", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
+        _normal_mode(tmp)
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -305,8 +327,51 @@ def write_atomic(path, write) -> None:
         raise
 
 
+def write_directory_atomic(directory, write) -> None:
+    """Call ``write(tmp_dir)`` on a new temporary directory ``.jaxmix-*.tmp`` beside ``directory``,
+    then put its files in place: the directory is renamed to ``directory`` when that does not
+    exist, else each file is moved in with ``os.replace`` (other files there are kept). On any
+    failure or interruption the temporary directory is removed and ``directory`` is untouched."""
+    directory = os.path.abspath(os.fspath(directory))
+    parent = os.path.dirname(directory)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{directory}: the parent directory {parent} does not exist.")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(f"{directory}: exists and is not a directory.")
+    tmp = tempfile.mkdtemp(prefix=".jaxmix-", suffix=".tmp", dir=parent)
+    try:
+        _normal_mode(tmp, directory=True)
+        write(tmp)
+        if not os.path.exists(directory):
+            os.rename(tmp, directory)
+            return
+        for name in sorted(os.listdir(tmp)):
+            os.replace(os.path.join(tmp, name), os.path.join(directory, name))
+        os.rmdir(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_csv(df, path, *, float_format: str | None = None) -> None:
     """Write a DataFrame to CSV atomically (no partial file on failure), without the index.
 
     ``float_format`` (e.g. ``"%.7g"``, about float32 precision) formats float columns."""
     write_atomic(path, lambda tmp: df.to_csv(tmp, index=False, float_format=float_format))
+
+
+def write_csv_chunks(frames, path, *, float_format: str | None = None) -> int:
+    """Write an iterable of DataFrames (same columns) as one CSV, chunk by chunk, atomically:
+    the header once, then every chunk appended as it comes, all to a temporary file renamed at
+    the end. Memory holds one chunk. Returns the number of rows written."""
+    rows = 0
+
+    def _write(tmp):
+        nonlocal rows
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for i, df in enumerate(frames):
+                df.to_csv(fh, index=False, header=(i == 0), float_format=float_format)
+                rows += len(df)
+
+    write_atomic(path, _write)
+    return rows

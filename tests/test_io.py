@@ -179,3 +179,60 @@ def test_progress_fallback_and_disabled():
     bar = _stdio.StringIO()
     assert list(progress(range(5), desc="gen", file=bar, use_tqdm=True)) == list(range(5))
     assert "gen" in bar.getvalue()
+
+
+def test_written_files_respect_the_umask(tmp_path):
+    """tempfile.mkstemp creates 0600; the renamed file must have open()'s mode (0666 - umask)."""
+    old = os.umask(0o027)
+    try:
+        io.write_csv(pd.DataFrame({"a": [1.0]}), tmp_path / "a.csv")
+        io.write_directory_atomic(tmp_path / "d", lambda tmp: open(os.path.join(tmp, "f.txt"), "w").close())
+    finally:
+        os.umask(old)
+    assert ((tmp_path / "a.csv").stat().st_mode & 0o777) == 0o640
+    assert ((tmp_path / "d").stat().st_mode & 0o777) == 0o750
+
+
+def test_write_directory_atomic_keeps_the_old_state_on_failure(tmp_path):
+    target = tmp_path / "rep"
+    target.mkdir()
+    (target / "report.md").write_text("old")
+    (target / "notes.txt").write_text("mine")
+
+    def boom(tmp):
+        with open(os.path.join(tmp, "report.md"), "w") as fh:
+            fh.write("new")
+        with open(os.path.join(tmp, "a.png"), "w") as fh:
+            fh.write("png")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        io.write_directory_atomic(target, boom)
+    assert sorted(os.listdir(tmp_path)) == ["rep"]
+    assert sorted(os.listdir(target)) == ["notes.txt", "report.md"] and (target / "report.md").read_text() == "old"
+
+    def ok(tmp):
+        for name in ("report.md", "a.png"):
+            with open(os.path.join(tmp, name), "w") as fh:
+                fh.write("new")
+
+    io.write_directory_atomic(target, ok)
+    assert sorted(os.listdir(target)) == ["a.png", "notes.txt", "report.md"]
+    assert (target / "report.md").read_text() == "new" and sorted(os.listdir(tmp_path)) == ["rep"]
+    io.write_directory_atomic(tmp_path / "fresh", ok)
+    assert sorted(os.listdir(tmp_path / "fresh")) == ["a.png", "report.md"]
+
+
+def test_write_csv_chunks_writes_one_header_and_cleans_up_on_failure(tmp_path):
+    chunks = [pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), pd.DataFrame({"a": [3], "b": ["z"]})]
+    assert io.write_csv_chunks(iter(chunks), tmp_path / "c.csv") == 3
+    assert (tmp_path / "c.csv").read_text() == "a,b\n1,x\n2,y\n3,z\n"
+
+    def failing():
+        yield chunks[0]
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError):
+        io.write_csv_chunks(failing(), tmp_path / "c.csv")
+    assert (tmp_path / "c.csv").read_text() == "a,b\n1,x\n2,y\n3,z\n"
+    assert sorted(os.listdir(tmp_path)) == ["c.csv"]
