@@ -40,11 +40,16 @@ MARKER = re.compile(
 )
 
 
+#: JSONs that live beside another check's: name -> (folder, file stem)
+EXTRA = {"model_collapse_grid": ("model_collapse", "model_collapse_grid")}
+
+
 def load_results(results: Path = RESULTS) -> dict:
     """``{check: json}`` for every check whose JSON exists under ``results``."""
     out = {}
-    for name in CHECKS:
-        path = Path(results) / name / f"{name}.json"
+    where = {name: (name, name) for name in CHECKS} | EXTRA
+    for name, (folder, stem) in where.items():
+        path = Path(results) / folder / f"{stem}.json"
         if path.is_file():
             out[name] = json.loads(path.read_text())
     return out
@@ -482,6 +487,37 @@ def model_collapse_meta(r):
     return provenance(r["model_collapse"], "model_collapse") if "model_collapse" in r else missing("model_collapse", "is missing")
 
 
+def model_collapse_grid(r):
+    """One row per grid condition: accuracies at t = 0, T/2, T beside predict's moments and the
+    closed-form LDA accuracy on the predicted class moments."""
+    d = r.get("model_collapse_grid")
+    if d is None:
+        return missing("model_collapse", "has no `model_collapse_grid.json` yet (`make paper` runs "
+                       "`model_collapse.py --grid`)")
+    tmax = d["config"]["generations"]
+    ts = (0, tmax // 2, tmax)
+    rows = []
+    for c in d["conditions"].values():
+        rows.append([c["model"].upper(), c["label"], f"×{c['size_ratio']}", c["labels"], f(c["u"], 3),
+                     " / ".join(f"{f(c['accuracy_mean'][t], 1)} ± {f(c['accuracy_sd'][t], 1)}" for t in ts),
+                     " / ".join(f(c["lda_accuracy_predicted"][t], 1) for t in ts),
+                     f"{f(c['separation_ratio_measured'][tmax], 3)} / {f(c['separation_ratio_predicted'][tmax], 3)}",
+                     f"{f(c['within_var_ratio_measured'][tmax], 3)} / {f(c['within_var_ratio_predicted'][tmax], 3)}"])
+    t_lab = " / ".join(map(str, ts))
+    return table(["model", "law", "synthetic size", "labels", "u", f"accuracy % at t = {t_lab}",
+                  f"LDA on predicted moments % at t = {t_lab}", f"separation at t = {tmax}: measured / predicted",
+                  f"within-class var at t = {tmax}: measured / predicted"], rows)
+
+
+def model_collapse_grid_meta(r):
+    d = r.get("model_collapse_grid")
+    if d is None:
+        return "*not run yet.*"
+    c = d["config"]
+    return (provenance(d, "model_collapse_grid") + f" {c['generations']} generations, {c['runs']} runs, "
+            f"{c['epochs']} epochs.")
+
+
 # ----------------------------------------------------------------------------- implied checks
 
 
@@ -529,6 +565,8 @@ GENERATORS = {
     "model_collapse_accuracy": model_collapse_accuracy,
     "model_collapse_config": model_collapse_config,
     "model_collapse_lead": model_collapse_lead,
+    "model_collapse_grid": model_collapse_grid,
+    "model_collapse_grid_meta": model_collapse_grid_meta,
     "model_collapse_moments": model_collapse_moments,
     "model_collapse_meta": model_collapse_meta,
     "implied": implied_table,
