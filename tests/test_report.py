@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import equinox as eqx
 import numpy as np
 import pytest
@@ -81,9 +83,11 @@ def test_uniform_tables_show_the_two_thirds_loss(data):
     assert fid.tables["classes"] == []
     # the headline: the synthetic table here IS the real one; predicted is 0.444
     text = report.headline(fid)
-    assert "predicted 0.444" in text[0]
+    assert "Variance lost by design" in text[0] and "keep 44.4 %" in text[0]
+    # realized = predicted: the loss is the law's, named once, and no warning of a mismatch
     lossy = report.fidelity(x, x * np.sqrt(2 / 3), jaxmix.Uniform(), names=("p", "q", "r"))
-    assert any("WARNING: variance lost" in line for line in report.headline(lossy))
+    lines = report.headline(lossy)
+    assert "keep 66.7 %" in lines[0] and not any("WARNING" in line for line in lines)
 
 
 def test_constant_column_gives_nan_ratio_not_a_crash(data):
@@ -94,7 +98,8 @@ def test_constant_column_gives_nan_ratio_not_a_crash(data):
     ratios = [r["var_ratio_synth"] for r in fid.tables["columns"]]
     assert ratios[:2] == pytest.approx([0.25, 0.25]) and np.isnan(ratios[2])
     text = " ".join(report.headline(fid))
-    assert "nan" not in text and "WARNING: variance lost" in text
+    assert "nan" not in text and "WARNING: variance differs from the prediction beyond noise" in text
+    assert "p kept 25.0 % of the variance; expected 66.7 % ±" in text
 
 
 def test_ols_slopes_match_least_squares_fit(data):
@@ -145,18 +150,17 @@ def test_figures_and_markdown(data, tmp_path):
     assert set(figs) == set(report.FIGURES)
     assert all(isinstance(f, Figure) for f in figs.values())
     ax = figs["variance_ratio"].axes[0]
-    heights = [p.get_height() for p in ax.patches if p.get_width() < 1]
-    np.testing.assert_allclose(sorted(heights), [0.64] * 3, rtol=1e-5)
-    assert any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.get_lines())  # the line at 1.0
+    widths = [p.get_width() for p in ax.patches]
+    np.testing.assert_allclose(sorted(widths), [0.64] * 3, rtol=1e-5)
+    assert any(list(line.get_xdata()) == [1.0, 1.0] for line in ax.get_lines())  # the line at 1.0
     path = report.write_report(tmp_path / "rep", fid, law, sources=("r.csv", "s.csv"))
     text = open(path).read()
-    for heading in ("## Headline", "## Columns", "## Pairs", "## Class means", "## OLS slopes", "WARNING: variance lost"):
+    for heading in ("## Headline", "## Columns", "## Pairs", "## Class means", "## OLS slopes", "Variance lost by design"):
         assert heading in text
     for name in report.FIGURES:
         assert f"({name}.png)" in text
         assert (tmp_path / "rep" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-    assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == sorted(
-        [f"{n}.png" for n in report.FIGURES] + ["report.md"])
+    assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == sorted(report.written_files(fid))
 
 
 def test_fidelity_rejects_bad_shapes(data):
@@ -170,3 +174,87 @@ def test_fidelity_rejects_bad_shapes(data):
     with pytest.raises(ValueError, match="shapes"):
         report.fidelity(x, x, jaxmix.Uniform(), labels_real=labels[:, :1], labels_synth=labels,
                         label_names=("a", "b"), categories=((0, 1, 2), (0, 1)))
+
+
+# --- Monte Carlo error, wording, wide tables ---------------------------------------------------
+
+KEEP = jaxmix.Uniform(-(np.sqrt(3) - 1) / 2, (np.sqrt(3) + 1) / 2)  # E[W^2] = E[W]: K = 1 exactly
+
+
+def test_variance_se_matches_the_normal_closed_form():
+    """SE of a sample variance of m normal values: sigma^2 sqrt(2/m)."""
+    rng = np.random.default_rng(3)
+    m = 20000
+    x = rng.normal(0.0, 2.0, size=(m, 2))
+    noise = report.column_noise(x, x)
+    np.testing.assert_allclose(noise["var_se"], 4.0 * np.sqrt(2 / m), rtol=0.05)
+    np.testing.assert_allclose(noise["mean_se"], 2.0 / np.sqrt(m), rtol=0.02)
+
+
+def test_warning_only_beyond_noise_and_names_the_direction(data):
+    """A realized ratio of 0.896 against a prediction of 1: within noise at m = 400 (no warning),
+    beyond it at m = 40,000, worded as kept / expected ± SE."""
+    x, _ = data
+    assert float(report.law_moments(KEEP)["K"]) == pytest.approx(1.0, abs=1e-5)
+    shrunk = x.mean(0) + np.sqrt(0.896) * (x - x.mean(0))
+    small = report.fidelity(x, shrunk, KEEP, names=("p", "q", "r"))
+    assert not any(r["flag"] for r in small.tables["columns"])
+    assert not any("WARNING" in line for line in report.headline(small))
+    big = report.fidelity(x, np.tile(shrunk, (100, 1)), KEEP, names=("p", "q", "r"))
+    lines = report.headline(big)
+    warn = [line for line in lines if "WARNING" in line]
+    assert len(warn) == 1 and "3 of 3 columns" in warn[0], lines
+    import re
+
+    assert re.search(r"p kept 89\.6 % of the variance; expected 100\.0 % ± 0\.\d %", warn[0]), warn[0]
+    row = big.tables["columns"][0]
+    assert row["var_z"] == pytest.approx(-0.104 / row["var_ratio_se"], rel=1e-3)
+
+
+def _png_size(path):
+    head = open(path, "rb").read(24)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+@pytest.mark.parametrize("d", [5, 30, 200])
+def test_wide_tables_short_markdown_readable_figures(d, tmp_path):
+    """report.md stays short (it was 602 lines at 30 columns), every table is in a CSV, the
+    figures stay within a readable size and matplotlib raises no warning (it warned "Axes sizes
+    collapsed to zero")."""
+    import warnings
+
+    rng = np.random.default_rng(d)
+    n = 300
+    labels = rng.integers(0, 3, (n, 1))
+    x = rng.normal(size=(n, d)) + labels
+    names = tuple(f"column_{k:03d}" for k in range(d))
+    fid = report.fidelity(x, x * 0.9, KEEP, labels_real=labels, labels_synth=labels, names=names,
+                          label_names=("group",), categories=(("a", "b", "c"),))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = report.write_report(tmp_path / "rep", fid, KEEP)
+    lines = open(path).read().splitlines()
+    assert len(lines) < 100, len(lines)
+    import pandas as pd
+
+    assert len(pd.read_csv(tmp_path / "rep" / "columns.csv")) == d
+    assert len(pd.read_csv(tmp_path / "rep" / "pairs.csv")) == d * (d - 1) // 2
+    for name in report.FIGURES:
+        w, h = _png_size(tmp_path / "rep" / f"{name}.png")
+        assert 200 < w <= 1500 and 150 < h <= 1500, (name, w, h)
+    out = os.environ.get("JAXMIX_REPORT_FIGURES")  # to look at them: set a directory
+    if out:
+        import shutil
+
+        shutil.copytree(tmp_path / "rep", os.path.join(out, f"d{d}"), dirs_exist_ok=True)
+
+
+def test_weight_density_is_drawn_to_the_support_edges():
+    law = jaxmix.EpBeta(2.0, 2.0, 0.3, 0.3)
+    ax = report.weight_density_figure(law).axes[0]
+    line = ax.get_lines()[0]
+    xs, ys = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    assert xs[0] == pytest.approx(-0.3) and xs[-1] == pytest.approx(1.3)
+    assert ys[0] == 0.0 and ys[-1] == 0.0 and np.all(np.isfinite(ys))
+    lo, hi = ax.get_xlim()
+    assert lo < -0.3 and hi > 1.3
