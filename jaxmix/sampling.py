@@ -8,8 +8,8 @@ benchmarks/README.md). Three ideas:
    the same bijection as ``jax.random``'s default generator -- written unrolled in ``jnp`` so
    that XLA fuses it with the arithmetic that consumes it (JAX lowers Threefry on CPU as a rolled
    loop, which materialises every round). Each block gives two 32-bit words: one attempt of a
-   two-uniform rejection sampler costs one block. Uniforms are (k + 1/2) 2^-24, k = word >> 8, in
-   the open interval (0, 1) (float64: 53 bits from one block per uniform).
+   two-uniform rejection sampler costs one block. Uniforms are (k + 1/2) 2^-23, k = word >> 9,
+   exact in float32 and strictly inside (0, 1) (float64: (k + 1/2) 2^-52 from 52 bits).
 
 2. **Two-uniform rejection samplers, chosen per (a, b)** (a ``lax.switch`` inside one rejection loop):
    Jöhnk (1964) in log space when max(a, b) <= 1 and its acceptance
@@ -27,7 +27,20 @@ benchmarks/README.md). Three ideas:
    outputs are i.i.d. Beta(a, b). A group whose spares run out (probability ~0.1-10 % for
    acceptance rates 0.75-0.9, more for Cheng BC at small min(a, b)) is finished exactly by a
    ``while_loop`` over only those groups, with further batches of spares from the same counter
-   stream -- no draw is ever truncated, so no failure probability is traded for speed.
+   stream. The loop is bounded (``_MAX_PASSES`` batches, 131072 spares per group): a lane still
+   unsettled then is NaN, which for valid parameters (acceptance above 1/4) has probability
+   below 10^-300 -- no failure probability is traded for speed, and no input can loop forever.
+
+4. **Extremes, without loops that cannot end.** Parameters that are NaN, infinite or <= 0
+   give NaN draws at once (the law constructors refuse them first; see ``jaxmix._checks``).
+   min(a, b) < 1e-25: the limit law -- Bernoulli(a/(a + b)) on {0, 1} when both are tiny
+   (subnormal parameters included, which XLA's CPU arithmetic reads as 0), the point mass at
+   the tiny side's end otherwise (error below 1e-22 in total variation). max(a, b) above 1e3
+   (float32; 1e8 in float64), where Cheng's tests lose accuracy to rounding: B from the
+   log-odds log G_a - log G_b of two gamma draws (Marsaglia-Tsang in log space with a
+   cancellation-free acceptance test, at most 8 attempts, truncation below 4e-11 per draw), so
+   Beta(a, a) tends to the point mass at 1/2 as a -> inf and Beta(1e30, 1e30) or
+   Beta(3e38, 3e38) return 1/2 exactly.
 
 Determinism: every attempt reads the counter (2t, lane) (own attempt t = 0, lane = flat index)
 or (2(1 + j), group) (spare j of a group) of the key, so the result is a pure function of
@@ -59,6 +72,7 @@ __all__ = ["beta"]
 _G = 128  # lanes per group (4 words of 32 bits)
 _E1 = 32  # spare attempts per group in the first pass
 _E2 = 32  # spare attempts per group in each later pass
+_MAX_PASSES = 4096  # bound on the later passes (131072 spares per group of 128 lanes)
 _U = np.uint32
 _LOG4 = 1.3862944
 _ONE_PLUS_LOG5 = 2.609438
@@ -104,14 +118,19 @@ def raw_key(key) -> Array:
 
 
 def _unit(word, dtype):
-    """A uniform in (0, 1) from a uint32 word: (k + 1/2) 2^-24, k = word >> 8."""
-    return ((word >> _U(8)).astype(dtype) + 0.5) * (1.0 / (1 << 24))
+    """A uniform in (0, 1) from a uint32 word: (k + 1/2) 2^-23, k = word >> 9.
+
+    Every value is exact in float32 (k + 1/2 needs 24 significant bits), so the largest is
+    1 - 2^-24 < 1 and the grid is symmetric about 1/2. (A 24-bit k would need 25 bits: the
+    upper half would round to even and the top value to 1.0.)
+    """
+    return ((word >> _U(9)).astype(dtype) + 0.5) * (1.0 / (1 << 23))
 
 
 def _unit64(hi, lo):
-    """A float64 uniform in (0, 1) from two words: (k + 1/2) 2^-53, k 53 bits."""
-    k = (hi.astype(jnp.uint64) << np.uint64(21)) | (lo >> _U(11)).astype(jnp.uint64)
-    return (k.astype(jnp.float64) + 0.5) * (1.0 / (1 << 53))
+    """A float64 uniform in (0, 1) from two words: (k + 1/2) 2^-52, k 52 bits (exact, < 1)."""
+    k = (hi.astype(jnp.uint64) << np.uint64(20)) | (lo >> _U(12)).astype(jnp.uint64)
+    return (k.astype(jnp.float64) + 0.5) * (1.0 / (1 << 52))
 
 
 def uniform_pair(kd, t, lane, dtype):
@@ -214,13 +233,139 @@ def _cheng_bb(a, b, u1, u2):
     return zz, acc
 
 
-_SAMPLERS = (_johnk, _cheng_bc, _cheng_bb)
+def _bits(x):
+    """The IEEE bits of a float32/float64 array as a signed integer of the same width."""
+    return jax.lax.bitcast_convert_type(x, jnp.int32 if x.dtype == jnp.float32 else jnp.int64)
+
+
+def _is_positive_finite(x):
+    """x > 0 and finite, read from the bits: true for subnormals too (which XLA's CPU arithmetic
+    flushes to zero, so ``x > 0`` would be false for them)."""
+    return (_bits(x) > 0) & (_bits(x) < _bits(jnp.asarray(jnp.inf, x.dtype)))
+
+
+def _log_any(x):
+    """log x for x > 0 including subnormals (x = k 2^-149 in float32, k 2^-1074 in float64)."""
+    if x.dtype == jnp.float32:
+        tiny, shift = np.float32(np.finfo(np.float32).tiny), 149
+    else:
+        tiny, shift = np.finfo(np.float64).tiny, 1074
+    sub = _bits(x).astype(x.dtype) * 1.0  # the integer k of a subnormal x, exact
+    return jnp.where(
+        x >= tiny, jnp.log(jnp.maximum(x, tiny)), jnp.log(jnp.maximum(sub, 1.0)) - shift * math.log(2.0)
+    )
+
+
+def _tiny_limit(a, b, u1, u2):
+    """Beta(a, b) for max(a, b) < ``_TINY``: Jöhnk's B = 1{log U / a > log V / b} (log-odds ±inf).
+
+    Jöhnk's log-odds are lx - ly = log U/a - log V/b, whose magnitude exceeds 1e9 here (|log U| >=
+    2^-24 in float32, 2^-52 in float64), so B is 0 or 1 exactly in the output dtype; the sign is
+    compared in log-log space (log a - log(-log U) vs log b - log(-log V)), which neither
+    overflows nor reads a subnormal parameter as 0. P(B = 1) = a/(a + b). Jöhnk's acceptance
+    Γ(a+1)Γ(b+1)/Γ(a+b+1) = 1 - O(ab) is taken as 1 (a change of the law below 1e-50).
+    """
+    one = _log_any(a) - jnp.log(-jnp.log(u1)) > _log_any(b) - jnp.log(-jnp.log(u2))
+    return jnp.where(one, jnp.inf, -jnp.inf).astype(u1.dtype), jnp.ones(u1.shape, bool)
+
+
+def _invalid(a, b, u1, u2):
+    """Parameters that are NaN, infinite or <= 0: NaN draws, accepted at once (no loop)."""
+    del a, b, u2
+    return jnp.full(u1.shape, jnp.nan, u1.dtype), jnp.ones(u1.shape, bool)
+
+
+_SAMPLERS = (_johnk, _cheng_bc, _cheng_bb, _tiny_limit, _invalid)
+_TINY = 1e-25  # min(a, b) below this: the limit law (see _tiny_limit, _tiny_one_side)
+
+
+def _large(dtype) -> float:
+    """max(a, b) above this: the gamma-ratio route (``_large_logodds``).
+
+    Cheng's BB/BC acceptance tests take differences of logarithms of size ~log(a + b) scaled by
+    a + b, whose rounding error (a + b) eps log(a + b) reaches 1e-3 of the log-acceptance at
+    a + b ~ 1e3 in float32 (1e8 in float64).
+    """
+    return 1e3 if jnp.dtype(dtype) == jnp.float32 else 1e8
 
 
 def _algorithm(a, b):
-    """0: Jöhnk, 1: Cheng BC, 2: Cheng BB (scalar int32)."""
+    """0: Jöhnk, 1: Cheng BC, 2: Cheng BB, 3: the tiny-parameter limit, 4: invalid (NaN draws),
+    5: the gamma-ratio route for large parameters (scalar int32)."""
+    valid = _is_positive_finite(a) & _is_positive_finite(b)
     johnk_ok = (jnp.maximum(a, b) <= 1.0) & (_log_johnk_p(a, b) >= math.log(0.75))
-    return jnp.where(johnk_ok, 0, jnp.where(jnp.minimum(a, b) <= 1.0, 1, 2)).astype(jnp.int32)
+    alg = jnp.where(johnk_ok, 0, jnp.where(jnp.minimum(a, b) <= 1.0, 1, 2))
+    tiny = jnp.minimum(a, b) < _TINY
+    alg = jnp.where(jnp.maximum(a, b) > _large(a.dtype), 5, alg)
+    alg = jnp.where(tiny & (jnp.maximum(a, b) < _TINY), 3, alg)
+    alg = jnp.where(tiny & (jnp.maximum(a, b) >= _TINY), 6, alg)
+    return jnp.where(valid, alg, 4).astype(jnp.int32)
+
+
+# --- bounded gamma draws for the extreme-parameter routes -----------------------------------------
+
+_GAMMA_ROUNDS = 8  # Marsaglia-Tsang attempts per draw (acceptance >= 0.95: truncation < 4e-11)
+
+
+def _series_tail(y):
+    """3 sum_{k>=4} (-1)^(k+1) y^k / k = 3 log(1 + y) - 3y + 3y^2/2 - y^3, without cancellation."""
+    direct = 3.0 * jnp.log1p(y) - y * (3.0 - y * (1.5 - y))
+    ys = jnp.where(jnp.abs(y) < 0.1, y, 0.0)
+    p = jnp.zeros_like(ys)
+    for k in range(16, 3, -1):  # Horner: y^4 sum_{k=4}^{16} (-1)^(k+1) y^(k-4) / k
+        p = p * ys + (1.0 if k % 2 else -1.0) / k
+    series = 3.0 * p * ys**4
+    return jnp.where(jnp.abs(y) < 0.1, series, direct)
+
+
+def _loggamma(kd, tag: int, s, lane, dtype):
+    """log G, G ~ Gamma(s, 1), one per ``lane`` (uint32), for any s > 0: Marsaglia-Tsang (2000)
+    in log space with at most ``_GAMMA_ROUNDS`` attempts (the last attempt is kept when all are
+    rejected, probability < 0.05^8 per draw), boosted by log U / s for s < 1.
+
+    With d = s' - 1/3, c = 1/(3 sqrt d), y = c x (x normal): accept when
+    log U < x^2/2 + d (1 - v + log v), v = (1 + y)^3. The right side equals
+    d * 3 sum_{k>=4} (-1)^(k+1) y^k / k (the x^2/2 cancels exactly), evaluated as a series for
+    |y| < 0.1, so the test stays exact for s up to the largest float (log G = log d + 3 log1p y).
+    """
+    k2 = jnp.stack(threefry2x32(kd[0], kd[1], _U(0xFFFFFFFE), _U(tag)))
+    boost = s < 1.0
+    s1 = jnp.where(boost, s + 1.0, s)
+    d = s1 - 1.0 / 3.0
+    c = 1.0 / (3.0 * jnp.sqrt(d))
+
+    def round_(r, state):
+        out, done = state
+        u1, u2 = uniform_pair(k2, r.astype(jnp.uint32), lane, dtype)
+        x = jax.scipy.special.ndtri(u1)
+        y = c * x
+        inside = y > -1.0
+        ys = jnp.where(inside, y, 0.0)
+        ok = inside & (jnp.log(u2) < d * _series_tail(ys))
+        lg = jnp.log(d) + 3.0 * jnp.log1p(ys)
+        take = (~done & ok) | ((r == _GAMMA_ROUNDS - 1) & ~done)
+        return jnp.where(take, lg, out), done | ok
+
+    shape = jnp.broadcast_shapes(jnp.shape(s), lane.shape)
+    init = (jnp.zeros(shape, dtype), jnp.zeros(shape, bool))
+    out, _ = jax.lax.fori_loop(0, _GAMMA_ROUNDS, round_, init)
+    u3, _ = uniform_pair(k2, _U(_GAMMA_ROUNDS), lane, dtype)
+    return jnp.where(boost, out + jnp.log(u3) / s, out)
+
+
+def _large_logodds(kd, a, b, n: int, dtype):
+    """Log-odds log G_a - log G_b for max(a, b) above ``_large``: exact up to the truncation of
+    ``_loggamma``. As a, b -> inf with a/(a+b) -> m the draws concentrate on m (Beta(a, a) -> 1/2)."""
+    lane = jnp.arange(2 * n, dtype=jnp.uint32).reshape(2, n)  # row 0 for a, row 1 for b
+    lg = _loggamma(kd, 1, jnp.stack([a, b])[:, None], lane, dtype)
+    return lg[0] - lg[1]
+
+
+def _tiny_one_side(a, b, n: int, dtype):
+    """min(a, b) < ``_TINY`` <= max(a, b): B = 0 (a the small one) or 1 exactly; P(B is another
+    float) < _TINY * 750 (the mass of Beta(a, b) above the smallest positive float)."""
+    z = jnp.where(a < b, -jnp.inf, jnp.inf).astype(dtype)
+    return jnp.broadcast_to(z, (n,))
 
 
 # --- bit masks ------------------------------------------------------------------------------
@@ -324,7 +469,7 @@ def _rejection(sampler, kd, n: int, dtype):
         zsub = z[selc]
 
         def cond(s):
-            return jnp.any(s[1] < need_s)
+            return jnp.any(s[1] < need_s) & (s[2] < _U(_E1 + _E2 * _MAX_PASSES))
 
         def body(s):
             zsub, b, k = s
@@ -332,6 +477,10 @@ def _rejection(sampler, kd, n: int, dtype):
             return jnp.where(take, zs, zsub), b, k + _U(_E2)
 
         zsub, bsub, _ = jax.lax.while_loop(cond, body, (zsub, base[selc], next_spare))
+        # the iteration bound: lanes still unsettled (probability below 1e-300 for valid
+        # parameters, whose acceptance rates exceed 1/4) get NaN, and their groups are closed
+        zsub = jnp.where((rk >= 0) & (rk >= bsub[:, None]), jnp.nan, zsub)
+        bsub = jnp.maximum(bsub, need_s)
         z = z.at[sel].set(zsub, mode="drop")
         base = base.at[sel].set(bsub, mode="drop")
         return z, base, next_spare
@@ -350,9 +499,17 @@ def _beta_logodds(kd, a, b, n: int, dtype):
     # vmap with batched (a, b) the switch becomes a select: every sampler runs on every lane and
     # each lane keeps its own.
     def attempt(u1, u2):
-        return jax.lax.switch(alg, proposals, u1, u2)
+        return jax.lax.switch(alg, proposals, u1, u2)  # alg 5, 6 clamp to 4: no attempts
 
-    return _rejection(attempt, kd, n, dtype)
+    route = jnp.where(alg == 5, 1, jnp.where(alg == 6, 2, 0))
+    return jax.lax.switch(
+        route,
+        [
+            lambda: _rejection(attempt, kd, n, dtype),
+            lambda: _large_logodds(kd, a, b, n, dtype),
+            lambda: _tiny_one_side(a, b, n, dtype),
+        ],
+    )
 
 
 # --- gradients ---------------------------------------------------------------------------------
@@ -382,16 +539,14 @@ def _beta_core_jvp(n, dtype, primals, tangents):
     _, da, db = tangents
     z = _beta_logodds(kd, a, b, n, dtype)
     out = jax.nn.sigmoid(z)
-    # S ~ Gamma(a + b) independent of B, from a counter of the same key no attempt ever uses
-    sk = jax.random.wrap_key_data(
-        jnp.stack(threefry2x32(kd[0], kd[1], _U(0xFFFFFFFF), _U(0x5EED))), impl="threefry2x32"
-    )
-    log_s = jax.random.loggamma(sk, a + b, (n,), dtype)
+    # S ~ Gamma(a + b) independent of B, from counters of the same key no attempt ever uses
+    log_s = _loggamma(kd, 3, a + b, jnp.arange(n, dtype=jnp.uint32), dtype)
     log_b, log_1mb = jax.nn.log_sigmoid(z), jax.nn.log_sigmoid(-z)
     d1 = _dlog_gamma(a, log_b + log_s)
     d2 = _dlog_gamma(b, log_1mb + log_s)
     w = jnp.exp(log_b + log_1mb)  # B (1 - B)
-    dout = w * (d1 * da - d2 * db)
+    # where B rounds to 0 or 1 the draw does not move (and d1 or d2 is infinite there)
+    dout = jnp.where(w > 0, w * (d1 * da - d2 * db), 0.0)
     return out, dout
 
 
