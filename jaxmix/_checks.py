@@ -1,8 +1,24 @@
 """Boundary validation shared by every public entry point (floor 0: imports nothing of jaxmix).
 
-Rules: a concrete bad value raises ``ValueError``/``TypeError`` naming the argument and the fix;
-a traced value is checked with ``eqx.error_if`` where the check must survive ``jit``, and left
-alone where the check would cost a pass over data inside a hot path.
+The validation story, one rule for every check:
+
+- **Concrete values** (Python numbers, numpy arrays, concrete ``jax.Array``): a bad value raises
+  ``ValueError`` (bad value) or ``TypeError`` (bad type) at once, naming the argument and the fix.
+- **Traced values** (inside ``jit``, ``vmap``, ``grad``): the same condition is checked at run
+  time with ``eqx.error_if`` (:func:`fail_if`), with the same message; a function that returns
+  the checked value returns it wrapped, so the check cannot be dead-code-eliminated. Under
+  ``eqx.filter_jit`` this raises ``equinox.EquinoxRuntimeError`` with the message. Under plain
+  ``jax.jit``, JAX reports every runtime error as ``JaxRuntimeError: INTERNAL: CpuCallback
+  error ...``; its text holds the line ``...RuntimeError: jaxmix: <message>`` (the message is the
+  first line of the underlying error; search for ``jaxmix:``). No check is skipped under a
+  transform, and no invalid input turns into a NaN, a hang or a silent clip.
+- Shapes, dtypes and static sizes are always known at trace time and always raise at once.
+- Conversions happen before value checks: data are checked for finiteness *after* the cast to
+  the working float dtype (finite float64 data beyond the float32 range are refused, not turned
+  into inf); integer labels are range-checked *before* the cast to int32.
+- The Beta sampler (``jaxmix.sampling``) is the one documented NaN: its draws are NaN for
+  parameters that are NaN, infinite or <= 0 (a sampler has no argument to name), while every
+  law constructor refuses such parameters by the rules above.
 """
 
 from __future__ import annotations
@@ -56,30 +72,65 @@ def to_float(x, name: str, *, host: bool = False):
     return jax.device_put(np.asarray(arr, dtype=dtype))
 
 
-def check_positive(x, name: str, owner: str) -> None:
-    """Raise ValueError when a concrete parameter is not finite and > 0."""
-    if is_concrete(x):
-        v = np.asarray(x)
-        if not np.all(np.isfinite(v)) or np.any(v <= 0):
-            raise ValueError(
-                f"{owner}: {name} must be finite and > 0, got {v.tolist()}. Pass a positive {name}."
-            )
+def fail_if(x, bad, message: str):
+    """The one check primitive: ``x`` unchanged, or an error with ``message`` where ``bad``.
+
+    Concrete ``bad``: ``ValueError(message)`` now. Traced: ``eqx.error_if`` (see the module
+    docstring); use the returned value so the check stays in the program.
+    """
+    if is_concrete(bad) and not isinstance(bad, jax.core.Tracer):
+        if bool(np.any(np.asarray(bad))):
+            raise ValueError(message)
+        return x
+    return eqx.error_if(x, jnp.any(bad), "jaxmix: " + message)
 
 
-def check_nonnegative(x, name: str, owner: str) -> None:
-    """Raise ValueError when a concrete parameter is not finite and >= 0."""
-    if is_concrete(x):
-        v = np.asarray(x)
-        if not np.all(np.isfinite(v)) or np.any(v < 0):
-            raise ValueError(
-                f"{owner}: {name} must be finite and >= 0, got {v.tolist()}. Pass {name} >= 0."
-            )
+def _shown(v) -> str:
+    return "a traced value" if not is_concrete(v) else str(np.asarray(v).tolist())
 
 
-def check_finite_scalar(x, name: str) -> None:
-    """Raise ValueError when a concrete scalar/array parameter holds NaN or inf."""
-    if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
-        raise ValueError(f"{name} must be finite, got {np.asarray(x).tolist()}.")
+def _traced_positive(x):
+    """x > 0 read from the bits for floats: XLA's CPU arithmetic reads subnormals as 0, numpy not."""
+    if jnp.issubdtype(x.dtype, jnp.floating) and jnp.dtype(x.dtype).itemsize in (4, 8):
+        bits = jax.lax.bitcast_convert_type(x, jnp.int32 if jnp.dtype(x.dtype).itemsize == 4 else jnp.int64)
+        return bits > 0
+    return x > 0
+
+
+def check_positive(x, name: str, owner: str):
+    """``x``, or an error unless every value is finite and > 0 (concrete now, traced at run time)."""
+    v = np.asarray(x) if is_concrete(x) else x
+    bad = ~(np.isfinite(v) & (v > 0)) if is_concrete(x) else ~(jnp.isfinite(v) & _traced_positive(v))
+    return fail_if(x, bad, f"{owner}: {name} must be finite and > 0, got {_shown(x)}. Pass a positive {name}.")
+
+
+def check_nonnegative(x, name: str, owner: str):
+    """``x``, or an error unless every value is finite and >= 0 (concrete now, traced at run time)."""
+    v = np.asarray(x) if is_concrete(x) else x
+    bad = ~(np.isfinite(v) & (v >= 0)) if is_concrete(x) else ~(jnp.isfinite(v) & (v >= 0))
+    return fail_if(x, bad, f"{owner}: {name} must be finite and >= 0, got {_shown(x)}. Pass {name} >= 0.")
+
+
+def check_finite_scalar(x, name: str):
+    """``x``, or an error where it holds NaN or inf (concrete now, traced at run time)."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}.")
+    bad = ~np.isfinite(np.asarray(x, dtype=float)) if is_concrete(x) else ~jnp.isfinite(x)
+    return fail_if(x, bad, f"{name} must be finite, got {_shown(x)}.")
+
+
+def check_tau(tau, name: str = "tau"):
+    """The label cut point: a finite real scalar, returned as the default float dtype.
+
+    TypeError for strings and non-numbers; ValueError for a non-scalar shape (one cut point
+    serves every record) or NaN/inf (traced: at run time).
+    """
+    tau = to_float(tau, name)
+    if np.ndim(tau) != 0:
+        raise ValueError(
+            f"{name} must be a scalar cut point, got shape {np.shape(tau)}; one tau serves every record."
+        )
+    return check_finite_scalar(tau, name)
 
 
 def check_data(x, name: str = "x", *, min_rows: int = 2):
@@ -108,13 +159,23 @@ def check_data(x, name: str = "x", *, min_rows: int = 2):
         )
     if x.shape[0] < min_rows:
         raise ValueError(f"{name} must have at least {min_rows} rows, got {x.shape[0]}.")
+    if is_global(x):  # spans other processes: checked on device, never fetched
+        return check_global_data(x, name)
+    dtype = float_dtype()
+    msg = (
+        f"{name} holds NaN or inf, or values beyond the {np.dtype(dtype).name} range "
+        f"(|x| > {float(np.finfo(dtype).max):.3g}); remove, impute or rescale those rows first."
+    )
     if is_concrete(x):
-        # numpy, not jnp: inside an outer jit a jnp op on a closed-over constant is a tracer
-        if not np.all(np.isfinite(np.asarray(x))):
-            raise ValueError(f"{name} holds NaN or inf; remove or impute those rows first.")
-        return jnp.asarray(x, dtype=float_dtype())
-    x = jnp.asarray(x, dtype=float_dtype())
-    return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"{name} holds NaN or inf.")
+        # numpy, not jnp: inside an outer jit a jnp op on a closed-over constant is a tracer.
+        # Finiteness is checked after the cast: finite float64 data near 1e300 overflow float32.
+        with np.errstate(over="ignore", invalid="ignore"):
+            xc = np.asarray(x, dtype=dtype)
+        if not np.all(np.isfinite(xc)):
+            raise ValueError(msg)
+        return jnp.asarray(xc) if not isinstance(x, jax.Array) else jnp.asarray(x, dtype=dtype)
+    x = jnp.asarray(x, dtype=dtype)
+    return fail_if(x, ~jnp.isfinite(x), msg)
 
 
 def check_labels(labels, num_rows: int, name: str = "labels"):
@@ -129,6 +190,8 @@ def check_labels(labels, num_rows: int, name: str = "labels"):
         raise ValueError(
             f"{name} has {labels.shape[0]} rows but x has {num_rows}; pass one label row per record."
         )
+    if is_global(labels):  # spans other processes: checked on device, never fetched
+        return check_global_labels(labels, name)
     if not jnp.issubdtype(labels.dtype, jnp.integer) and not jnp.issubdtype(labels.dtype, jnp.bool_):
         if is_concrete(labels) and jnp.issubdtype(labels.dtype, jnp.floating):
             arr = np.asarray(labels)
@@ -141,9 +204,21 @@ def check_labels(labels, num_rows: int, name: str = "labels"):
                 )
         else:
             raise TypeError(f"{name} must be integer class codes 0..c-1, got dtype {labels.dtype}.")
-    if is_concrete(labels) and labels.size and int(np.min(np.asarray(labels))) < 0:
-        raise ValueError(f"{name} must be class codes 0..c-1; found a negative code.")
-    return jnp.asarray(labels, dtype=jnp.int32)
+    # range before the cast to int32 (2^31 would wrap to -2^31, 2^40 to 0, uint32 2^32-1 to -1)
+    top = np.iinfo(np.int32).max
+    msg = f"{name} must be class codes 0..c-1 with c <= 2^31 - 1; found a negative code or one >= 2^31 - 1."
+    if is_concrete(labels):
+        arr = np.asarray(labels)
+        if arr.size and (int(np.min(arr)) < 0 or int(np.max(arr)) >= top):
+            raise ValueError(msg)
+        return jnp.asarray(arr.astype(np.int32, copy=False))
+    if jnp.issubdtype(labels.dtype, jnp.bool_):
+        return labels.astype(jnp.int32)
+    bad = labels >= top
+    if jnp.issubdtype(labels.dtype, jnp.signedinteger):
+        bad = bad | (labels < 0)
+    labels = fail_if(labels, bad, msg)
+    return labels.astype(jnp.int32)
 
 
 def check_count(n, name: str) -> int:
@@ -167,3 +242,74 @@ def check_key(key, name: str = "key"):
         + (f" of dtype {key.dtype}" if hasattr(key, "dtype") else "")
         + "."
     )
+
+
+# --- Global (multi-process) arrays -------------------------------------------------------------
+# A jax.Array built with jax.make_array_from_process_local_data spans devices of other processes:
+# its values cannot be fetched to this host (np.asarray raises). Its checks run on the devices as
+# one global reduction whose scalar result is replicated, so every process reads the same verdict.
+
+
+def is_global(x) -> bool:
+    """True for a concrete ``jax.Array`` with shards on other processes' devices."""
+    return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) and not x.is_fully_addressable
+
+
+def _replicated(x):
+    """A sharding that replicates a result over every device ``x`` lives on."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    if isinstance(x.sharding, NamedSharding):
+        return NamedSharding(x.sharding.mesh, PartitionSpec())
+    devices = np.array(sorted(x.sharding.device_set, key=lambda d: (d.process_index, d.id)))
+    return NamedSharding(Mesh(devices, ("devices",)), PartitionSpec())
+
+
+def _global_stats(x):
+    """(all finite, all integral, min, max) of a global array, reduced on device, as host scalars."""
+
+    def stats(a):
+        if jnp.issubdtype(a.dtype, jnp.bool_):
+            a = a.astype(jnp.int32)
+        if jnp.issubdtype(a.dtype, jnp.floating):
+            finite = jnp.all(jnp.isfinite(a))
+            integral = jnp.all(jnp.where(jnp.isfinite(a), a == jnp.round(a), False))
+        else:
+            finite = integral = jnp.array(True)
+        return finite, integral, jnp.min(a), jnp.max(a)
+
+    out = jax.jit(stats, out_shardings=_replicated(x))(x)
+    finite, integral, lo, hi = (np.asarray(v) for v in out)
+    return bool(finite), bool(integral), lo.item(), hi.item()
+
+
+def check_global_data(x, name: str = "x"):
+    """``check_data`` for a global array (shape and dtype already checked): finiteness on device.
+
+    Returns ``x`` as the default float dtype, still global (same sharding).
+    """
+    finite, _, _, _ = _global_stats(x)
+    if not finite:
+        raise ValueError(f"{name} holds NaN or inf; remove or impute those rows first.")
+    return x if x.dtype == float_dtype() else x.astype(float_dtype())
+
+
+def check_global_labels(labels, name: str = "labels"):
+    """``check_labels`` for a global array (shape already checked): codes checked on device."""
+    numeric = jnp.issubdtype(labels.dtype, jnp.integer) or jnp.issubdtype(labels.dtype, jnp.bool_)
+    if not numeric and not jnp.issubdtype(labels.dtype, jnp.floating):
+        raise TypeError(f"{name} must be integer class codes 0..c-1, got dtype {labels.dtype}.")
+    finite, integral, lo, _ = _global_stats(labels)
+    if not (finite and integral):
+        raise TypeError(
+            f"{name} must be integer class codes 0..c-1, got non-integer values; "
+            f"encode categories first (e.g. np.unique(..., return_inverse=True))."
+        )
+    if labels.size and lo < 0:
+        raise ValueError(f"{name} must be class codes 0..c-1; found a negative code.")
+    return labels if labels.dtype == jnp.int32 else labels.astype(jnp.int32)
+
+
+def global_max(x) -> int | float:
+    """The maximum of a global array, reduced on device (e.g. the number of classes - 1)."""
+    return _global_stats(x)[3]

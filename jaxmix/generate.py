@@ -195,8 +195,7 @@ def validate_mixup_args(key, x, num_samples, weights, labels, tau, replace):
     scheme.check_features(math.prod(x.shape[1:]))
     if not isinstance(replace, bool):
         raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
-    _checks.check_finite_scalar(tau, "tau")
-    tau = _checks.to_float(tau, "tau")
+    tau = _checks.check_tau(tau)
     if labels is not None:
         labels = _checks.check_labels(labels, x.shape[0])
         if scheme.labels is None:

@@ -23,6 +23,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from jaxmix import _checks
@@ -155,8 +156,10 @@ class Beta(AbstractLaw):
     beta: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "beta"))
 
     def __check_init__(self):
-        _checks.check_positive(self.alpha, "alpha", "Beta")
-        _checks.check_positive(self.beta, "beta", "Beta")
+        # concrete: raise now; traced: the fields become their run-time-checked selves
+        _set = object.__setattr__  # (frozen module: this is how a check replaces a field)
+        _set(self, "alpha", _checks.check_positive(self.alpha, "alpha", "Beta"))
+        _set(self, "beta", _checks.check_positive(self.beta, "beta", "Beta"))
 
     def sample(self, key, shape=()):
         return _beta_sample(key, self.alpha, self.beta, tuple(shape), self.alpha.dtype)
@@ -196,10 +199,19 @@ class EpBeta(AbstractLaw):
     eps1: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "eps1"))
 
     def __check_init__(self):
-        _checks.check_positive(self.alpha, "alpha", "EpBeta")
-        _checks.check_positive(self.beta, "beta", "EpBeta")
-        _checks.check_nonnegative(self.eps0, "eps0", "EpBeta")
-        _checks.check_nonnegative(self.eps1, "eps1", "EpBeta")
+        # concrete: raise now; traced: the fields become their run-time-checked selves
+        _set = object.__setattr__
+        _set(self, "alpha", _checks.check_positive(self.alpha, "alpha", "EpBeta"))
+        _set(self, "beta", _checks.check_positive(self.beta, "beta", "EpBeta"))
+        _set(self, "eps0", _checks.check_nonnegative(self.eps0, "eps0", "EpBeta"))
+        _set(self, "eps1", _checks.check_nonnegative(self.eps1, "eps1", "EpBeta"))
+        if _checks.is_concrete(self.eps0) and _checks.is_concrete(self.eps1):
+            with np.errstate(over="ignore", invalid="ignore"):
+                bad = ~np.isfinite(1.0 + np.asarray(self.eps0) + np.asarray(self.eps1))
+        else:
+            bad = ~jnp.isfinite(1.0 + self.eps0 + self.eps1)
+        msg = "EpBeta: 1 + eps0 + eps1 must be finite in the float dtype; pass smaller eps0, eps1."
+        _set(self, "eps1", _checks.fail_if(self.eps1, bad, msg))
 
     @property
     def scale(self) -> Scalar:
@@ -250,13 +262,23 @@ class Uniform(AbstractLaw):
     )
 
     def __check_init__(self):
-        _checks.check_finite_scalar(self.low, "Uniform: low")
-        _checks.check_finite_scalar(self.high, "Uniform: high")
-        if _checks.is_concrete(self.low) and _checks.is_concrete(self.high):
-            if bool(jnp.any(self.high <= self.low)):
-                raise ValueError(
-                    f"Uniform: need low < high, got low={self.low.tolist()}, high={self.high.tolist()}."
-                )
+        # concrete: raise now; traced: the fields become their run-time-checked selves
+        _set = object.__setattr__
+        _set(self, "low", _checks.check_finite_scalar(self.low, "Uniform: low"))
+        _set(self, "high", _checks.check_finite_scalar(self.high, "Uniform: high"))
+        both = _checks.is_concrete(self.low) and _checks.is_concrete(self.high)
+        bad = np.asarray(self.high) <= np.asarray(self.low) if both else self.high <= self.low
+        shown = (
+            f"low={np.asarray(self.low).tolist()}, high={np.asarray(self.high).tolist()}"
+            if both
+            else "traced values"
+        )
+        _set(self, "high", _checks.fail_if(self.high, bad, f"Uniform: need low < high, got {shown}."))
+        with np.errstate(over="ignore", invalid="ignore"):
+            width = np.asarray(self.high) - np.asarray(self.low) if both else self.high - self.low
+        wide = ~np.isfinite(width) if both else ~jnp.isfinite(width)
+        msg = "Uniform: high - low must be finite in the float dtype; pass a narrower (low, high)."
+        _set(self, "high", _checks.fail_if(self.high, wide, msg))
 
     def sample(self, key, shape=()):
         return jax.random.uniform(

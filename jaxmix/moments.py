@@ -129,8 +129,12 @@ def summarize(
             raise TypeError("under jit/vmap pass num_classes=C (a static int) to summarize.")
         num_classes = int(np.max(np.asarray(labels))) + 1
     num_classes = _checks.check_count(num_classes, "num_classes")
-    if _checks.is_concrete(labels) and int(np.max(np.asarray(labels))) >= num_classes:
-        raise ValueError(f"labels holds a code >= num_classes={num_classes}; raise num_classes.")
+    msg = f"labels holds a code >= num_classes={num_classes}; raise num_classes."
+    if _checks.is_concrete(labels):
+        if int(np.max(np.asarray(labels))) >= num_classes:
+            raise ValueError(msg)
+    else:
+        labels = _checks.fail_if(labels, labels >= num_classes, msg)
     return _summarize(x, labels, num_classes)
 
 
@@ -194,7 +198,7 @@ def class_mean_shift(weights, *, tau: ArrayLike = 0.5) -> Float[Array, "*d"]:
     A scalar for a shared law, shape (d,) per column. Under variance preservation u = δ and the
     class variance error is O(δ) (Theorems 10-11).
     """
-    _checks.check_finite_scalar(tau, "tau")
+    tau = _checks.check_tau(tau)
     ev, _ = as_scheme(weights).kept_parent_moments(tau)
     return 1.0 - ev
 
@@ -225,10 +229,18 @@ def predict(summary: Summary, weights, *, tau: ArrayLike = 0.5, replace: bool = 
         raise TypeError(f"summary must be a jaxmix.Summary (from jaxmix.summarize), got {type(summary).__name__}.")
     scheme = as_scheme(weights)
     scheme.check_features(summary.mean.shape[-1])
-    _checks.check_finite_scalar(tau, "tau")
+    tau = _checks.check_tau(tau)
     if not isinstance(replace, bool):
         raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
-    return _predict(summary, scheme, _checks.to_float(tau, "tau"), replace)
+    if not replace:  # i != j needs two rows; the finite-n formulas divide by n - 1
+        n = _checks.fail_if(
+            summary.num_rows,
+            summary.num_rows < 2,
+            "predict(..., replace=False) needs a summary of at least 2 rows (parents i != j); "
+            "pass replace=True.",
+        )
+        summary = eqx.tree_at(lambda s: s.num_rows, summary, n)
+    return _predict(summary, scheme, tau, replace)
 
 
 @eqx.filter_jit
