@@ -18,6 +18,7 @@ A progress bar shows rows done (tqdm when installed, else a plain line on stderr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -150,10 +151,13 @@ def mixup_to_npy(
     """Write ``num_samples`` mixup rows to the .npy file ``path`` (labels to ``labels_path``).
 
     Same rows as :func:`mixup_to_callback`; memory stays at a few chunks whatever num_samples.
+    Crash-safe: the rows go to a temporary file beside ``path`` that is renamed onto ``path``
+    only when complete, so an interrupted or out-of-disk run leaves ``path`` as it was (see
+    "crash safety" below). ``labels_path`` must differ from ``path``.
     Returns ``path``, or ``(path, labels_path)`` when labels are given.
     """
     xv = _checks.check_data(x, "x", min_rows=2)
-    path = os.fspath(path)
+    path = _check_path(path, "path")
     shape = (int(num_samples) if isinstance(num_samples, (int, np.integer)) else num_samples,)
     files = {}
     if labels is not None:
@@ -161,24 +165,147 @@ def mixup_to_npy(
         if labels_path is None:
             stem = path[:-4] if path.endswith(".npy") else path
             labels_path = stem + ".labels.npy"
-        labels_path = os.fspath(labels_path)
+        labels_path = _check_path(labels_path, "labels_path")
+        if _same_file(path, labels_path):
+            raise ValueError(
+                f"labels_path must differ from path (both are {path!r}); the labels would "
+                "overwrite the records. Pass another labels_path or leave it at its default."
+            )
 
     def callback(start, xs, ls=None):
         if "x" not in files:
-            files["x"] = _open_npy(path, shape + tuple(xs.shape[1:]), xs.dtype)
+            files["x"] = _AtomicNpy(path, shape + tuple(xs.shape[1:]), xs.dtype)
             if ls is not None:
-                files["l"] = _open_npy(labels_path, shape + tuple(ls.shape[1:]), ls.dtype)
-        files["x"].write(np.ascontiguousarray(xs).data)
+                files["l"] = _AtomicNpy(labels_path, shape + tuple(ls.shape[1:]), ls.dtype)
+        files["x"].write(xs)
         if ls is not None:
-            files["l"].write(np.ascontiguousarray(ls).data)
+            files["l"].write(ls)
 
-    try:
-        mixup_to_callback(
-            key, xv, num_samples, weights, callback, labels=None if labels is None else lab,
-            tau=tau, replace=replace, chunk_size=chunk_size, block_size=block_size,
-            progress=progress,
-        )
-    finally:
-        for f in files.values():
-            f.close()
+    with _remove_on_sigterm():
+        try:
+            mixup_to_callback(
+                key, xv, num_samples, weights, callback, labels=None if labels is None else lab,
+                tau=tau, replace=replace, chunk_size=chunk_size, block_size=block_size,
+                progress=progress,
+            )
+            for f in files.values():  # every byte written: publish (labels first, then records)
+                f.finish()
+            for name in ("l", "x"):
+                if name in files:
+                    files[name].commit()
+        finally:
+            for f in files.values():
+                f.discard()  # no-op after commit
     return path if labels is None else (path, labels_path)
+
+
+# --- crash safety -------------------------------------------------------------------------------
+#
+# A .npy stream is written to a hidden temporary file beside its target,
+# ``.<name>.jaxmix-<pid>-<random>.tmp``, and renamed onto the target (atomic within a file
+# system) only after every row is written and flushed to disk. An error, an exhausted disk or
+# file-size limit, Ctrl-C or SIGTERM removes the temporary file and leaves the target as it was
+# (absent, or the previous complete file). A SIGKILL or power loss cannot run any clean-up: it
+# leaves the target as it was and the clearly marked ``*.jaxmix-*.tmp`` partial file, which is
+# never mistaken for output (``np.load`` of the target reads the old complete file or fails
+# with "no such file").
+
+
+def _check_path(path, name: str) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}.")
+    path = os.fspath(path)
+    if not isinstance(path, str) or not path or path.endswith(os.sep):
+        raise ValueError(f"{name} must name a file, got {path!r}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name}: the folder {folder!r} does not exist; create it first.")
+    if os.path.isdir(path):
+        raise ValueError(f"{name} {path!r} is a folder; pass a file name such as {path!r}/out.npy.")
+    return path
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+_LIVE_TEMPS: set[str] = set()
+
+
+class _AtomicNpy:
+    """A .npy file written under a temporary name and renamed onto ``path`` by :meth:`commit`."""
+
+    def __init__(self, path: str, shape, dtype):
+        folder, base = os.path.split(os.path.abspath(path))
+        self.path = path
+        self.tmp = os.path.join(folder, f".{base}.jaxmix-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+        self.file = open(self.tmp, "xb")
+        _LIVE_TEMPS.add(self.tmp)
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+            "fortran_order": False,
+            "shape": tuple(shape),
+        }
+        np.lib.format.write_array_header_2_0(self.file, header)
+        self.committed = False
+
+    def write(self, rows) -> None:
+        self.file.write(np.ascontiguousarray(rows).data)
+
+    def finish(self) -> None:
+        """Flush every byte to disk (raises on a full disk before anything is published)."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.path)
+        _LIVE_TEMPS.discard(self.tmp)
+        self.committed = True
+
+    def discard(self) -> None:
+        if self.committed:
+            return
+        self.file.close()
+        try:
+            os.unlink(self.tmp)
+        except FileNotFoundError:
+            pass
+        _LIVE_TEMPS.discard(self.tmp)
+
+
+class _Terminated(SystemExit):
+    """Raised by the SIGTERM handler so that ``finally`` blocks remove temporary files."""
+
+
+@contextlib.contextmanager
+def _remove_on_sigterm():
+    """While writing: SIGTERM raises :class:`_Terminated` (exit status 143 when uncaught).
+
+    Installed only in the main thread and only over the default disposition (a handler the
+    program installed itself is left alone; our ``finally`` still runs if it raises).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

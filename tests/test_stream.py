@@ -84,3 +84,71 @@ def test_bad_arguments(data, tmp_path):
     with pytest.raises(ValueError, match="label law"):
         stream.mixup_to_callback(jax.random.key(0), x, 10, jaxmix.per_column([jaxmix.Uniform()] * 3),
                                  print, labels=labels)
+
+
+def test_labels_path_equal_to_path_is_refused(data, tmp_path):
+    """Both files at one name once reported success over a corrupted file."""
+    x, labels = data
+    path = tmp_path / "x.npy"
+    with pytest.raises(ValueError, match="labels_path must differ from path"):
+        jaxmix.mixup_to_npy(
+            jax.random.key(0), x, 10, jaxmix.Uniform(), path, labels=labels,
+            labels_path=str(path), progress=False,
+        )
+    with pytest.raises(ValueError, match="labels_path must differ from path"):  # same file, other spelling
+        jaxmix.mixup_to_npy(
+            jax.random.key(0), x, 10, jaxmix.Uniform(), path, labels=labels,
+            labels_path=tmp_path / "." / "x.npy", progress=False,
+        )
+    assert not path.exists()
+
+
+def test_npy_is_published_whole_and_leaves_no_temporary(data, tmp_path):
+    x, labels = data
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((2, 3)))
+    out = jaxmix.mixup_to_npy(
+        jax.random.key(1), x, 300, jaxmix.Uniform(), path, labels=labels,
+        chunk_size=BLOCK, block_size=BLOCK, progress=False,
+    )
+    assert np.load(out[0], mmap_mode="r").shape == (300, 3)
+    assert np.load(out[1], mmap_mode="r").shape == (300,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.labels.npy", "x.npy"]
+
+
+def test_error_mid_stream_keeps_the_previous_file(data, tmp_path, monkeypatch):
+    """An error after some chunks were written (here from a failing chunk) leaves the previous
+    complete file and no temporary: the write is published only when every row is on disk."""
+    x, _ = data
+    path = tmp_path / "x.npy"
+    np.save(path, np.ones((2, 3)))
+    real = stream.mixup_to_callback
+    calls = []
+
+    def failing(*args, **kw):
+        def cb(start, xs, *rest):
+            calls.append(start)
+            if len(calls) == 3:
+                raise OSError(28, "No space left on device")
+            args[4](start, xs, *rest)
+
+        return real(*args[:4], cb, **kw)
+
+    monkeypatch.setattr(stream, "mixup_to_callback", failing)
+    with pytest.raises(OSError):
+        jaxmix.mixup_to_npy(
+            jax.random.key(1), x, 300, jaxmix.Uniform(), path, chunk_size=BLOCK, block_size=BLOCK,
+            progress=False,
+        )
+    np.testing.assert_array_equal(np.load(path), np.ones((2, 3)))
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
+
+
+def test_bad_paths_are_refused(data, tmp_path):
+    x, _ = data
+    with pytest.raises(ValueError, match="does not exist"):
+        jaxmix.mixup_to_npy(jax.random.key(0), x, 10, jaxmix.Uniform(), tmp_path / "no" / "x.npy", progress=False)
+    with pytest.raises(ValueError, match="is a folder"):
+        jaxmix.mixup_to_npy(jax.random.key(0), x, 10, jaxmix.Uniform(), tmp_path, progress=False)
+    with pytest.raises(TypeError, match="path must be a file path"):
+        jaxmix.mixup_to_npy(jax.random.key(0), x, 10, jaxmix.Uniform(), 3, progress=False)
