@@ -288,10 +288,17 @@ def check_global_data(x, name: str = "x"):
 
     Returns ``x`` as the default float dtype, still global (same sharding).
     """
-    finite, _, _, _ = _global_stats(x)
-    if not finite:
-        raise ValueError(f"{name} holds NaN or inf; remove or impute those rows first.")
-    return x if x.dtype == float_dtype() else x.astype(float_dtype())
+    dtype = float_dtype()
+    x = x if x.dtype == dtype else x.astype(dtype)
+    finite, _, lo, hi = _global_stats(x)
+    bound = float(np.finfo(dtype).max / 2)  # as check_data: differences of rows stay finite
+    if not finite or max(-lo, hi) > bound:
+        raise ValueError(
+            f"{name} holds NaN or inf, or values beyond the {np.dtype(dtype).name} range "
+            f"(|x| > {bound:.3g}, half the largest {np.dtype(dtype).name}, so that differences "
+            "of rows stay finite); remove, impute or rescale those rows first."
+        )
+    return x
 
 
 def check_global_labels(labels, name: str = "labels"):
@@ -299,7 +306,7 @@ def check_global_labels(labels, name: str = "labels"):
     numeric = jnp.issubdtype(labels.dtype, jnp.integer) or jnp.issubdtype(labels.dtype, jnp.bool_)
     if not numeric and not jnp.issubdtype(labels.dtype, jnp.floating):
         raise TypeError(f"{name} must be integer class codes 0..c-1, got dtype {labels.dtype}.")
-    finite, integral, lo, _ = _global_stats(labels)
+    finite, integral, lo, hi = _global_stats(labels)
     if not (finite and integral):
         raise TypeError(
             f"{name} must be integer class codes 0..c-1, got non-integer values; "
@@ -307,6 +314,8 @@ def check_global_labels(labels, name: str = "labels"):
         )
     if labels.size and lo < 0:
         raise ValueError(f"{name} must be class codes 0..c-1; found a negative code.")
+    if labels.size and hi > np.iinfo(np.int32).max:
+        raise ValueError(f"{name} holds a code above {np.iinfo(np.int32).max}; encode categories as 0..c-1.")
     return labels if labels.dtype == jnp.int32 else labels.astype(jnp.int32)
 
 

@@ -8,9 +8,14 @@ computes its own output rows' draws). The mesh uses ``AxisType.Auto`` axes: ``ja
 defaults to explicit axes in recent JAX, under which a gather with sharded indices raises; a
 user mesh with explicit axes is rebuilt over the same devices with auto axes.
 
-Multi-host: start every process with ``jax.distributed.initialize()`` (see README, "Scale"),
-build the mesh over ``jax.devices()`` (all hosts' devices), and call ``mixup_sharded`` on every
-process with the same key and a globally sharded ``x``.
+Multi-process (several hosts, or several processes on one host): start every process with
+``jax.distributed.initialize(...)`` (docs/guides/scale.md, "Several machines"), build ``x`` as a
+global array with ``jax.make_array_from_process_local_data(NamedSharding(row_mesh(), P("rows",
+None)), local_rows, global_shape)`` -- each process passes only its own rows -- and call
+``mixup_sharded`` on every process with the same key. Validation reduces on the devices (no
+process fetches another's rows); each process holds its rows of the result in
+``out.addressable_shards`` (``shard.index`` gives their global row range). With no ``mesh``, a
+global ``x`` keeps the one-axis mesh it lives on.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
 
+from jaxmix import _checks
 from jaxmix.generate import _mixup, validate_mixup_args
 
 __all__ = ["row_mesh", "shard_rows", "mixup_sharded"]
@@ -39,6 +45,13 @@ def _auto(mesh: Mesh) -> Mesh:
     if all(t == AxisType.Auto for t in mesh.axis_types):
         return mesh
     return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,))
+
+
+def _global_mesh(x) -> Mesh | None:
+    """The mesh of a global (multi-process) array ``x`` laid out on one, else None."""
+    if _checks.is_global(x) and isinstance(x.sharding, NamedSharding) and len(x.sharding.mesh.axis_names) == 1:
+        return x.sharding.mesh
+    return None
 
 
 def _rows_spec(mesh: Mesh, num_rows: int, ndim: int):
@@ -75,10 +88,13 @@ def mixup_sharded(
     key, x, num_samples, scheme, labels, tau = validate_mixup_args(
         key, x, num_samples, weights, labels, tau, replace
     )
-    mesh = _auto(row_mesh() if mesh is None else mesh)
-    if labels is not None:
+    if mesh is None:
+        mesh = _global_mesh(x) or row_mesh()
+    mesh = _auto(mesh)
+    if labels is not None and not _checks.is_global(labels):
         labels = jax.device_put(labels, _rows_spec(mesh, labels.shape[0], labels.ndim))
-    x = jax.device_put(x, _rows_spec(mesh, x.shape[0], x.ndim))
+    if not _checks.is_global(x):  # a global array keeps its layout: no host holds all of it
+        x = jax.device_put(x, _rows_spec(mesh, x.shape[0], x.ndim))
     out_x = _rows_spec(mesh, num_samples, x.ndim)
     out_l = None if labels is None else _rows_spec(mesh, num_samples, labels.ndim)
     out = out_x if out_l is None else (out_x, out_l)

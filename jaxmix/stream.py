@@ -34,7 +34,10 @@ from jaxmix import _checks
 from jaxmix.generate import _mixup, validate_mixup_args
 from jaxmix.progress import ProgressBar
 
-__all__ = ["mixup_to_callback", "mixup_to_npy", "BLOCK_SIZE"]
+__all__ = [
+    "mixup_to_callback", "mixup_to_npy", "BLOCK_SIZE",
+    "mixup_to_callback_per_process", "mixup_to_npy_per_process", "process_rows",
+]
 
 BLOCK_SIZE = 65536  # rows per internal block: part of the definition of the stream
 _TARGET_CHUNK_BYTES = 64 << 20
@@ -92,6 +95,12 @@ def mixup_to_callback(
         block_size: rows per internal block (see the module docstring); changes the rows.
         progress: show a progress bar.
     """
+    if _checks.is_global(x):  # rows on several processes: each process streams its own rows
+        mixup_to_callback_per_process(
+            key, x, num_samples, weights, callback, labels=labels, tau=tau, replace=replace,
+            chunk_size=chunk_size, block_size=block_size, progress=progress,
+        )
+        return None
     key, x, num_samples, scheme, labels, tau, chunk_size, block_size = _validate(
         key, x, num_samples, weights, labels, tau, replace, chunk_size, block_size
     )
@@ -156,6 +165,11 @@ def mixup_to_npy(
     "crash safety" below). ``labels_path`` must differ from ``path``.
     Returns ``path``, or ``(path, labels_path)`` when labels are given.
     """
+    if _checks.is_global(x):  # rows on several processes: one file per process
+        return mixup_to_npy_per_process(
+            key, x, num_samples, weights, path, labels=labels, labels_path=labels_path, tau=tau,
+            replace=replace, chunk_size=chunk_size, block_size=block_size, progress=progress,
+        )
     xv = _checks.check_data(x, "x", min_rows=2)
     path = _check_path(path, "path")
     shape = (int(num_samples) if isinstance(num_samples, (int, np.integer)) else num_samples,)
@@ -309,3 +323,215 @@ def _remove_on_sigterm():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# --- Multi-process streaming: each process writes its own rows -------------------------------
+#
+# The stream is the one above (row r is row r % block_size of the block-(r // block_size) mixup
+# call). Its blocks are split into P contiguous ranges, one per process (in process order):
+# process p owns blocks [p M, (p + 1) M) with M = ceil(ceil(num_samples / block_size) / P), i.e.
+# rows [p M block_size, min((p + 1) M block_size, num_samples)). Each step is one program over
+# every process's devices: device l of process p computes `k` consecutive blocks of p's range
+# (the table's parent rows reach it through XLA's collectives), and each process hands its own
+# devices' rows, in row order, to the callback or its file. Concatenating the processes' files
+# in process order gives exactly the rows ``mixup_to_npy`` writes for the whole table.
+
+
+def _process_layout(mesh):
+    """(process ranks in order, this process's rank, devices per process, local rank per mesh slot)."""
+    devices = list(mesh.devices.flat)
+    procs = sorted({d.process_index for d in devices})
+    per = {p: [d for d in devices if d.process_index == p] for p in procs}
+    sizes = {len(v) for v in per.values()}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"the mesh must hold the same number of devices from every process, got "
+            f"{ {p: len(v) for p, v in per.items()} }."
+        )
+    local_rank = [per[d.process_index].index(d) for d in devices]
+    proc_rank = [procs.index(d.process_index) for d in devices]
+    return len(procs), procs.index(jax.process_index()), sizes.pop(), proc_rank, local_rank
+
+
+@eqx.filter_jit
+def _device_blocks(key, first_blocks, x, labels, tau, scheme, num_blocks, block_size, replace, sharding):
+    """Row-blocks for every mesh device: (devices, num_blocks * block_size, ...), sharded on axis 0."""
+    out = jax.vmap(
+        lambda b0: _blocks(key, b0, x, labels, tau, scheme, num_blocks, block_size, replace)
+    )(first_blocks)
+    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, sharding), out)
+
+
+def process_rows(num_samples: int, block_size: int = BLOCK_SIZE, num_processes: int | None = None):
+    """The row range [start, stop) of the stream that each process writes, in process order."""
+    num_samples = _checks.check_count(num_samples, "num_samples")
+    block_size = _checks.check_count(block_size, "block_size")
+    p_count = jax.process_count() if num_processes is None else _checks.check_count(num_processes, "num_processes")
+    per = -(-(-(-num_samples // block_size)) // p_count) * block_size
+    return [(min(p * per, num_samples), min((p + 1) * per, num_samples)) for p in range(p_count)]
+
+
+def mixup_to_callback_per_process(
+    key: PRNGKeyArray,
+    x: Float[ArrayLike, "n *features"],
+    num_samples: int,
+    weights,
+    callback: Callable,
+    *,
+    labels: Int[ArrayLike, "n *k"] | None = None,
+    tau: ArrayLike = 0.5,
+    replace: bool = True,
+    chunk_size: int | None = None,
+    block_size: int = BLOCK_SIZE,
+    progress: bool = True,
+    mesh=None,
+) -> tuple[int, int]:
+    """Stream rows of a table sharded over processes; each process gets its own rows only.
+
+    Call it on every process with the same arguments (``x`` a global array, e.g. from
+    ``jax.make_array_from_process_local_data``; or any array, with one process). This process's
+    ``callback(start, x_chunk[, labels_chunk])`` is called, in order, for consecutive ranges that
+    cover its rows ``process_rows(num_samples, block_size)[rank]`` (global row numbers ``start``).
+    Same rows as :func:`mixup_to_callback` on the whole table. ``chunk_size`` is rows per device
+    per step (default about 64 MB); peak memory per process is a few steps plus the table.
+    Returns this process's ``(start, stop)``.
+    """
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    from jaxmix import sharding as _sharding
+
+    key, x, num_samples, scheme, labels, tau, chunk_size, block_size = _validate(
+        key, x, num_samples, weights, labels, tau, replace, chunk_size, block_size
+    )
+    if mesh is None:
+        mesh = _sharding._global_mesh(x) or _sharding.row_mesh()
+    mesh = _sharding._auto(mesh)
+    if not _checks.is_global(x):
+        x = jax.device_put(x, NamedSharding(mesh, P()))
+    if labels is not None and not _checks.is_global(labels):
+        labels = jax.device_put(labels, NamedSharding(mesh, P()))
+    p_count, rank, per_proc, proc_rank, local_rank = _process_layout(mesh)
+    start, stop = process_rows(num_samples, block_size, p_count)[rank]
+    blocks_per_proc = -(-(-(-num_samples // block_size)) // p_count)
+    k = max(1, chunk_size // block_size)  # blocks per device per step
+    step_rows = k * per_proc * block_size  # rows per process per step
+    sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
+    bar = ProgressBar(stop - start, desc=f"jaxmix.stream[{rank}]", unit="rows", enable=progress)
+
+    def launch(c):
+        fb = np.array(
+            [proc_rank[s] * blocks_per_proc + c * k * per_proc + local_rank[s] * k for s in range(mesh.devices.size)],
+            dtype=np.uint32,
+        )
+        first = jax.make_array_from_callback(fb.shape, sharding, lambda idx: fb[idx])
+        return _device_blocks(key, first, x, labels, tau, scheme, k, block_size, replace, sharding)
+
+    def local_rows(a):
+        shards = sorted(a.addressable_shards, key=lambda s: s.index[0].start or 0)
+        return np.concatenate([np.asarray(s.data).reshape((-1,) + a.shape[2:]) for s in shards])
+
+    num_steps = -(-blocks_per_proc // (k * per_proc))
+    try:
+        pending = launch(0)
+        for c in range(num_steps):
+            out = pending
+            if c + 1 < num_steps:
+                pending = launch(c + 1)  # every process launches the same steps, in order
+            row0 = start + c * step_rows
+            size = max(0, min(step_rows, stop - row0))
+            if size:
+                if labels is None:
+                    callback(row0, local_rows(out)[:size])
+                else:
+                    callback(row0, local_rows(out[0])[:size], local_rows(out[1])[:size])
+                bar.update(size)
+            del out
+    finally:
+        bar.close()
+    return start, stop
+
+
+def mixup_to_npy_per_process(
+    key: PRNGKeyArray,
+    x: Float[ArrayLike, "n *features"],
+    num_samples: int,
+    weights,
+    path: str | os.PathLike,
+    *,
+    labels: Int[ArrayLike, "n *k"] | None = None,
+    labels_path: str | os.PathLike | None = None,
+    tau: ArrayLike = 0.5,
+    replace: bool = True,
+    chunk_size: int | None = None,
+    block_size: int = BLOCK_SIZE,
+    progress: bool = True,
+    mesh=None,
+):
+    """Each process writes its rows of the stream to its own .npy file.
+
+    ``path`` may hold ``{process}`` (e.g. ``"syn-{process}.npy"``); without it, process p
+    writes ``<stem>.process<p>.npy``. Labels go to ``labels_path`` (same rule; default: this
+    process's path with ``.labels.npy`` for ``.npy``). Process p's file holds rows
+    ``process_rows(num_samples, block_size)[p]``; read the whole stream back with::
+
+        parts = [np.load(path_of(p), mmap_mode="r") for p in range(num_processes)]
+        rows = np.concatenate(parts)   # = mixup_to_npy on the whole table (same key, block_size)
+
+    Returns this process's ``path`` (or ``(path, labels_path)``).
+    """
+    rank = jax.process_index()
+    path = _process_path(os.fspath(path), rank)
+    if labels is not None:
+        if labels_path is None:
+            base = os.fspath(path)
+            stem = base[:-4] if base.endswith(".npy") else base
+            labels_path = stem + ".labels.npy"
+        else:
+            labels_path = _process_path(os.fspath(labels_path), rank)
+    files = {}
+    span = {}
+
+    def callback(start, xs, ls=None):
+        if "x" not in files:
+            lo, hi = span["rows"]
+            files["x"] = _new_npy(path, (hi - lo,) + tuple(xs.shape[1:]), xs.dtype)
+            if ls is not None:
+                files["l"] = _new_npy(labels_path, (hi - lo,) + tuple(ls.shape[1:]), ls.dtype)
+        files["x"].write(np.ascontiguousarray(xs).data)
+        if ls is not None:
+            files["l"].write(np.ascontiguousarray(ls).data)
+
+    # this process's range is known before the first callback
+    p_count = jax.process_count() if mesh is None else len({d.process_index for d in mesh.devices.flat})
+    span["rows"] = process_rows(num_samples, block_size, p_count)[rank]
+    try:
+        mixup_to_callback_per_process(
+            key, x, num_samples, weights, callback, labels=labels, tau=tau, replace=replace,
+            chunk_size=chunk_size, block_size=block_size, progress=progress, mesh=mesh,
+        )
+        if "x" not in files:  # no rows for this process: an empty file of the right width
+            feat = tuple(x.shape[1:])
+            dt = _checks.float_dtype()
+            files["x"] = _new_npy(path, (0,) + feat, dt)
+            if labels is not None:
+                files["l"] = _new_npy(labels_path, (0,) + tuple(np.shape(labels)[1:]), np.int32)
+    finally:
+        for f in files.values():
+            f.close()
+    return path if labels is None else (path, labels_path)
+
+
+def _process_path(path: str, rank: int) -> str:
+    if "{process}" in path:
+        return path.replace("{process}", str(rank))
+    stem = path[:-4] if path.endswith(".npy") else path
+    return f"{stem}.process{rank}.npy"
+
+
+def _new_npy(path: str, shape, dtype):
+    """Open ``path`` for writing and write a .npy header for ``shape`` and ``dtype``."""
+    f = open(path, "wb")
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+              "shape": tuple(shape)}
+    np.lib.format.write_array_header_2_0(f, header)
+    return f
