@@ -65,6 +65,7 @@ bench: $(STAMP)
 # committed JSON; everything else reruns on the current code.
 .PHONY: paper
 PAPER_CHECKS := figure1 regression theorems model_collapse odelta regression_categorical joint_categorical tau
+PAPER_CHECKS += $(if $(wildcard paper_checks/higher_moments.py),higher_moments,)
 paper: $(STAMP)
 	set -e; for c in $(PAPER_CHECKS); do $(RUN) paper_checks/$$c.py --no-progress; done
 	$(RUN) paper_checks/tabular_bias.py --no-progress --baseline-reps 3 \
