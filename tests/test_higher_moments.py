@@ -345,3 +345,39 @@ def test_min_tail_epbeta_is_a_local_minimum(x64):
     assert np.all(near > d), (near, d)
     _, sym = higher.tail_tradeoff(0.05, [0.3])
     assert d < 0.95 * sym[0]
+
+
+@pytest.mark.slow
+def test_paper_check_quick(tmp_path):
+    """paper_checks/higher_moments.py --quick: JSON, figures, metadata, and the curves agree.
+
+    32 independent chains per law; |t| < 5.5 per (generation >= 1, column, statistic) with 31
+    degrees of freedom is 5e-6 per comparison and < 1e-3 for the 96 comparisons (union bound),
+    to the extent that the chain-level skewness and kurtosis are close to normal at 1998 rows.
+    """
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    checks = Path(__file__).resolve().parents[1] / "paper_checks"
+    sys.path.insert(0, str(checks))
+    spec = importlib.util.spec_from_file_location("paper_checks_higher_moments", checks / "higher_moments.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "higher_moments.json").read_text())
+    for fig in data["figures"]:
+        assert (tmp_path / fig).stat().st_size > 1000
+    meta = data["meta"]
+    assert meta["command"].startswith("python paper_checks/higher_moments.py --quick")
+    assert {"git_commit", "jax", "jaxmix", "numpy", "started_utc", "wall_s"} <= set(meta)
+    laws = data["laws"]
+    assert set(laws) == {"unif", "beta:0.4", "epbeta:0.05", "min_d"}
+    for name, r in laws.items():
+        assert r["max_abs_z"] < 5.5, (name, r["max_abs_z"])
+    for name in ("epbeta:0.05", "min_d"):  # variance-preserving: skewness predicted constant
+        np.testing.assert_allclose(laws[name]["T3"], 1.0, atol=1e-6)
+        sk = np.asarray(laws[name]["skewness_predicted"])
+        np.testing.assert_allclose(sk, np.broadcast_to(sk[0], sk.shape), rtol=1e-5)
+    assert laws["min_d"]["d"] < 0.95 * laws["epbeta:0.05"]["d"]
