@@ -60,6 +60,11 @@ lint: $(LINT_STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks $(ARGS)
 
+# One NVIDIA GPU: installs jax[cuda12] into .cache/venv-gpu and writes benchmarks/gpu_results.md (< 8 min).
+.PHONY: bench-gpu
+bench-gpu:
+	bash benchmarks/gpu.sh $(ARGS)
+
 # Every full paper check, then the README tables from their JSON (paper_checks/README.md gives
 # the expected wall time). tabular_bias copies its SDV/TabDDPM rows (other environments) from the
 # committed JSON; everything else reruns on the current code.

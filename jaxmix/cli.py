@@ -304,6 +304,7 @@ def _error_line(err: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``jaxmix`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status
     (0 success, 2 user error with one line on stderr)."""
+    __import__("jaxmix.compile_cache").compile_cache.enable()  # JAXMIX_CACHE_DIR=off disables
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
