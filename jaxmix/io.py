@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -50,6 +51,7 @@ class TableSpec(NamedTuple):
     categorical: tuple[str, ...]
     categories: tuple[tuple[Any, ...], ...]
     dtypes: tuple[Any, ...]
+    datetimes: tuple[tuple[str, Any, Any], ...] = ()
 
     def dtype(self, column: str):
         """The original dtype of ``column``."""
@@ -107,7 +109,47 @@ def _is_numeric(series) -> bool:
     return pd.api.types.is_integer_dtype(dt) or pd.api.types.is_float_dtype(dt)
 
 
-def from_pandas(df, categorical: Sequence[str] | str | None = None, *, drop_missing: bool = False) -> Frame:
+def _as_datetime(series):
+    """(seconds since the earliest value, format, origin) when ``series`` holds dates or times
+    (a datetime64 column, or text that parses whole with the format guessed from its first
+    value, a format with year, month and day); else None."""
+    pd = _pandas()
+    s = series
+    fmt = None
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        parsed = s
+    elif pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype):
+        from pandas.tseries.api import guess_datetime_format
+
+        values = s.dropna()
+        if len(values) == 0 or not isinstance(values.iloc[0], str):
+            return None
+        with warnings.catch_warnings():  # pandas warns when it guesses a day-first format
+            warnings.simplefilter("ignore", UserWarning)
+            fmt = guess_datetime_format(values.iloc[0].strip())
+        if fmt is None or not all(f in fmt for f in ("%m", "%d")) or not ("%Y" in fmt or "%y" in fmt):
+            return None
+        try:
+            parsed = pd.to_datetime(s, format=fmt, errors="raise")
+        except (ValueError, TypeError):
+            return None
+    else:
+        return None
+    if getattr(parsed.dtype, "tz", None) is not None:
+        return None  # time zones: left categorical
+    origin = parsed.min()
+    seconds = (parsed - origin).dt.total_seconds().to_numpy(dtype=np.float64)
+    return seconds, fmt, origin
+
+
+def from_pandas(
+    df,
+    categorical: Sequence[str] | str | None = None,
+    *,
+    drop_missing: bool = False,
+    parse_dates: bool = True,
+    keep_missing: bool = False,
+) -> Frame:
     """Split a DataFrame into mixup arrays and the spec that inverts the split.
 
     Args:
@@ -116,6 +158,12 @@ def from_pandas(df, categorical: Sequence[str] | str | None = None, *, drop_miss
             columns always are); a list or a comma-separated string.
         drop_missing: drop rows holding a missing value; otherwise a missing value is a
             ValueError naming the column and row.
+        keep_missing: keep missing values: NaN in ``x`` for a numeric column, a category of its
+            own for a categorical one (``jaxmix.Synthesizer`` then keeps them at their real
+            rate); otherwise see ``drop_missing``.
+        parse_dates: date/time columns (datetime64, or text that parses whole with one
+            date format) become numeric columns of seconds since their earliest value, mixed
+            like any number and written back in the same format by :func:`to_pandas`.
     Returns:
         :class:`Frame` with x of shape (n, d) float64 and labels of shape (n, k) int64.
         Categories: a ``category`` column keeps its full category list (unused ones too, in its
@@ -131,10 +179,11 @@ def from_pandas(df, categorical: Sequence[str] | str | None = None, *, drop_miss
         raise ValueError("df has no columns.")
     df = df.copy()
     df.columns = list(columns)
+    dtypes = df.dtypes.tolist()
     forced = _as_names(categorical, "categorical")
     check_columns(forced, columns, "categorical")
     missing = df.isna()
-    if bool(missing.to_numpy().any()):
+    if bool(missing.to_numpy().any()) and not keep_missing:
         if drop_missing:
             df = df.loc[~missing.any(axis=1)]
         else:
@@ -147,13 +196,21 @@ def from_pandas(df, categorical: Sequence[str] | str | None = None, *, drop_miss
             )
     if len(df) == 0:
         raise ValueError("the table has no rows" + (" left after dropping missing values." if drop_missing else "."))
-    numeric = tuple(c for c in columns if c not in forced and _is_numeric(df[c]))
+    dates = {}
+    if parse_dates:
+        for c in columns:
+            if c not in forced and not _is_numeric(df[c]):
+                got = _as_datetime(df[c])
+                if got is not None:
+                    dates[c] = got
+                    df[c] = got[0]
+    numeric = tuple(c for c in columns if c not in forced and (c in dates or _is_numeric(df[c])))
     cats = tuple(c for c in columns if c not in numeric)
     for c in numeric:
-        v = df[c].to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(v)):
+        v = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.any(np.isinf(v)):
             raise ValueError(f"column {c!r} holds inf; remove or replace those values first.")
-    x = df[list(numeric)].to_numpy(dtype=np.float64) if numeric else np.zeros((len(df), 0))
+    x = df[list(numeric)].to_numpy(dtype=np.float64, na_value=np.nan) if numeric else np.zeros((len(df), 0))
     categories, codes = [], []
     for c in cats:
         s = df[c]
@@ -161,16 +218,20 @@ def from_pandas(df, categorical: Sequence[str] | str | None = None, *, drop_miss
             values = tuple(s.cat.categories.tolist())
             code = s.cat.codes.to_numpy().astype(np.int64)
         else:
-            try:
-                uniq, code = np.unique(s.to_numpy(), return_inverse=True)
-            except TypeError:  # mixed types that do not sort: order of first appearance
-                code, uniq = pd.factorize(s, sort=False)
+            if bool(s.isna().any()):  # kept missing values: a category of their own (NaN), last
+                code, uniq = pd.factorize(s, sort=True, use_na_sentinel=False)
+            else:
+                try:
+                    uniq, code = np.unique(s.to_numpy(), return_inverse=True)
+                except TypeError:  # mixed types that do not sort: order of first appearance
+                    code, uniq = pd.factorize(s, sort=False)
             values = tuple(v.item() if isinstance(v, np.generic) else v for v in uniq)
             code = np.asarray(code, np.int64).reshape(-1)
         categories.append(values)
         codes.append(code)
     labels = np.stack(codes, axis=1) if codes else np.zeros((len(df), 0), np.int64)
-    spec = TableSpec(columns, numeric, cats, tuple(categories), tuple(df.dtypes.tolist()))
+    spec = TableSpec(columns, numeric, cats, tuple(categories), tuple(dtypes),
+                     tuple((c, dates[c][1], dates[c][2]) for c in numeric if c in dates))
     return Frame(x, labels, spec)
 
 
@@ -213,12 +274,20 @@ def to_pandas(x, labels=None, spec: TableSpec | None = None, *, integer: Sequenc
     forced = _as_names(integer, "integer")
     check_columns(forced, spec.numeric, "integer (numeric columns only)")
     data = {}
+    dates = {name: (fmt, origin) for name, fmt, origin in getattr(spec, "datetimes", ())}
     for c, name in enumerate(spec.numeric):
         v = x[:, c]
         dt = spec.dtype(name)
+        if name in dates:
+            fmt, origin = dates[name]
+            t = origin + pd.to_timedelta(np.round(v), unit="s")
+            data[name] = pd.Series(t.strftime(fmt) if fmt else t, copy=False)
+            continue
         is_int = pd.api.types.is_integer_dtype(dt)
         if name in forced:
             target = dt if is_int else np.dtype(np.int64)
+            if np.isnan(v).any():  # kept missing values: pandas' nullable integer
+                target = "Int64"
             data[name] = pd.Series(np.round(v), copy=False).astype(target)
         elif is_int and integer is None and np.all(v == np.round(v)):
             data[name] = pd.Series(v, copy=False).astype(dt)
@@ -249,7 +318,9 @@ def to_pandas(x, labels=None, spec: TableSpec | None = None, *, integer: Sequenc
 # --- CSV -------------------------------------------------------------------------------------
 
 
-def read_csv(path, categorical: Sequence[str] | str | None = None, *, drop_missing: bool = False) -> Frame:
+def read_csv(
+    path, categorical: Sequence[str] | str | None = None, *, drop_missing: bool = False, keep_missing: bool = False
+) -> Frame:
     """Read a CSV file into a :class:`Frame` (see :func:`from_pandas`).
 
     Every failure is a ValueError with a one-line message: missing or empty file, malformed CSV
@@ -279,7 +350,7 @@ def read_csv(path, categorical: Sequence[str] | str | None = None, *, drop_missi
     if len(df) == 0:
         raise ValueError(f"{path}: the file has a header but no rows.")
     try:
-        return from_pandas(df, categorical, drop_missing=drop_missing)
+        return from_pandas(df, categorical, drop_missing=drop_missing, keep_missing=keep_missing)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
 

@@ -157,7 +157,9 @@ class _MomentTable(AbstractLaw):
 
     m1: Float[Array, ""]
     m2: Float[Array, ""]
-    partial: Float[Array, " 3"]
+    p0: Float[Array, ""]  # E[1{W < tau}], E[W 1{W < tau}], E[W² 1{W < tau}]: scalars, so the
+    p1: Float[Array, ""]  # table is one law (a Scheme refuses a law with array parameters)
+    p2: Float[Array, ""]
 
     def sample(self, key, shape=()):
         raise NotImplementedError("a moment table cannot be sampled")
@@ -168,7 +170,7 @@ class _MomentTable(AbstractLaw):
         return {1: self.m1, 2: self.m2}[k]
 
     def partial_moment(self, k, t):
-        return self.partial[k]
+        return (self.p0, self.p1, self.p2)[k]
 
     def cdf(self, w):
         raise NotImplementedError("a moment table has no cdf")
@@ -184,7 +186,7 @@ class _MomentTable(AbstractLaw):
 @eqx.filter_jit
 def _tabulate(scheme: Scheme, tau) -> Scheme:
     laws = tuple(
-        _MomentTable(law.moment(1), law.moment(2), jnp.stack([law.partial_moment(k, tau) for k in range(3)]))
+        _MomentTable(law.moment(1), law.moment(2), *(law.partial_moment(k, tau) for k in range(3)))
         for law in scheme.laws
     )
     return Scheme(laws, columns=scheme.columns, labels=scheme.labels)
