@@ -19,6 +19,7 @@ from jaxmix.higher import kurtosis_map, skewness_map, tail_factor, third_moment_
 from jaxmix.schemes import Scheme, per_column
 from jaxmix.sharding import mixup_sharded
 from jaxmix.stream import mixup_to_callback, mixup_to_npy
+from jaxmix.synthesizer import Synthesizer
 from jaxmix.select import (
     AtLeast,
     AtMost,
@@ -68,6 +69,7 @@ __all__ = [
     "from_pandas",
     "to_pandas",
     "mixup_to_npy",
+    "Synthesizer",
     "mixup_to_callback",
     "mixup_sharded",
 ]
