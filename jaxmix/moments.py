@@ -224,6 +224,8 @@ def predict(summary: Summary, weights, *, tau: ArrayLike = 0.5, replace: bool = 
     Returns:
         A Summary of the synthetic population (expectations over parents and weights), whose
         ``num_rows`` is the input's. Apply t times for generation t of repeated synthesis.
+        ``central3``/``central4``, when present, are mapped exactly (``jaxmix.higher``: order-3
+        and order-4 maps, with and without replacement, for a shared law or a scheme).
     """
     if not isinstance(summary, Summary):
         raise TypeError(f"summary must be a jaxmix.Summary (from jaxmix.summarize), got {type(summary).__name__}.")
