@@ -1,7 +1,7 @@
 """The documentation stays in step with the code (cheap checks; ``make docs`` builds the site).
 
 - every public name (``jaxmix.__all__``) has an entry in the API reference, docs/api.md;
-- every ``docs/theory.md#anchor`` cited in the repository names a heading of docs/theory.md
+- every ``docs/theory.md#<anchor>`` cited in the repository names a heading of docs/theory.md
   (the anchor rule of the docs site and of GitHub: lower case, punctuation dropped, spaces to
   hyphens);
 - nothing cites a derivation that is not in the repository.
@@ -25,10 +25,12 @@ def _slug(heading: str) -> str:
 
 
 def _tracked_text_files():
-    out = subprocess.run(
-        ["git", "ls-files", "--", *CITING], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in out:
+    proc = subprocess.run(["git", "ls-files", "--", *CITING], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode == 0:
+        names = proc.stdout.split()
+    else:  # not a git checkout (e.g. an unpacked source archive): every file under the same paths
+        names = [str(p.relative_to(ROOT)) for c in CITING for p in [ROOT / c, *(ROOT / c).rglob("*")]]
+    for name in names:
         path = ROOT / name
         if path.suffix in {".py", ".md", ".ipynb", ".toml", ".yml"} and path.is_file():
             yield path
