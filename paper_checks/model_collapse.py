@@ -15,7 +15,7 @@ Default data: scikit-learn's bundled 8×8 digits (1797 images, 10 classes), 75/2
 split, pixels / 16. ``--cifar10 PATH``: a local copy of CIFAR-10's python version
 (``data_batch_1..5`` and ``test_batch``); meant for a GPU; not downloaded by this script.
 
-    python paper_checks/model_collapse.py [--quick] [--out DIR] [--cifar10 PATH]
+    python paper_checks/model_collapse.py [--quick] [--out DIR] [--cifar10 PATH] [--grid]
 """
 
 from __future__ import annotations
@@ -110,14 +110,41 @@ class CNN(eqx.Module):
         return self.l2(jax.nn.relu(self.l1(x.reshape(-1))))
 
 
+class DigitsCNN(eqx.Module):
+    """A small CNN for 8x8 grey images given as 64 pixels: conv(16)-relu-pool, conv(32)-relu-pool, dense."""
+
+    c1: eqx.nn.Conv2d
+    c2: eqx.nn.Conv2d
+    l1: eqx.nn.Linear
+
+    def __init__(self, num_classes, key):
+        k = jax.random.split(key, 3)
+        self.c1 = eqx.nn.Conv2d(1, 16, 3, padding=1, key=k[0])
+        self.c2 = eqx.nn.Conv2d(16, 32, 3, padding=1, key=k[1])
+        self.l1 = eqx.nn.Linear(32 * 2 * 2, num_classes, key=k[2])
+
+    def __call__(self, x):
+        x = x.reshape(1, 8, 8)
+        pool = eqx.nn.MaxPool2d(2, 2)
+        x = pool(jax.nn.relu(self.c1(x)))
+        x = pool(jax.nn.relu(self.c2(x)))
+        return self.l1(x.reshape(-1))
+
+
 def make_model(kind, in_shape, num_classes, key):
     if kind == "mlp":
         return eqx.nn.MLP(int(np.prod(in_shape)), num_classes, 128, 2, key=key)
+    if kind == "cnn8":
+        return DigitsCNN(num_classes, key)
     return CNN(num_classes, key)
 
 
-def make_trainer(kind, in_shape, num_classes, n, epochs, batch_size, lr):
-    """A jitted function training R fresh models at once and returning their test accuracies."""
+def make_trainer(kind, in_shape, num_classes, n, epochs, batch_size, lr, soft=False):
+    """A jitted function training R fresh models at once and returning their test accuracies.
+
+    ``soft``: the training targets are (n, C) probability-like rows (soft labels; cross-entropy
+    against them) instead of integer classes.
+    """
     nb = max(1, n // batch_size)
     bs = min(batch_size, n)
     opt = optax.adam(lr)
@@ -128,6 +155,8 @@ def make_trainer(kind, in_shape, num_classes, n, epochs, batch_size, lr):
 
     def loss_fn(p, x, y):
         logits = jax.vmap(eqx.combine(p, static))(x)
+        if soft:
+            return optax.softmax_cross_entropy(logits, y).mean()
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     def train_one(key, x, y, xte, yte):
@@ -192,15 +221,169 @@ def predicted_path(summ, law, generations):
     return np.asarray(out)
 
 
+# --- the experiment grid: which conditions keep EpBeta stable ---------------------------------
+
+#: (model, law spec or "bootstrap", synthetic size / real size, labels): one factor at a time
+#: around (MLP, EpBeta(δ=0.05), same size, labels by the cut point)
+GRID = (
+    [("mlp", s, 1, "cut") for s in ("epbeta:0.01", "epbeta:0.02", "epbeta:0.05", "unif", "bootstrap")]
+    + [("cnn8", s, 1, "cut") for s in ("epbeta:0.05", "unif", "bootstrap")]
+    + [("mlp", s, 4, "cut") for s in ("epbeta:0.05", "unif")]
+    + [("mlp", s, 1, "soft") for s in ("epbeta:0.05", "unif")]
+)
+#: the reduced grid of --quick: every code path once (each model, the bootstrap, size x2, soft labels)
+QUICK_GRID = (("mlp", "epbeta:0.05", 1, "cut"), ("cnn8", "bootstrap", 1, "cut"),
+              ("mlp", "unif", 2, "cut"), ("mlp", "epbeta:0.05", 1, "soft"))
+
+
+def lda_accuracy(pred, real, ridge=1e-3):
+    """Accuracy on the real class distributions of the Gaussian (LDA) classifier built from ``pred``.
+
+    The classifier: class means μ~_l, pooled within-class covariance Σ_w = Σ_l p_l Σ~_l (+ ridge ×
+    its mean diagonal: digits have constant pixels), priors p_l; rule argmax_l a_l·x + b_l with
+    a_l = Σ_w⁻¹ μ~_l, b_l = -½ μ~_l·a_l + log p_l. Tested on x ~ N(μ_l, Σ_l) with the real moments
+    (``real``), P(correct | l) = P(Z > 0) for the jointly Gaussian Z_k = (a_l - a_k)·x + b_l - b_k,
+    k ≠ l: a (C-1)-dimensional Gaussian orthant probability (scipy's multivariate normal CDF,
+    Genz's algorithm, absolute error ~1e-4). No data are sampled.
+    """
+    from scipy import stats
+
+    m, cov_l, p = (np.asarray(a, np.float64) for a in (pred.class_means, pred.class_covs, pred.class_probs))
+    sw = np.einsum("l,lij->ij", p, cov_l)
+    sw = sw + ridge * np.mean(np.diag(sw)) * np.eye(sw.shape[0])
+    a = np.linalg.solve(sw, m.T).T  # (C, d)
+    b = -0.5 * np.sum(m * a, 1) + np.log(np.maximum(p, 1e-300))
+    rm, rc, rp = (np.asarray(x, np.float64) for x in (real.class_means, real.class_covs, real.class_probs))
+    acc = 0.0
+    for lab in range(len(p)):
+        others = [k for k in range(len(p)) if k != lab]
+        da = a[lab] - a[others]
+        mean = da @ rm[lab] + (b[lab] - b[others])
+        v = da @ rc[lab] @ da.T
+        v = v + 1e-9 * np.trace(v) * np.eye(len(others))
+        mvn = stats.multivariate_normal(np.zeros(len(others)), v, allow_singular=True,
+                                        maxpts=20_000 * len(others), abseps=1e-4, releps=1e-4)
+        acc += rp[lab] * float(mvn.cdf(mean))
+    return acc
+
+
+def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, trainers):
+    kind, spec, mult, labels = cond
+    xtr, ytr, xte, yte = data
+    n, c = xtr.shape[0], int(ytr.max()) + 1
+    m = mult * n
+    soft = labels == "soft"
+    yoh = jax.nn.one_hot(ytr, c)
+
+    def trainer(rows):
+        k = (kind, rows, soft)
+        if k not in trainers:
+            trainers[k] = make_trainer(kind, xtr.shape[1:], c, rows, epochs, batch, lr, soft=soft)
+        return trainers[k]
+
+    law = None if spec == "bootstrap" else C.law_from_spec(spec)
+
+    @jax.jit
+    def step(keys, xs, ys):
+        def one(k, x, y):
+            if law is None:  # plain resampling of the previous generation (W in {0, 1})
+                idx = jax.random.randint(k, (m,), 0, x.shape[0])
+                return x[idx], y[idx]
+            if soft:  # one-hot labels mixed as continuous columns with the same weight
+                z = jaxmix.mixup(k, jnp.concatenate([x, y], 1), m, law)
+                return z[:, : x.shape[1]], z[:, x.shape[1]:]
+            return jaxmix.mixup(k, x, m, law, labels=y)
+
+        return jax.vmap(one)(keys, xs, ys)
+
+    xs = jnp.broadcast_to(xtr, (runs,) + xtr.shape)
+    ys = jnp.broadcast_to(yoh if soft else ytr, (runs,) + (yoh.shape if soft else ytr.shape))
+    accs, mom = [], []
+    for t in range(generations + 1):
+        kt = jax.random.fold_in(key, t)
+        kmix, ktrain = jax.random.split(kt)
+        if t > 0:
+            xs, ys = step(jax.random.split(kmix, runs), xs, ys)
+        accs.append(np.asarray(trainer(xs.shape[1])(jax.random.split(ktrain, runs), xs, ys, xte, yte)) * 100)
+        cls = jnp.argmax(ys, -1) if soft else ys
+        mom.append(np.asarray(moments(xs, cls, c)))
+    accs, mom = np.stack(accs), np.stack(mom)  # (T+1, R), (T+1, 3, R)
+
+    summ0 = jaxmix.summarize(xtr, ytr, num_classes=c)
+    if law is None:
+        k_, u = 1.0, 0.0
+        path = np.tile(predicted_path(summ0, jaxmix.Beta(1.0, 1.0), 0)[0], (generations + 1, 1))
+        lda = [lda_accuracy(summ0, summ0)] * (generations + 1)
+    else:
+        k_, u = float(jaxmix.covariance_factor(law)), float(jaxmix.class_mean_shift(law))
+        path = predicted_path(summ0, law, generations)
+        lda, st = [], summ0
+        for _ in range(generations + 1):
+            lda.append(lda_accuracy(st, summ0))
+            st = jaxmix.predict(st, law)
+    base = path[0]
+    t_axis = np.arange(generations + 1)
+    return {
+        "model": kind, "law": spec, "label": "bootstrap (W ∈ {0,1})" if law is None else C.law_label(spec),
+        "size_ratio": mult, "labels": labels, "K": k_, "u": u,
+        "accuracy_mean": accs.mean(1), "accuracy_sd": accs.std(1, ddof=1) if runs > 1 else np.zeros(generations + 1),
+        "accuracy_runs": accs.T,
+        "total_var_ratio_measured": (mom[:, 0] / base[0]).mean(1),
+        "separation_ratio_measured": (mom[:, 1] / base[1]).mean(1),
+        "within_var_ratio_measured": (mom[:, 2] / base[2]).mean(1),
+        "total_var_ratio_predicted": path[:, 0] / base[0],
+        "separation_ratio_predicted": path[:, 1] / base[1],
+        "mean_distance_ratio_closed_form": (1 - u) ** t_axis,
+        "within_var_ratio_predicted": path[:, 2] / base[2],
+        "lda_accuracy_predicted": 100 * np.asarray(lda),
+        "prediction_note": ("labels mixed as soft targets: predict assumes labels by the cut, so the "
+                            "predicted moments are those of the cut labels") if labels == "soft" else "",
+    }
+
+
+def run_grid(args) -> dict:
+    """``--grid``: every condition of GRID (QUICK_GRID with --quick) on the 8x8 digits."""
+    xtr, ytr, xte, yte = load_digits(args.seed)
+    data = tuple(map(jnp.asarray, (xtr, ytr, xte, yte)))
+    generations = args.generations or (2 if args.quick else 15)
+    runs = args.runs or (2 if args.quick else 3)
+    epochs = args.epochs or (2 if args.quick else 30)
+    batch, lr = 64, 1e-3
+    grid = QUICK_GRID if args.quick else GRID
+    key = jax.random.key(args.seed)
+    trainers, res = {}, {}
+    for i, cond in enumerate(C.progress(grid, desc=f"{NAME} grid", disable=args.no_progress)):
+        name = "|".join(map(str, cond))
+        res[name] = _grid_condition(cond, data, jax.random.fold_in(key, i), generations, runs, epochs, batch, lr, trainers)
+    out = {
+        "claim": "which conditions keep EpBeta's accuracy over generations (model, δ, resampling control, "
+                 "synthetic size, soft labels), beside predict's separation, within-class variance and LDA accuracy",
+        "config": {"dataset": "digits8x8", "n_train": int(xtr.shape[0]), "n_test": int(xte.shape[0]),
+                   "generations": generations, "runs": runs, "epochs": epochs, "batch_size": batch, "lr": lr,
+                   "grid": [list(c) for c in grid], "quick": args.quick, "seed": args.seed},
+        "conditions": res,
+        "figures": [],
+    }
+    C.write_json(args.out, f"{NAME}_grid", out)
+    return out
+
+
 def main(argv=None) -> dict:
     def extra(p):
+        p.add_argument("--grid", action="store_true",
+                       help="the experiment grid (MLP/CNN, δ, bootstrap control, synthetic size, soft labels) "
+                            "into OUT/model_collapse_grid.json instead of the main run")
         p.add_argument("--cifar10", type=Path, default=None,
                        help="folder of CIFAR-10's python version (data_batch_1..5, test_batch)")
         p.add_argument("--generations", type=int, default=None)
         p.add_argument("--runs", type=int, default=None)
         p.add_argument("--epochs", type=int, default=None)
+        p.add_argument("--laws", default=",".join(LAWS),
+                       help="comma-separated law specs for the main run (e.g. epbeta:0.05,unif)")
 
     args = C.parse_args(NAME, __doc__.splitlines()[0], argv, extra)
+    if args.grid:
+        return run_grid(args)
     if args.cifar10 is not None:
         xtr, ytr, xte, yte = load_cifar10(args.cifar10, 2000 if args.quick else None, 500 if args.quick else None)
         kind, dataset, batch, lr = "cnn", "cifar10", 128, 1e-3
@@ -220,11 +403,12 @@ def main(argv=None) -> dict:
 
     key = jax.random.key(args.seed)
     results = {}
-    total = len(LAWS) * generations
+    laws = tuple(v.strip() for v in args.laws.split(",") if v.strip())
+    total = len(laws) * generations
     bar = C.progress(range(total), total=total, desc=NAME, disable=args.no_progress)
     bar_iter = iter(bar)
     acc0 = None
-    for li, spec in enumerate(LAWS):
+    for li, spec in enumerate(laws):
         law = C.law_from_spec(spec)
         params = jnp.asarray(C.as_epbeta(law))
         xs = jnp.broadcast_to(xtr_j, (runs,) + xtr_j.shape)
@@ -268,7 +452,7 @@ def main(argv=None) -> dict:
         "claim": "EpBeta(δ=0.05) keeps accuracy over generations; Unif(0,1) collapses (paper, CIFAR-10)",
         "config": {"dataset": dataset, "model": kind, "n_train": n, "n_test": int(xte.shape[0]),
                    "generations": generations, "runs": runs, "epochs": epochs, "batch_size": batch,
-                   "lr": lr, "quick": args.quick, "seed": args.seed},
+                   "lr": lr, "laws": list(laws), "quick": args.quick, "seed": args.seed},
         "paper_cifar10": PAPER_CIFAR10,
         "table": table,
         "laws": results,

@@ -152,8 +152,22 @@ def test_tabular_bias(tmp_path):
         b = np.asarray(m["groups"]["class_mean"]["bias"])
         se = np.asarray(m["groups"]["class_mean"]["se"])
         assert np.all(np.abs(b - np.asarray(m["predicted"]["class_mean"])) < 4.5 * se + 0.01)
-    rank = [r for r in data["ranking_mean_abs_bias_var_cov_classmean"]["penguins"] if r[0] != "Copy"]
+    rank = [r for r in data["ranking_mean_abs_bias_var_cov_classmean"]["penguins"] if r[0] not in ("Copy", "Bootstrap")]
     assert rank[0][0].startswith("EpBeta")
+    # the bootstrap (plain resampling) is the noise floor: unbiased in every group
+    boot = pen["Bootstrap"]
+    assert boot["family"] == "bootstrap" and boot["reps"] == ep["reps"]
+    for g in ("mean", "var", "cov", "class_mean"):
+        b, se = np.asarray(boot["groups"][g]["bias"]), np.asarray(boot["groups"][g]["se"])
+        assert np.all(np.abs(b) < 4.5 * se), (g, b, se)
+    # every method with more replications than the baselines is also summarised at their R
+    rb = data["config"]["reps_baselines"]
+    for m in (boot, ep, un):
+        assert m["equal_reps"] == rb
+        eq = m["groups_equal_reps"]["var"]
+        assert eq["mean_abs_block_avg"] > 0 and len(eq["bias"]) == len(m["groups"]["var"]["bias"])
+    # at equal R the bootstrap's noise is as large as EpBeta's variance "bias"
+    assert boot["groups_equal_reps"]["var"]["mean_abs_block_avg"] > 0.5 * ep["groups_equal_reps"]["var"]["mean_abs_block_avg"]
 
 
 @pytest.mark.slow
@@ -244,3 +258,87 @@ def test_readme_collapse_tables_follow_json():
         (a["accuracy_sd"][5] ** 2 + b["accuracy_sd"][5] ** 2) / runs)
     if abs(z5) <= 2:
         assert "from t = 5 on" not in lead.split("Beta(0.4,0.4)")[1]
+
+
+# --- checks the paper implies (quick variants). Batch-means z-scores are t_{B-1}; the stated
+# bounds keep the false-failure rate per test below ~1 % (fixed keys: deterministic). ---------
+
+
+def test_odelta(tmp_path):
+    _, data = run("odelta", tmp_path)
+    rows = data["deltas"]
+    assert [r["delta"] for r in rows] == [0.01, 0.02, 0.05, 0.1]
+    orig = data["original"]
+    d = np.asarray(orig["class_means"]) - np.asarray(orig["mean"])
+    for r in rows:
+        assert abs(r["u"] - r["delta"]) < 1e-4 and abs(r["K"] - 1) < 1e-5  # Algorithm 1
+        # t_15: P(|t| > 6) ≈ 2e-5 per z-score, 96 z-scores
+        assert np.max(np.abs(r["z_class_mean"])) < 6 and np.max(np.abs(r["z_class_var"])) < 6, r["delta"]
+        # the closed form's error / δ for class means is -d_l at every δ
+        np.testing.assert_allclose(np.asarray(r["class_mean_error_pred"]) / r["u"], -d, atol=1e-9)
+    # the check can fail: dropping the δ(1-δ)d_l² term of Theorem 11 is rejected at δ = 0.1
+    r = rows[-1]
+    wrong = np.asarray(r["class_var_error_pred"]) - r["u"] * (1 - r["u"]) * d * d
+    z = (np.asarray(r["class_var_error"]) - wrong) / np.asarray(r["class_var_error_se"])
+    assert np.max(np.abs(z)) > 10
+    assert data["checks"][0]["passed"]
+
+
+def test_regression_categorical(tmp_path):
+    _, data = run("regression_categorical", tmp_path)
+    laws = data["laws"]
+    for spec, r in laws.items():
+        assert np.max(np.abs(r["z"])) < 4.5, (spec, r["z"])  # t_15: P(|t| > 4.5) ≈ 4e-4, 12 z-scores
+    ep, un = laws["epbeta:0.05"], laws["unif"]
+    # a shared weight moves the dummy's coefficient by O(u): EpBeta less than Unif(0,1)
+    assert abs(ep["predicted_shift_vs_original"][2]) < 0.5 * abs(un["predicted_shift_vs_original"][2])
+    # ignoring u (the dummy's covariance kept) is rejected for Unif(0,1), u = 1/4
+    wrong = (np.asarray(un["mean_coef"]) - np.asarray(un["predicted_limit_if_u_were_0"])) / np.asarray(un["se"])
+    assert np.max(np.abs(wrong)) > 10
+    assert data["checks"][0]["passed"]
+
+
+def test_joint_categorical(tmp_path):
+    _, data = run("joint_categorical", tmp_path)
+    for case, r in data["cases"].items():
+        assert r["max_abs_z"] < 4.5, case  # exact multinomial SE; ~ 20 cells x 4 cases
+        assert r["records_in_empty_cells"] == 0
+        assert r["independent_parents_max_abs_z"] > 10  # independent parents would be detected
+    assert data["checks"][0]["passed"]
+
+
+def test_tau(tmp_path):
+    _, data = run("tau", tmp_path)
+    for spec, r in data["laws"].items():
+        for row in r["taus"]:
+            assert abs(row["u_jaxmix"] - row["u_quadrature"]) < 1e-5, (spec, row["tau"])
+            # t_31: P(|t| > 5) ≈ 2e-5 per z-score, 225 z-scores
+            assert np.max(np.abs(row["z_class_probs"])) < 5 and np.max(np.abs(row["z_class_means"])) < 5
+        assert abs(r["argmin_tau"] - 0.5) < 0.011  # τ = 1/2 minimises u (99-point grid)
+    un = {row["tau"]: row["u_quadrature"] for row in data["laws"]["unif"]["taus"]}
+    for tau, u in un.items():  # Unif(0,1): u(τ) = ((1-τ)² + τ²)/2
+        assert abs(u - ((1 - tau) ** 2 + tau**2) / 2) < 1e-9
+    assert data["checks"][0]["passed"]
+
+
+@pytest.mark.slow  # compiles an MLP and a CNN trainer and trains them over generations
+def test_model_collapse_grid(tmp_path):
+    out = load("model_collapse").main(["--quick", "--no-progress", "--grid", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "model_collapse_grid.json").read_text())
+    assert data["config"]["quick"] and data["meta"]["command"].endswith(f"--grid --out {tmp_path}")
+    t_max = data["config"]["generations"]
+    conds = data["conditions"]
+    assert {c["model"] for c in conds.values()} == {"mlp", "cnn8"}
+    assert {c["labels"] for c in conds.values()} == {"cut", "soft"}
+    for name, c in conds.items():
+        acc = np.asarray(c["accuracy_runs"])
+        assert acc.shape == (data["config"]["runs"], t_max + 1) and np.all((acc >= 0) & (acc <= 100))
+        lda = np.asarray(c["lda_accuracy_predicted"])
+        assert lda.shape == (t_max + 1,) and lda[0] > 80, (name, lda)  # LDA on the real class moments
+        t = np.arange(t_max + 1)
+        np.testing.assert_allclose(c["mean_distance_ratio_closed_form"], (1 - c["u"]) ** t, rtol=1e-9)
+        # predict's separation is the closed form's square: (1 - u)^(2t)
+        np.testing.assert_allclose(c["separation_ratio_predicted"], (1 - c["u"]) ** (2 * t), rtol=2e-4)
+    boot = conds["cnn8|bootstrap|1|cut"]
+    assert boot["u"] == 0 and np.allclose(boot["lda_accuracy_predicted"], boot["lda_accuracy_predicted"][0])
+    assert out["conditions"].keys() == conds.keys()
