@@ -10,6 +10,12 @@ column uses law 0) and ``labels`` (the index of the law whose draw W^L is cut at
 - anything between: ``Scheme((law_a, law_b), columns=(0, 0, 1, 1), labels=0)`` (columns 0-1 and
   the labels share one draw, columns 2-3 share another).
 
+Every law of a scheme is one law: scalar parameters. A law whose parameters have a batch axis
+(``select_epbeta(jnp.array([0.02, 0.05]))``) is a batch of laws; wherever a scheme is expected
+(``covariance_factor``, ``class_mean_shift``, ``predict``, ``mixup``, ``Scheme``) it raises a
+``ValueError`` that says to ``jax.vmap`` over the batch or to build per-column weights with
+``per_column``. Under ``jax.vmap`` the parameters are scalar tracers and every function works.
+
 This module also computes the cross-moments the theory needs (docs/theory.md#theorem-2-covariance-factor
 and docs/theory.md#class-covariance):
 E[W^k W^m] for every pair of columns, and the moments of the kept-parent weight
@@ -48,6 +54,7 @@ class Scheme(eqx.Module):
             raise TypeError("Scheme: laws must be a non-empty tuple of jaxmix laws.")
         for g, law in enumerate(self.laws):
             check_law(law, f"Scheme: laws[{g}]")
+            _check_scalar_law(law, f"Scheme: laws[{g}]")
         num = len(self.laws)
         if self.columns is not None:
             if any((not isinstance(c, int)) or c < 0 or c >= num for c in self.columns):
@@ -147,11 +154,36 @@ def _safe_div(num, den):
     return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
 
 
+def _check_scalar_law(law, name: str) -> None:
+    """ValueError for a law whose parameters are not scalars (a batch of laws).
+
+    A scheme's laws are single laws: one weight distribution each. A law with parameters of
+    shape (B,) (e.g. ``select_epbeta(jnp.array([0.02, 0.05]))``) is a *batch* of B laws, and it
+    is never read as B per-column weights. Under ``jax.vmap`` over such a batch the parameters
+    are scalar tracers and pass.
+    """
+    shapes = {jnp.shape(leaf) for leaf in jax.tree_util.tree_leaves(law)}
+    bad = sorted(shape for shape in shapes if shape != ())
+    if bad:
+        raise ValueError(
+            f"{name} is a batch of laws (parameters of shape {bad[0]}), not one law. To compute "
+            "something for every law of the batch, map over it: jax.vmap(lambda law: "
+            "jaxmix.covariance_factor(law))(laws) (likewise predict, class_mean_shift, mixup); "
+            "for independent weights per column build the scheme explicitly: "
+            "jaxmix.per_column([law_1, ..., law_d], labels=...)."
+        )
+
+
 def as_scheme(weights, name: str = "weights") -> Scheme:
-    """A law becomes the shared-weight scheme; a Scheme passes; anything else is a TypeError."""
+    """A law becomes the shared-weight scheme; a Scheme passes; anything else is a TypeError.
+
+    A law with non-scalar parameters (a batch of laws) is a ValueError naming ``jax.vmap`` and
+    ``per_column``: a batch is never reinterpreted as per-column weights.
+    """
     if isinstance(weights, Scheme):
         return weights
     if isinstance(weights, AbstractLaw):
+        _check_scalar_law(weights, name)
         return Scheme((weights,))
     raise TypeError(
         f"{name} must be a jaxmix law (e.g. jaxmix.Uniform(), jaxmix.Beta(0.4, 0.4)) or a scheme "
