@@ -20,18 +20,8 @@ from jaxmix.schemes import Scheme, per_column
 from jaxmix.sharding import mixup_sharded
 from jaxmix.stream import mixup_to_callback, mixup_to_npy
 from jaxmix.synthesizer import Synthesizer
-from jaxmix.select import (
-    AtLeast,
-    AtMost,
-    DesignReport,
-    Equal,
-    Maximize,
-    Minimize,
-    design_weights,
-    law_free_delta_bound,
-    max_attainable_delta,
-    select_epbeta,
-)
+from jaxmix.design import AtLeast, AtMost, DesignReport, Equal, Maximize, Minimize, design_weights
+from jaxmix.epbeta_select import clear_caches, law_free_delta_bound, max_attainable_delta, select_epbeta
 
 try:
     __version__ = _metadata.version("jaxmix")
@@ -59,6 +49,7 @@ __all__ = [
     "select_epbeta",
     "max_attainable_delta",
     "law_free_delta_bound",
+    "clear_caches",
     "design_weights",
     "Equal",
     "AtMost",
