@@ -1,7 +1,7 @@
 """Several categorical columns cut on one weight keep their joint distribution exactly.
 
 All categorical columns cut on the same W^L and τ take their values from the same parent
-(``docs/theory.md``, categorical variables), and the parents are drawn uniformly, so every cell
+(``docs/theory.md#theorem-4-class-mean-shift``), and the parents are drawn uniformly, so every cell
 of the joint contingency table of the categorical columns keeps its probability: P(L~ = cell) =
 p_cell, for every law and every τ. Data: the bundled penguins' three categorical columns
 (species × island × sex). For each law and τ we draw N synthetic records and compare every
@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 
 NAME = "joint_categorical"
@@ -45,7 +45,9 @@ def main(argv=None) -> dict:
     lab = np.asarray(pen.labels)
     sizes = tuple(int(v) + 1 for v in lab.max(0))
     p = np.bincount(cells(lab, sizes), minlength=int(np.prod(sizes))) / lab.shape[0]
-    margins = [np.bincount(lab[:, j], minlength=sizes[j]) / lab.shape[0] for j in range(lab.shape[1])]
+    margins = [
+        np.bincount(lab[:, j], minlength=sizes[j]) / lab.shape[0] for j in range(lab.shape[1])
+    ]
     product = np.einsum("i,j,k->ijk", *margins).ravel()
     xj, lj = jnp.asarray(pen.x, jnp.float32), jnp.asarray(lab)
     key = jax.random.key(args.seed)
@@ -54,7 +56,9 @@ def main(argv=None) -> dict:
         law = C.law_from_spec(spec)
         counts = np.zeros_like(p)
         for j in range(total // chunk):
-            _, ls = jaxmix.mixup(jax.random.fold_in(key, 1000 * i + j), xj, chunk, law, labels=lj, tau=tau)
+            _, ls = jaxmix.mixup(
+                jax.random.fold_in(key, 1000 * i + j), xj, chunk, law, labels=lj, tau=tau
+            )
             counts += np.bincount(cells(ls, sizes), minlength=p.size)
         phat = counts / total
         se = np.sqrt(p * (1 - p) / total)
@@ -63,24 +67,40 @@ def main(argv=None) -> dict:
         empty_hits = int(counts[~live].sum())  # combinations absent from the data never appear
         z_product = np.where(live, (product - p) / np.where(live, se, 1.0), 0.0)
         zall.extend(np.abs(z[live]).tolist())
-        res[f"{spec}|tau={tau}"] = {"label": C.law_label(spec), "tau": tau, "p_hat": phat, "z": z,
-                                    "max_abs_z": float(np.max(np.abs(z))), "records_in_empty_cells": empty_hits,
-                                    "independent_parents_max_abs_z": float(np.max(np.abs(z_product)))}
+        res[f"{spec}|tau={tau}"] = {
+            "label": C.law_label(spec),
+            "tau": tau,
+            "p_hat": phat,
+            "z": z,
+            "max_abs_z": float(np.max(np.abs(z))),
+            "records_in_empty_cells": empty_hits,
+            "independent_parents_max_abs_z": float(np.max(np.abs(z_product))),
+        }
     zmax = float(max(zall))
     empty = sum(r["records_in_empty_cells"] for r in res.values())
     zprod = min(r["independent_parents_max_abs_z"] for r in res.values())
-    checks = [{
-        "name": "joint_categorical",
-        "what": f"{len(p)} cells of species × island × sex (penguins), {len(CASES)} law/τ cases, {total} records each",
-        "result": (f"{int((p > 0).sum())} non-empty cells kept (records in empty cells: {empty}); independent parents "
-                   f"per column would put a cell at |z| = {zprod:.0f}"),
-        "max_abs_z": zmax,
-        "passed": bool(zmax < 4.5 and empty == 0),
-    }]
+    checks = [
+        {
+            "name": "joint_categorical",
+            "what": f"{len(p)} cells of species × island × sex (penguins), {len(CASES)} law/τ cases, {total} records each",
+            "result": (
+                f"{int((p > 0).sum())} non-empty cells kept (records in empty cells: {empty}); independent parents "
+                f"per column would put a cell at |z| = {zprod:.0f}"
+            ),
+            "max_abs_z": zmax,
+            "passed": bool(zmax < 4.5 and empty == 0),
+        }
+    ]
     out = {
         "claim": "categorical columns cut on one weight keep their joint distribution exactly",
-        "config": {"records": total, "cases": [list(c) for c in CASES], "columns": list(pen.label_names),
-                   "sizes": list(sizes), "quick": args.quick, "seed": args.seed},
+        "config": {
+            "records": total,
+            "cases": [list(c) for c in CASES],
+            "columns": list(pen.label_names),
+            "sizes": list(sizes),
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "original_p": p,
         "cases": res,
         "checks": checks,

@@ -1,8 +1,8 @@
 """Theorems 10-11: the class-conditional errors of a variance-preserving law are O(δ).
 
-For Algorithm 1's EpBeta with u = δ (``docs/theory.md``, conditional moments under variance
-preservation), per class l and column k, with x̄, s² the overall mean and (1/n) variance,
-μ_l, σ_l² the class mean and (1/n_l) variance and d_l = μ_l - x̄:
+For Algorithm 1's EpBeta with u = δ (``docs/theory.md#theorem-4-class-mean-shift`` and
+``#class-covariance``, under variance preservation), per class l and column k, with x̄, s² the
+overall mean and (1/n) variance, μ_l, σ_l² the class mean and (1/n_l) variance, d_l = μ_l - x̄:
 
     E[x~ | L~=l] - μ_l     = -δ d_l                              (error / δ = -d_l, constant)
     Var[x~ | L~=l] - σ_l²  =  δ (s² - σ_l²) + δ (1 - δ) d_l²     (error / δ linear in δ)
@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 
 NAME = "odelta"
@@ -96,33 +96,65 @@ def main(argv=None) -> dict:
         se_v = ev.std(0, ddof=1) / np.sqrt(batches)
         zm = (em.mean(0) - pm) / se_m
         zv = (ev.mean(0) - pv) / se_v
-        rows.append({
-            "delta": delta, "u": u, "K": float(jaxmix.covariance_factor(law)),
-            "class_mean_error": em.mean(0), "class_mean_error_se": se_m, "class_mean_error_pred": pm,
-            "class_var_error": ev.mean(0), "class_var_error_se": se_v, "class_var_error_pred": pv,
-            "class_mean_error_over_delta": em.mean(0) / u, "class_mean_error_over_delta_se": se_m / u,
-            "class_var_error_over_delta": ev.mean(0) / u, "class_var_error_over_delta_se": se_v / u,
-            "z_class_mean": zm, "z_class_var": zv,
-        })
-    zmax = float(max(np.max(np.abs(np.concatenate([r["z_class_mean"].ravel(), r["z_class_var"].ravel()]))) for r in rows))
+        rows.append(
+            {
+                "delta": delta,
+                "u": u,
+                "K": float(jaxmix.covariance_factor(law)),
+                "class_mean_error": em.mean(0),
+                "class_mean_error_se": se_m,
+                "class_mean_error_pred": pm,
+                "class_var_error": ev.mean(0),
+                "class_var_error_se": se_v,
+                "class_var_error_pred": pv,
+                "class_mean_error_over_delta": em.mean(0) / u,
+                "class_mean_error_over_delta_se": se_m / u,
+                "class_var_error_over_delta": ev.mean(0) / u,
+                "class_var_error_over_delta_se": se_v / u,
+                "z_class_mean": zm,
+                "z_class_var": zv,
+            }
+        )
+    zmax = float(
+        max(
+            np.max(np.abs(np.concatenate([r["z_class_mean"].ravel(), r["z_class_var"].ravel()])))
+            for r in rows
+        )
+    )
     # constancy of error / δ for class means: the entry with the largest |d_l|, at every δ
     d = mu - xbar
     c, k = np.unravel_index(np.argmax(np.abs(d)), d.shape)
-    ratio = [(r["class_mean_error_over_delta"][c, k], r["class_mean_error_over_delta_se"][c, k]) for r in rows]
+    ratio = [
+        (r["class_mean_error_over_delta"][c, k], r["class_mean_error_over_delta_se"][c, k])
+        for r in rows
+    ]
     spread = " / ".join(f"{v:.3f} ± {2 * s_:.3f}" for v, s_ in ratio)
-    checks.append({
-        "name": "odelta",
-        "what": "Thms 10–11: class-mean and class-variance errors against −δ d_l and δ(s²−σ_l²)+δ(1−δ)d_l², "
-                f"δ ∈ {{{', '.join(map(str, DELTAS))}}}, penguins",
-        "result": (f"class-mean error/δ of the entry with the largest |d_l| (class {c}, {names[k]}; "
-                   f"−d_l = {-d[c, k]:.3f}) at δ = {', '.join(map(str, DELTAS))}: {spread} (± 2 SE)"),
-        "max_abs_z": zmax,
-        "passed": bool(zmax < 6.0),
-    })
+    checks.append(
+        {
+            "name": "odelta",
+            "what": "Thms 10–11: class-mean and class-variance errors against −δ d_l and δ(s²−σ_l²)+δ(1−δ)d_l², "
+            f"δ ∈ {{{', '.join(map(str, DELTAS))}}}, penguins",
+            "result": (
+                f"class-mean error/δ of the entry with the largest |d_l| (class {c}, {names[k]}; "
+                f"−d_l = {-d[c, k]:.3f}) at δ = {', '.join(map(str, DELTAS))}: {spread} (± 2 SE)"
+            ),
+            "max_abs_z": zmax,
+            "passed": bool(zmax < 6.0),
+        }
+    )
     out = {
         "claim": "Theorems 10-11: class-conditional errors are exactly -δ d_l and δ(s²-σ_l²)+δ(1-δ)d_l², O(δ)",
-        "config": {"deltas": list(DELTAS), "eps0": EPS[0], "eps1": EPS[1], "batches": batches, "records_per_batch": m, "table": "penguins",
-                   "columns": names, "quick": args.quick, "seed": args.seed},
+        "config": {
+            "deltas": list(DELTAS),
+            "eps0": EPS[0],
+            "eps1": EPS[1],
+            "batches": batches,
+            "records_per_batch": m,
+            "table": "penguins",
+            "columns": names,
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "original": {"class_means": mu, "class_vars": var, "mean": xbar, "var": s2},
         "deltas": rows,
         "checks": checks,

@@ -2,7 +2,7 @@
 
 With continuous columns only, one shared weight keeps every OLS coefficient (Corollary 3). A
 categorical covariate is not mixed but cut (its value is the kept parent's), and the theory
-(``docs/theory.md``, categorical variables: Theorem 4) gives, for a shared weight W with
+(``docs/theory.md#theorem-4-class-mean-shift``) gives, for a shared weight W with
 K = 1 - 2E[W] + 2E[W²] and u = class_mean_shift:
 
     Cov[x~, y~] = K Cov[x, y],   Var[x~] = K Var[x],
@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 
 NAME = "regression_categorical"
@@ -101,27 +101,47 @@ def main(argv=None) -> dict:
         z = (mean - pred) / se
         zs.extend(np.abs(z).tolist())
         # the same fit without the dummy: a shared weight keeps the slope (Corollary 3)
-        res[spec] = {"label": C.law_label(spec), "K": k, "u": u, "mean_coef": mean, "se": se,
-                     "predicted_limit": pred, "z": z, "shift_vs_original": mean - orig,
-                     # the limit if the dummy's covariance were kept (u = 0): rejected when u is not small
-                     "predicted_limit_if_u_were_0": predicted_limit(xy, d, k, 0.0),
-                     "predicted_shift_vs_original": pred - orig}
+        res[spec] = {
+            "label": C.law_label(spec),
+            "K": k,
+            "u": u,
+            "mean_coef": mean,
+            "se": se,
+            "predicted_limit": pred,
+            "z": z,
+            "shift_vs_original": mean - orig,
+            # the limit if the dummy's covariance were kept (u = 0): rejected when u is not small
+            "predicted_limit_if_u_were_0": predicted_limit(xy, d, k, 0.0),
+            "predicted_shift_vs_original": pred - orig,
+        }
     zmax = float(max(zs))
     ep, un = res["epbeta:0.05"], res["unif"]
-    checks = [{
-        "name": "regression_categorical",
-        "what": "OLS of y on (1, x, dummy) after mixup with a shared weight vs the closed-form limit "
-                "with Cov[x~, D~] = (1−u) Cov[x, D]",
-        "result": (f"dummy coefficient {orig[2]:.3f} on the original data; EpBeta(δ=0.05) {ep['mean_coef'][2]:.3f} "
-                   f"(predicted {ep['predicted_limit'][2]:.3f}), Unif(0,1) {un['mean_coef'][2]:.3f} "
-                   f"(predicted {un['predicted_limit'][2]:.3f})"),
-        "max_abs_z": zmax,
-        "passed": bool(zmax < 4.5),
-    }]
+    checks = [
+        {
+            "name": "regression_categorical",
+            "what": "OLS of y on (1, x, dummy) after mixup with a shared weight vs the closed-form limit "
+            "with Cov[x~, D~] = (1−u) Cov[x, D]",
+            "result": (
+                f"dummy coefficient {orig[2]:.3f} on the original data; EpBeta(δ=0.05) {ep['mean_coef'][2]:.3f} "
+                f"(predicted {ep['predicted_limit'][2]:.3f}), Unif(0,1) {un['mean_coef'][2]:.3f} "
+                f"(predicted {un['predicted_limit'][2]:.3f})"
+            ),
+            "max_abs_z": zmax,
+            "passed": bool(zmax < 4.5),
+        }
+    ]
     out = {
         "claim": "with a categorical covariate, a shared weight moves OLS coefficients by the closed form in K and u",
-        "config": {"n": n, "beta": list(BETA), "p_dummy": 0.4, "batches": batches, "records_per_batch": m,
-                   "laws": list(LAWS), "quick": args.quick, "seed": args.seed},
+        "config": {
+            "n": n,
+            "beta": list(BETA),
+            "p_dummy": 0.4,
+            "batches": batches,
+            "records_per_batch": m,
+            "laws": list(LAWS),
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "original_fit": orig,
         "laws": res,
         "checks": checks,

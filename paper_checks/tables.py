@@ -94,16 +94,20 @@ def provenance(data, check) -> str:
     """One line: command, commit, versions, machine, date, wall time (what the JSON records)."""
     m = data.get("meta", {})
     if "command" not in m:
-        return (f"*`{check}.json` predates run metadata: it records jax {m.get('jax', '?')}, jaxmix "
-                f"{m.get('jaxmix', '?')}, backend {m.get('backend', '?')}, written {m.get('written_utc', '?')}; "
-                "no command line, commit, machine or wall time.*")
+        return (
+            f"*`{check}.json` predates run metadata: it records jax {m.get('jax', '?')}, jaxmix "
+            f"{m.get('jaxmix', '?')}, backend {m.get('backend', '?')}, written {m.get('written_utc', '?')}; "
+            "no command line, commit, machine or wall time.*"
+        )
     mach = m.get("machine", {})
     wall = m.get("wall_s")
     wall_s = "n/a" if wall is None else f"{wall / 60:.1f} min"
-    return (f"`{m['command']}` at commit `{(m.get('git_commit') or '?')[:12]}`, jax {m.get('jax')}, "
-            f"jaxmix {m.get('jaxmix')}, {mach.get('cpu', '?')} ({mach.get('usable_cores', '?')} of "
-            f"{mach.get('logical_cores', '?')} cores usable), {m.get('backend')}, "
-            f"{'float64' if m.get('x64') else 'float32'}, {m.get('started_utc', '?')}, wall {wall_s}.")
+    return (
+        f"`{m['command']}` at commit `{(m.get('git_commit') or '?')[:12]}`, jax {m.get('jax')}, "
+        f"jaxmix {m.get('jaxmix')}, {mach.get('cpu', '?')} ({mach.get('usable_cores', '?')} of "
+        f"{mach.get('logical_cores', '?')} cores usable), {m.get('backend')}, "
+        f"{'float64' if m.get('x64') else 'float32'}, {m.get('started_utc', '?')}, wall {wall_s}."
+    )
 
 
 # ----------------------------------------------------------------------------- figure1
@@ -122,16 +126,34 @@ def figure1_table(r):
         pred = ", ".join(g(gens[t]["pred_finite_n"][0]) for t in ts)
         zmax = max(abs(z) for gg in law["generations"] for z in gg["z_var"])
         last = law["generations"][-1]
-        rows.append([law["label"], f(law["K"]), f"{meas} (SE {ses})", pred, f(zmax, 1),
-                     f"{f(last['corr'])} ± {f(last['corr_se'])} (predicted {f(last['pred_corr'])})"])
+        rows.append(
+            [
+                law["label"],
+                f(law["K"]),
+                f"{meas} (SE {ses})",
+                pred,
+                f(zmax, 1),
+                f"{f(last['corr'])} ± {f(last['corr_se'])} (predicted {f(last['pred_corr'])})",
+            ]
+        )
     ts = ", ".join(str(t) for t in (1, 5, 10))
-    return table(["law", "K", f"Var_t/Var_0 at t = {ts}, column 1 (measured)",
-                  "predicted ((n−1)/n K)^t", "max abs z (both columns, all t)",
-                  f"correlation at t = {d['config']['generations']}"], rows)
+    return table(
+        [
+            "law",
+            "K",
+            f"Var_t/Var_0 at t = {ts}, column 1 (measured)",
+            "predicted ((n−1)/n K)^t",
+            "max abs z (both columns, all t)",
+            f"correlation at t = {d['config']['generations']}",
+        ],
+        rows,
+    )
 
 
 def figure1_meta(r):
-    return provenance(r["figure1"], "figure1") if "figure1" in r else missing("figure1", "is missing")
+    return (
+        provenance(r["figure1"], "figure1") if "figure1" in r else missing("figure1", "is missing")
+    )
 
 
 # ----------------------------------------------------------------------------- regression
@@ -139,7 +161,15 @@ def figure1_meta(r):
 
 def _reg_rows(d, n):
     res = d["results"]
-    rows = [["original data", ", ".join(f(v) for v in d["original_fit"][f"n={n}"]["mean_coef"]), "—", "—", "—"]]
+    rows = [
+        [
+            "original data",
+            ", ".join(f(v) for v in d["original_fit"][f"n={n}"]["mean_coef"]),
+            "—",
+            "—",
+            "—",
+        ]
+    ]
     for scheme in ("shared", "per_column"):
         for spec in d["config"]["laws"]:
             e = res.get(f"n={n}|{spec}|{scheme}")
@@ -147,10 +177,15 @@ def _reg_rows(d, n):
                 continue
             diff, se = e["diff_vs_original"][1], e["diff_vs_original_se"][1]
             zmax = max(abs(a / b) for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"]))
-            rows.append([f"{e['law']}, {scheme.replace('_', ' ')}",
-                         ", ".join(f(v) for v in e["mean_coef"]),
-                         ", ".join(g(v, 4) for v in e["predicted_limit"]),
-                         f"{f(diff, 3)} ± {f(se, 3)} (z = {f(diff / se, 1)})", f(zmax, 1)])
+            rows.append(
+                [
+                    f"{e['law']}, {scheme.replace('_', ' ')}",
+                    ", ".join(f(v) for v in e["mean_coef"]),
+                    ", ".join(g(v, 4) for v in e["predicted_limit"]),
+                    f"{f(diff, 3)} ± {f(se, 3)} (z = {f(diff / se, 1)})",
+                    f(zmax, 1),
+                ]
+            )
     return rows
 
 
@@ -159,9 +194,16 @@ def regression_table(r):
     if d is None:
         return missing("regression", "is missing")
     n = max(d["config"]["sizes"])
-    return table([f"weights (n = {n})", "mean β̂ (intercept, β1=2, β2=−1, β3=0.5)",
-                  "predicted limit (K⊙Σ)xx⁻¹(K⊙Σ)xy", "synthetic − original fit, β1 ± SE",
-                  "max abs z over the 4 coefficients"], _reg_rows(d, n))
+    return table(
+        [
+            f"weights (n = {n})",
+            "mean β̂ (intercept, β1=2, β2=−1, β3=0.5)",
+            "predicted limit (K⊙Σ)xx⁻¹(K⊙Σ)xy",
+            "synthetic − original fit, β1 ± SE",
+            "max abs z over the 4 coefficients",
+        ],
+        _reg_rows(d, n),
+    )
 
 
 def regression_shared_z(r):
@@ -182,27 +224,44 @@ def regression_shared_z(r):
             k = max(range(len(zs)), key=lambda i: abs(zs[i]))
             row.append(f"{f(zs[k], 2)} (β{k})")
         rows.append(row)
-    labels = [next((e["law"] for key, e in d["results"].items() if key.split("|")[1] == s), s) for s in laws]
+    labels = [
+        next((e["law"] for key, e in d["results"].items() if key.split("|")[1] == s), s)
+        for s in laws
+    ]
     return table(["n"] + [f"{lab}, shared: largest z" for lab in labels], rows)
 
 
 def regression_shared_zmax(r):
     d = r["regression"]
-    z = max(abs(a / b) for key, e in d["results"].items() if key.endswith("|shared")
-            for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"]))
+    z = max(
+        abs(a / b)
+        for key, e in d["results"].items()
+        if key.endswith("|shared")
+        for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"])
+    )
     return f(z, 2)
 
 
 def regression_meta(r):
-    return provenance(r["regression"], "regression") if "regression" in r else missing("regression", "is missing")
+    return (
+        provenance(r["regression"], "regression")
+        if "regression" in r
+        else missing("regression", "is missing")
+    )
 
 
 # ----------------------------------------------------------------------------- theorems
 
-CLAIMS = (("thm2_cov", "Thm 2 Cov"), ("cor3_corr", "Cor 3 corr"), ("cor3_ols", "Cor 3 OLS"),
-          ("cor9_var_ratio", "Cor 9 var ratio"), ("thm4_probs", "Thm 4 class probs"),
-          ("thm4_class_means", "Thm 4 class means"), ("thm4_cov_indicator", "Thm 4 Cov[x, 1{L=l}]"),
-          ("thm10_11_class_var", "Thms 10–11 class var"))
+CLAIMS = (
+    ("thm2_cov", "Thm 2 Cov"),
+    ("cor3_corr", "Cor 3 corr"),
+    ("cor3_ols", "Cor 3 OLS"),
+    ("cor9_var_ratio", "Cor 9 var ratio"),
+    ("thm4_probs", "Thm 4 class probs"),
+    ("thm4_class_means", "Thm 4 class means"),
+    ("thm4_cov_indicator", "Thm 4 Cov[x, 1{L=l}]"),
+    ("thm10_11_class_var", "Thms 10–11 class var"),
+)
 
 
 def theorems_z(r):
@@ -220,9 +279,11 @@ def theorems_summary(r):
     z = d["z_overall"]
     worst = max(d["max_abs_z_table"], key=lambda e: max(e[c] for c, _ in CLAIMS))
     wc = max(CLAIMS, key=lambda c: worst[c[0]])
-    return (f"{z['count']} z-scores in all: mean {f(z['mean'], 2)}, sd {f(z['sd'], 2)}, "
-            f"{f(100 * z['frac_abs_gt_2'], 1)} % beyond ±2 (N(0,1): 4.6 %), {f(100 * z['frac_abs_gt_3'], 2)} % "
-            f"beyond ±3 (0.27 %), largest |z| {f(z['max_abs'], 2)} ({worst['table']}, {worst['law']}, {wc[1]})")
+    return (
+        f"{z['count']} z-scores in all: mean {f(z['mean'], 2)}, sd {f(z['sd'], 2)}, "
+        f"{f(100 * z['frac_abs_gt_2'], 1)} % beyond ±2 (N(0,1): 4.6 %), {f(100 * z['frac_abs_gt_3'], 2)} % "
+        f"beyond ±3 (0.27 %), largest |z| {f(z['max_abs'], 2)} ({worst['table']}, {worst['law']}, {wc[1]})"
+    )
 
 
 def theorems_odelta(r):
@@ -234,13 +295,19 @@ def theorems_odelta(r):
                 cm.append(e["class_mean_error_max"])
                 cv.append(e["class_var_error_max"])
                 fd.append(e["thm10_11_formula_max_abs_diff"])
-    return (f"the closed form equals `predict` to {g(max(fd), 1)} (float32); the O(δ) errors at δ = 0.05 are "
-            f"at most {f(max(cm), 3)} sd for class means and {f(max(cv), 3)} for class variances "
-            "(in units of the total variance)")
+    return (
+        f"the closed form equals `predict` to {g(max(fd), 1)} (float32); the O(δ) errors at δ = 0.05 are "
+        f"at most {f(max(cm), 3)} sd for class means and {f(max(cv), 3)} for class variances "
+        "(in units of the total variance)"
+    )
 
 
 def theorems_meta(r):
-    return provenance(r["theorems"], "theorems") if "theorems" in r else missing("theorems", "is missing")
+    return (
+        provenance(r["theorems"], "theorems")
+        if "theorems" in r
+        else missing("theorems", "is missing")
+    )
 
 
 # ----------------------------------------------------------------------------- tabular_bias
@@ -315,8 +382,18 @@ def tabular_bias_z(r):
                 k = max(range(len(zs)), key=lambda i: abs(zs[i]))
                 row.append(f(zs[k], 2))
             rows.append(row)
-    return table(["method", "table", "R", "mean: largest z", "var: largest z", "cov: largest z",
-                  "class means: largest z (vs `predict` for mixup, vs 0 otherwise)"], rows)
+    return table(
+        [
+            "method",
+            "table",
+            "R",
+            "mean: largest z",
+            "var: largest z",
+            "cov: largest z",
+            "class means: largest z (vs `predict` for mixup, vs 0 otherwise)",
+        ],
+        rows,
+    )
 
 
 def tabular_bias_floor(r):
@@ -340,7 +417,11 @@ def tabular_bias_floor(r):
         for e in ents:
             for gr in GROUPS:
                 se = [x for x in e["groups"][gr]["se"] if x is not None]
-                floor = sum(x * math.sqrt(e["reps"]) for x in se) / len(se) * math.sqrt(2 / (math.pi * rb))
+                floor = (
+                    sum(x * math.sqrt(e["reps"]) for x in se)
+                    / len(se)
+                    * math.sqrt(2 / (math.pi * rb))
+                )
                 row.append(f(floor))
         rows.append(row)
     header = ["method (spread per replication from R = its own reps)"]
@@ -355,14 +436,22 @@ def tabular_bias_equal(r):
     if d is None:
         return missing("tabular_bias", "is missing")
     tables, order = _tab_methods(d)
-    if not any("groups_equal_reps" in e for t in tables for e in d["tables"][t]["methods"].values()):
-        return missing("tabular_bias", "predates the bootstrap row and the equal-replication summaries "
-                       "(`groups_equal_reps`); `make paper` writes them")
+    if not any(
+        "groups_equal_reps" in e for t in tables for e in d["tables"][t]["methods"].values()
+    ):
+        return missing(
+            "tabular_bias",
+            "predates the bootstrap row and the equal-replication summaries "
+            "(`groups_equal_reps`); `make paper` writes them",
+        )
     rows = []
     for m in order:
         ents = [d["tables"][t]["methods"].get(m) for t in tables]
         first = next(e for e in ents if e is not None)
-        row = [first["label"], " / ".join(str(e.get("equal_reps", e["reps"])) if e else "—" for e in ents)]
+        row = [
+            first["label"],
+            " / ".join(str(e.get("equal_reps", e["reps"])) if e else "—" for e in ents),
+        ]
         for e in ents:
             for gr in GROUPS:
                 if e is None:
@@ -370,11 +459,15 @@ def tabular_bias_equal(r):
                 elif "groups_equal_reps" in e:
                     q = e["groups_equal_reps"][gr]
                     se = q.get("mean_abs_block_avg_se")
-                    row.append(f"{f(q['mean_abs_block_avg'])}" + ("" if se is None else f" ± {f(se)}"))
+                    row.append(
+                        f"{f(q['mean_abs_block_avg'])}" + ("" if se is None else f" ± {f(se)}")
+                    )
                 else:
                     row.append(f(e["groups"][gr]["mean_abs"]))
         rows.append(row)
-    header = ["method", "R"] + [f"{t} {gname}" for t in tables for gname in ("mean", "var", "cov", "class means")]
+    header = ["method", "R"] + [
+        f"{t} {gname}" for t in tables for gname in ("mean", "var", "cov", "class means")
+    ]
     return table(header, rows)
 
 
@@ -391,7 +484,11 @@ def tabular_bias_ranking(r):
 
 
 def tabular_bias_meta(r):
-    return provenance(r["tabular_bias"], "tabular_bias") if "tabular_bias" in r else missing("tabular_bias", "is missing")
+    return (
+        provenance(r["tabular_bias"], "tabular_bias")
+        if "tabular_bias" in r
+        else missing("tabular_bias", "is missing")
+    )
 
 
 # ----------------------------------------------------------------------------- model_collapse
@@ -442,10 +539,13 @@ def model_collapse_lead(r):
         for t in range(1, d["config"]["generations"] + 1):
             se = math.sqrt((a["accuracy_sd"][t] ** 2 + b["accuracy_sd"][t] ** 2) / runs)
             zs.append((a["accuracy_mean"][t] - b["accuracy_mean"][t]) / se if se > 0 else 0.0)
-        start = next((t for t in range(1, len(zs) + 1) if all(z > 2 for z in zs[t - 1:])), None)
+        start = next((t for t in range(1, len(zs) + 1) if all(z > 2 for z in zs[t - 1 :])), None)
         within = [t for t, z in enumerate(zs, 1) if abs(z) <= 2]
-        txt = (f"over {b['label']} from t = {start} on (z > 2 at every later t)" if start
-               else f"over {b['label']} at no t for good")
+        txt = (
+            f"over {b['label']} from t = {start} on (z > 2 at every later t)"
+            if start
+            else f"over {b['label']} at no t for good"
+        )
         if within:
             txt += f"; within 2 SE at t = {', '.join(map(str, within))}"
         parts.append(txt)
@@ -455,8 +555,10 @@ def model_collapse_lead(r):
 def model_collapse_config(r):
     d = r["model_collapse"]
     c = d["config"]
-    return (f"{c['n_train']} train / {c['n_test']} test, {c['model'].upper()}, {c['epochs']} epochs, "
-            f"batch {c['batch_size']}, Adam {c['lr']:g}, {c['generations']} generations, {c['runs']} runs")
+    return (
+        f"{c['n_train']} train / {c['n_test']} test, {c['model'].upper()}, {c['epochs']} epochs, "
+        f"batch {c['batch_size']}, Adam {c['lr']:g}, {c['generations']} generations, {c['runs']} runs"
+    )
 
 
 def model_collapse_moments(r):
@@ -466,9 +568,26 @@ def model_collapse_moments(r):
     tmax = d["config"]["generations"]
     ts = [t for t in (5, 10, 15, 25) if t <= tmax]
     specs = [s for s in ("epbeta:0.05", "unif") if s in d["laws"]]
-    qs = (("total variance tr Cov_t", "total_var_ratio_measured", "total_var_ratio_predicted_finite_n", 3),
-          ("class-mean separation Σ p_l‖μ_l − x̄‖²", "separation_ratio_measured", "separation_ratio_predicted", 3),
-          ("mean within-class variance", "within_var_ratio_measured", "within_var_ratio_predicted", 3))
+    qs = (
+        (
+            "total variance tr Cov_t",
+            "total_var_ratio_measured",
+            "total_var_ratio_predicted_finite_n",
+            3,
+        ),
+        (
+            "class-mean separation Σ p_l‖μ_l − x̄‖²",
+            "separation_ratio_measured",
+            "separation_ratio_predicted",
+            3,
+        ),
+        (
+            "mean within-class variance",
+            "within_var_ratio_measured",
+            "within_var_ratio_predicted",
+            3,
+        ),
+    )
     header = [f"quantity, t = {' / '.join(map(str, ts))}"]
     for s in specs:
         header += [f"{d['laws'][s]['label']} measured", "predicted"]
@@ -484,7 +603,11 @@ def model_collapse_moments(r):
 
 
 def model_collapse_meta(r):
-    return provenance(r["model_collapse"], "model_collapse") if "model_collapse" in r else missing("model_collapse", "is missing")
+    return (
+        provenance(r["model_collapse"], "model_collapse")
+        if "model_collapse" in r
+        else missing("model_collapse", "is missing")
+    )
 
 
 def model_collapse_grid(r):
@@ -492,21 +615,44 @@ def model_collapse_grid(r):
     closed-form LDA accuracy on the predicted class moments."""
     d = r.get("model_collapse_grid")
     if d is None:
-        return missing("model_collapse", "has no `model_collapse_grid.json` yet (`make paper` runs "
-                       "`model_collapse.py --grid`)")
+        return missing(
+            "model_collapse",
+            "has no `model_collapse_grid.json` yet (`make paper` runs `model_collapse.py --grid`)",
+        )
     tmax = d["config"]["generations"]
     ts = (0, tmax // 2, tmax)
     rows = []
     for c in d["conditions"].values():
-        rows.append([c["model"].upper(), c["label"], f"×{c['size_ratio']}", c["labels"], f(c["u"], 3),
-                     " / ".join(f"{f(c['accuracy_mean'][t], 1)} ± {f(c['accuracy_sd'][t], 1)}" for t in ts),
-                     " / ".join(f(c["lda_accuracy_predicted"][t], 1) for t in ts),
-                     f"{f(c['separation_ratio_measured'][tmax], 3)} / {f(c['separation_ratio_predicted'][tmax], 3)}",
-                     f"{f(c['within_var_ratio_measured'][tmax], 3)} / {f(c['within_var_ratio_predicted'][tmax], 3)}"])
+        rows.append(
+            [
+                c["model"].upper(),
+                c["label"],
+                f"×{c['size_ratio']}",
+                c["labels"],
+                f(c["u"], 3),
+                " / ".join(
+                    f"{f(c['accuracy_mean'][t], 1)} ± {f(c['accuracy_sd'][t], 1)}" for t in ts
+                ),
+                " / ".join(f(c["lda_accuracy_predicted"][t], 1) for t in ts),
+                f"{f(c['separation_ratio_measured'][tmax], 3)} / {f(c['separation_ratio_predicted'][tmax], 3)}",
+                f"{f(c['within_var_ratio_measured'][tmax], 3)} / {f(c['within_var_ratio_predicted'][tmax], 3)}",
+            ]
+        )
     t_lab = " / ".join(map(str, ts))
-    return table(["model", "law", "synthetic size", "labels", "u", f"accuracy % at t = {t_lab}",
-                  f"LDA on predicted moments % at t = {t_lab}", f"separation at t = {tmax}: measured / predicted",
-                  f"within-class var at t = {tmax}: measured / predicted"], rows)
+    return table(
+        [
+            "model",
+            "law",
+            "synthetic size",
+            "labels",
+            "u",
+            f"accuracy % at t = {t_lab}",
+            f"LDA on predicted moments % at t = {t_lab}",
+            f"separation at t = {tmax}: measured / predicted",
+            f"within-class var at t = {tmax}: measured / predicted",
+        ],
+        rows,
+    )
 
 
 def model_collapse_grid_meta(r):
@@ -514,8 +660,11 @@ def model_collapse_grid_meta(r):
     if d is None:
         return "*not run yet.*"
     c = d["config"]
-    return (provenance(d, "model_collapse_grid") + f" {c['generations']} generations, {c['runs']} runs, "
-            f"{c['epochs']} epochs.")
+    return (
+        provenance(d, "model_collapse_grid")
+        + f" {c['generations']} generations, {c['runs']} runs, "
+        f"{c['epochs']} epochs."
+    )
 
 
 # ----------------------------------------------------------------------------- implied checks
@@ -530,10 +679,23 @@ def implied_table(r):
             continue
         for c in r[name]["checks"]:
             z = c.get("max_abs_z")
-            rows.append([f"`{name}.py`", c["what"], c["result"], "—" if z is None else f(z, 2),
-                         "pass" if c["passed"] else "FAIL"])
-    note = (f"\n\n*No committed full-run JSON yet for {', '.join(absent)}: `make paper` writes "
-            "them; their `--quick` variants run in the test suite.*") if absent else ""
+            rows.append(
+                [
+                    f"`{name}.py`",
+                    c["what"],
+                    c["result"],
+                    "—" if z is None else f(z, 2),
+                    "pass" if c["passed"] else "FAIL",
+                ]
+            )
+    note = (
+        (
+            f"\n\n*No committed full-run JSON yet for {', '.join(absent)}: `make paper` writes "
+            "them; their `--quick` variants run in the test suite.*"
+        )
+        if absent
+        else ""
+    )
     if not rows:
         return note.strip()
     return table(["script", "what is compared", "result", "max abs z", "verdict"], rows) + note
@@ -583,7 +745,9 @@ def render(text: str, results: dict) -> str:
     def sub(m):
         name, kind = m["name"], m["kind"]
         if name not in GENERATORS:
-            raise ValueError(f"README marker {kind}:{name} has no generator; add it to GENERATORS in tables.py")
+            raise ValueError(
+                f"README marker {kind}:{name} has no generator; add it to GENERATORS in tables.py"
+            )
         try:
             body = GENERATORS[name](results)
         except KeyError as err:
@@ -598,7 +762,11 @@ def check(readme: Path = README, results: Path = RESULTS) -> list[str]:
     """The unified diff between ``readme`` and its regenerated text (empty when they agree)."""
     old = Path(readme).read_text()
     new = render(old, load_results(results))
-    return list(difflib.unified_diff(old.splitlines(), new.splitlines(), "README.md", "regenerated", lineterm=""))
+    return list(
+        difflib.unified_diff(
+            old.splitlines(), new.splitlines(), "README.md", "regenerated", lineterm=""
+        )
+    )
 
 
 def main(argv=None) -> int:
