@@ -162,20 +162,24 @@ def check_data(x, name: str = "x", *, min_rows: int = 2):
     if is_global(x):  # spans other processes: checked on device, never fetched
         return check_global_data(x, name)
     dtype = float_dtype()
+    # |x| <= half the largest float: the difference of two rows (the mixup lerp) stays finite
+    bound = np.finfo(dtype).max / 2
     msg = (
         f"{name} holds NaN or inf, or values beyond the {np.dtype(dtype).name} range "
-        f"(|x| > {float(np.finfo(dtype).max):.3g}); remove, impute or rescale those rows first."
+        f"(|x| > {float(bound):.3g}, half the largest {np.dtype(dtype).name}, so that differences "
+        "of rows stay finite); remove, impute or rescale those rows first."
     )
     if is_concrete(x):
         # numpy, not jnp: inside an outer jit a jnp op on a closed-over constant is a tracer.
-        # Finiteness is checked after the cast: finite float64 data near 1e300 overflow float32.
+        # Checked after the cast: finite float64 data near 1e300 overflow float32.
         with np.errstate(over="ignore", invalid="ignore"):
             xc = np.asarray(x, dtype=dtype)
-        if not np.all(np.isfinite(xc)):
+            ok = np.all(np.abs(xc) <= bound)  # False for NaN and inf too
+        if not ok:
             raise ValueError(msg)
         return jnp.asarray(xc) if not isinstance(x, jax.Array) else jnp.asarray(x, dtype=dtype)
     x = jnp.asarray(x, dtype=dtype)
-    return fail_if(x, ~jnp.isfinite(x), msg)
+    return fail_if(x, ~(jnp.abs(x) <= bound), msg)
 
 
 def check_labels(labels, num_rows: int, name: str = "labels"):
