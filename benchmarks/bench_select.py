@@ -7,10 +7,17 @@ once (vectorised ``scipy.special.betainc``), brackets the smallest crossing, the
 ``scipy.optimize.brentq`` (xtol 1e-14) once per δ. Run: ``python -m benchmarks.bench_select``.
 Prints the time per δ of each and the ratio; pass ``--write`` to record the row in
 ``benchmarks/README.md``.
+
+``--design`` times ``jaxmix.design_weights`` on a one-law problem (Algorithm 1 posed to the
+solver: EpBeta, free α, β, targets E[W²] = E[W] and u = δ; float64) in a fresh process: the
+first call (tracing, compiling, solving) and a warm call with a new δ (no recompilation),
+against ``select_epbeta`` first called in the same fresh process.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 
 import jax
@@ -22,7 +29,7 @@ import numpy as np  # noqa: E402
 from scipy import optimize, special  # noqa: E402
 
 import jaxmix  # noqa: E402
-from jaxmix import select  # noqa: E402
+from jaxmix import epbeta_select as select  # noqa: E402
 from benchmarks._util import best_time, interleaved, write_row  # noqa: E402
 
 EPS0 = EPS1 = 0.3
@@ -96,5 +103,48 @@ def _write_row(ratio, t_jax, t_scipy):
     )
 
 
+_DESIGN_SCRIPT = """
+import json, time, jax
+jax.config.update("jax_enable_x64", True)
+import jaxmix
+from jaxmix import Equal
+t = time.perf_counter(); jax.block_until_ready(jaxmix.select_epbeta(0.02)); t_sel = time.perf_counter() - t
+tmpl = jaxmix.EpBeta(3.0, 1.0, 0.3, 0.3)
+cons = lambda d: [Equal("variance_gap", 0.0), Equal("u", d)]
+t = time.perf_counter(); law, rep = jaxmix.design_weights(tmpl, cons(0.02)); jax.block_until_ready(law)
+t_first = time.perf_counter() - t
+warm = []
+for d in (0.01, 0.03, 0.04):
+    t = time.perf_counter(); law, rep2 = jaxmix.design_weights(tmpl, cons(d)); jax.block_until_ready(law)
+    warm.append(time.perf_counter() - t)
+print(json.dumps(dict(select_first=t_sel, first=t_first, warm=sorted(warm)[1],
+                      converged=bool(rep.converged) and bool(rep2.converged))))
+"""
+
+
+def design_times():
+    """(select_epbeta first call, design_weights first call, median warm call), fresh process."""
+    out = subprocess.run([sys.executable, "-c", _DESIGN_SCRIPT], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main_design(write: bool = False):
+    r = design_times()
+    print(f"design_weights (one EpBeta law, 2 targets, 16 starts, float64), fresh process: first call "
+          f"{r['first']:.1f} s, warm call {1e3 * r['warm']:.0f} ms (new delta, no recompilation); "
+          f"select_epbeta's first call in the same process {r['select_first']:.1f} s; "
+          f"converged: {r['converged']}")
+    if write:
+        write_row(
+            "`bench_select --design`: design_weights, one EpBeta law (float64), first call / warm call",
+            f"select_epbeta first call in the same fresh process ({r['select_first']:.1f} s)",
+            f"first {r['first']:.1f} s ({r['first'] / r['select_first']:.1f}×), warm {1e3 * r['warm']:.0f} ms",
+        )
+    return r
+
+
 if __name__ == "__main__":
-    main(write="--write" in sys.argv, quick="--quick" in sys.argv)
+    if "--design" in sys.argv:
+        main_design(write="--write" in sys.argv)
+    else:
+        main(write="--write" in sys.argv, quick="--quick" in sys.argv)

@@ -276,7 +276,9 @@ def _select_flat(delta, eps0, eps1, tau):
 def _select_flat_given_table(delta, eps0, eps1, tau, table):
     """(α, β) stacked for concrete δ, from a cached curve table (values only: no custom JVP)."""
     x = jax.vmap(lambda d: _smallest_root(d, eps0, eps1, tau, table)[0])(delta)
-    return jnp.stack(vp_curve_params(x, eps0, eps1))
+    # the residual u(x) - min(δ, u*) at the returned root: the accuracy promise is checked
+    resid = vp_curve_shift(x, eps0, eps1, tau) - jnp.minimum(delta, table[3])
+    return jnp.concatenate([jnp.stack(vp_curve_params(x, eps0, eps1)), resid[None]])
 
 
 _curve_table_jit = jax.jit(_curve_table)
@@ -302,6 +304,33 @@ def _memo_table(eps0, eps1, tau, dtype):
 _MIN_BUCKET = 64
 
 
+def _check_solution(ab, resid, delta, eps0, eps1, tau):
+    """ValueError where a root misses the stated accuracy or the law leaves the float range.
+
+    |u - δ| ≤ 1e-6 (float64) / 1e-4 (float32) is the promise; it fails where u varies on scales
+    the fixed grid does not resolve (τ very near 0 or 1) and where δ is so small that α, β
+    overflow (W is then a point mass at 1 to working precision).
+    """
+    tol = 1e-6 if np.asarray(ab).dtype == np.float64 else 1e-4
+    bad_law = ~np.all(np.isfinite(ab) & (ab > 0), axis=0)
+    if np.any(bad_law):
+        d = float(np.asarray(delta)[np.argmax(bad_law)])
+        raise ValueError(
+            f"select_epbeta: delta = {d:.3g} with eps0 = {float(eps0):.3g}, eps1 = {float(eps1):.3g} "
+            f"gives alpha, beta beyond the {np.asarray(ab).dtype} range (the law is a point mass to "
+            "working precision); use a larger delta, moderate eps, or float64 (jax.enable_x64)."
+        )
+    worst = np.abs(np.asarray(resid))
+    if np.any(~(worst <= tol)):
+        i = int(np.argmax(np.where(np.isfinite(worst), worst, np.inf)))
+        raise ValueError(
+            f"select_epbeta: could not meet |u - delta| <= {tol:g} for delta = "
+            f"{float(np.asarray(delta)[i]):.6g}, tau = {float(tau):.6g} (off by {float(worst[i]):.2g}): "
+            "with tau this close to 0 or 1, u changes on scales below the solver's grid. Use a tau "
+            "further from 0 and 1, or float64 (jax.enable_x64)."
+        )
+
+
 def _select_core(delta, eps0, eps1, tau):
     """((α, β) stacked, each of delta's shape, u_max). δ is flattened and padded to a bucket of
     size max(64, 2^k), so every batch of up to 64 values shares one compiled program (compiling
@@ -316,7 +345,9 @@ def _select_core(delta, eps0, eps1, tau):
     padded = xp.concatenate([flat, xp.full((size - n,), 1e-3, flat.dtype)])
     if concrete:  # values only: the curve table comes from the memo, u* as a Python float
         table, u_star = _memo_table(eps0, eps1, tau, flat.dtype)
-        ab = np.asarray(_select_flat_given_table(padded, eps0, eps1, tau, table))
+        out = np.asarray(_select_flat_given_table(padded, eps0, eps1, tau, table))
+        ab, resid = out[:2], out[2, :n]
+        _check_solution(ab[:, :n], resid, flat, eps0, eps1, tau)
     else:
         ab, u_star = _select_flat(padded, eps0, eps1, tau)
     return ab[:, :n].reshape((2,) + shape), u_star
@@ -418,7 +449,9 @@ def select_epbeta(
                 "(e.g. 1e-3), or use plain resampling."
             )
     else:
-        delta = eqx.error_if(delta, delta <= 0, "select_epbeta: delta must be > 0 (0 is resampling).")
+        delta = eqx.error_if(
+            delta, ~(delta > 0), "select_epbeta: delta must be finite and > 0 (0 is resampling); got NaN or <= 0."
+        )
     # δ > 0 from here; δ above the maximum is solved at the maximum, then rejected below.
     if _checks.is_concrete(delta):
         ab, dmax = _select_core(np.asarray(delta), e0, e1, t)

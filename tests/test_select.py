@@ -338,3 +338,47 @@ def test_plots_return_axes():
     ax = plots.plot_variance_preserving_curve(0.3, 0.3, num=64)
     assert isinstance(ax, matplotlib.axes.Axes)
     matplotlib.pyplot.close("all")
+
+
+def _u_of(law, tau):
+    return float(_law_stats(law, tau)[0])
+
+
+@pytest.mark.parametrize("tau", [0.01, 0.1, 0.9, 0.99])
+def test_extreme_tau_meets_tolerance_or_refuses(tau):
+    """float32: |u - delta| <= 1e-4 as documented, or a ValueError giving the reason (before:
+    select_epbeta(0.01, tau=0.99) returned a law with u = 0.0139)."""
+    try:
+        law = jaxmix.select_epbeta(0.01, tau=tau)
+    except ValueError as err:
+        assert "tau" in str(err) and "|u - delta|" in str(err)
+        return
+    assert abs(_u_of(law, tau) - 0.01) <= 1e-4
+
+
+@pytest.mark.parametrize("kwargs", [dict(delta=1e-20), dict(delta=0.01, eps0=1e30, eps1=1e30)])
+def test_extreme_values_never_give_nan_laws(kwargs):
+    """select_epbeta(1e-20) and eps0 = eps1 = 1e30 returned NaN laws: now an error or a finite law."""
+    delta = kwargs.pop("delta")
+    try:
+        law = jaxmix.select_epbeta(delta, **kwargs)
+    except ValueError as err:
+        assert "select_epbeta" in str(err)
+        return
+    assert np.all(np.isfinite([law.alpha, law.beta]))
+
+
+def test_traced_nan_delta_raises():
+    """jax.jit(select_epbeta)(nan) returned the maximal law; now a runtime error naming delta."""
+    with pytest.raises(Exception, match="delta must be finite and > 0"):
+        jax.block_until_ready(jax.jit(jaxmix.select_epbeta)(jnp.nan))
+
+
+def test_clear_caches_forgets_the_memo():
+    from jaxmix import epbeta_select
+
+    jaxmix.select_epbeta(0.02)
+    assert epbeta_select._cached_curve_table.cache_info().currsize > 0
+    jaxmix.clear_caches()
+    assert epbeta_select._cached_curve_table.cache_info().currsize == 0
+    np.testing.assert_allclose(_u_of(jaxmix.select_epbeta(0.02), 0.5), 0.02, atol=1e-4)
