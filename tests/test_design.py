@@ -110,8 +110,8 @@ def test_infeasible_target_says_infeasible(x64):
     with pytest.warns(RuntimeWarning, match="infeasible"):
         _, rep = jaxmix.design_weights(jaxmix.EpBeta(3.0, 1.0, EPS, EPS), ALG1(1.5 * dmax))
     assert not bool(rep.converged) and int(rep.status) == design.INFEASIBLE
-    # the smallest violation found: no VP law gets closer to u = 1.5 dmax than 0.5 dmax
-    assert float(rep.max_violation) > 0.4 * dmax
+    # the smallest violation found (max-norm over both targets) is far above sqrt(tol)
+    assert float(rep.max_violation) > 1e-3
     assert "smallest violation" in rep.message and "start" in rep.message
     assert float(np.min(np.asarray(rep.start_violation))) == pytest.approx(float(rep.max_violation))
 
@@ -126,6 +126,7 @@ def test_no_recompilation_for_new_values(x64):
 # --- objectives with active and inactive inequalities ------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", [(3.0, 1.0), (1.0, 3.0)])
 def test_max_variance_with_active_bound_on_u(x64, start):
     """max Var over VP laws with u <= 0.05: Var = m(1-m) grows towards m = 1/2 and u(1/2) > 0.05,
@@ -141,6 +142,7 @@ def test_max_variance_with_active_bound_on_u(x64, start):
     assert float(rep.objective) == pytest.approx(0.0688, abs=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bound,expected", [(0.6, 0.24), (0.3, 0.25)])
 def test_max_variance_with_bound_on_mean(x64, bound, expected):
     """Var = m(1 - m) on the VP curve: with E[W] >= 0.6 the bound is active (0.24); with
@@ -152,6 +154,7 @@ def test_max_variance_with_bound_on_mean(x64, bound, expected):
     np.testing.assert_allclose(epbeta_var(law), expected, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_unattained_supremum_names_the_parameter(x64):
     """sup E[W] on the VP curve is 1 (W = 1), a limit law: not converged, with the reason."""
     with pytest.warns(RuntimeWarning, match="not attained"):
@@ -248,6 +251,7 @@ def test_covariance_gap_of_a_shared_law_and_class_var_error(x64):
     np.testing.assert_allclose(float(rep.objective), err, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_float32_algorithm1():
     """float32 defaults (tol 1e-5): converged to a VP root of u = 0.03 (to float32 accuracy)."""
     law, rep = solve(jaxmix.EpBeta(3.0, 1.0, EPS, EPS), ALG1(0.03))
@@ -272,7 +276,7 @@ def test_callable_of_same_structure_does_not_recompile(x64):
     assert sizes[0] == sizes[1]
 
 
-def test_report_prints_values():
+def test_report_prints_values(x64):
     law, rep = solve(jaxmix.Beta(1.0, 1.0), [Equal("mean", 0.3), Equal("variance", 0.01)])
     text = repr(rep)
     assert "converged=True" in text and "start=" in text and "residual[0]" in text
