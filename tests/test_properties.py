@@ -249,7 +249,6 @@ def test_predict(rows, a, tau, replace):
         np.testing.assert_allclose(np.asarray(out.cov), k * np.asarray(s.cov), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.xfail(reason="select_epbeta(1e-20) returns an EpBeta with NaN parameters", strict=False)
 @settings(max_examples=10, **SETTINGS)
 @given(delta=st.one_of(st.floats(-1, 2), st.sampled_from([np.nan, 1e-20, 1e-8, 0.999, np.inf])))
 def test_select_epbeta_clear_error_or_finite(delta):
