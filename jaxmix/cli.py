@@ -32,7 +32,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from jaxmix.synthesizer import BOUNDS
 
@@ -52,7 +52,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def parse_weights(spec: str | None = "epbeta", *, delta: float = DEFAULT_DELTA, eps: float = DEFAULT_EPS, tau: float = 0.5):
+def parse_weights(
+    spec: str | None = "epbeta",
+    *,
+    delta: float = DEFAULT_DELTA,
+    eps: float = DEFAULT_EPS,
+    tau: float = 0.5,
+):
     """The law named by a --weights SPEC (grammar of ``jaxmix.specs``); ValueError on a bad spec,
     an out-of-range parameter or an unattainable delta."""
     from jaxmix import specs
@@ -71,63 +77,136 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 
 def _add_weight_args(p: argparse.ArgumentParser, *, report: bool = False) -> None:
-    side = " (default: from SYNTH.csv.jaxmix.json when present, else {})" if report else " (default {})"
-    p.add_argument("--weights", default=None if report else "epbeta", metavar="SPEC",
-                   help=f"weight law: {WEIGHT_SPECS}" + side.format("epbeta, Algorithm 1 with --delta/--eps"))
-    p.add_argument("--delta", type=float, default=DEFAULT_DELTA,
-                   help=f"class-mean shift u = delta for --weights epbeta (default {DEFAULT_DELTA})")
-    p.add_argument("--eps", type=float, default=DEFAULT_EPS,
-                   help=f"EpBeta support [-eps, 1+eps] for --weights epbeta (default {DEFAULT_EPS})")
-    p.add_argument("--tau", type=float, default=None if report else 0.5,
-                   help="cut point for categorical columns" + side.format("0.5"))
-    p.add_argument("--generations", type=int, default=None if report else 1, metavar="G",
-                   help="rounds of repeated synthesis, each from the previous one" + side.format("1"))
-    p.add_argument("--categorical", default=None, metavar="COL,...",
-                   help="numeric columns to treat as categorical (non-numeric ones always are)")
+    side = (
+        " (default: from SYNTH.csv.jaxmix.json when present, else {})"
+        if report
+        else " (default {})"
+    )
+    p.add_argument(
+        "--weights",
+        default=None if report else "epbeta",
+        metavar="SPEC",
+        help=f"weight law: {WEIGHT_SPECS}" + side.format("epbeta, Algorithm 1 with --delta/--eps"),
+    )
+    p.add_argument(
+        "--delta",
+        type=float,
+        default=DEFAULT_DELTA,
+        help=f"class-mean shift u = delta for --weights epbeta (default {DEFAULT_DELTA})",
+    )
+    p.add_argument(
+        "--eps",
+        type=float,
+        default=DEFAULT_EPS,
+        help=f"EpBeta support [-eps, 1+eps] for --weights epbeta (default {DEFAULT_EPS})",
+    )
+    p.add_argument(
+        "--tau",
+        type=float,
+        default=None if report else 0.5,
+        help="cut point for categorical columns" + side.format("0.5"),
+    )
+    p.add_argument(
+        "--generations",
+        type=int,
+        default=None if report else 1,
+        metavar="G",
+        help="rounds of repeated synthesis, each from the previous one" + side.format("1"),
+    )
+    p.add_argument(
+        "--categorical",
+        default=None,
+        metavar="COL,...",
+        help="numeric columns to treat as categorical (non-numeric ones always are)",
+    )
     if report:
-        p.add_argument("--drop-missing", action="store_true",
-                       help="accepted for compatibility: rows with a missing value are always left out of the moments")
+        p.add_argument(
+            "--drop-missing",
+            action="store_true",
+            help="accepted for compatibility: rows with a missing value are always left out of the moments",
+        )
     else:
-        p.add_argument("--missing", choices=("keep", "drop", "error"), default="keep",
-                       help="missing values: keep (default: kept at their real rate), drop (rows with one), error")
+        p.add_argument(
+            "--missing",
+            choices=("keep", "drop", "error"),
+            default="keep",
+            help="missing values: keep (default: kept at their real rate), drop (rows with one), error",
+        )
         p.add_argument("--drop-missing", action="store_true", help="the same as --missing drop")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``jaxmix`` command."""
-    parser = _Parser(prog="jaxmix", description="Structure-preserving mixup: synthesize tables, report fidelity, design weight laws.")
-    sub = parser.add_subparsers(dest="command", metavar="{synth,report,design}", parser_class=_Parser)
+    parser = _Parser(
+        prog="jaxmix",
+        description="Structure-preserving mixup: synthesize tables, report fidelity, design weight laws.",
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="{synth,report,design}", parser_class=_Parser
+    )
     sub.required = True
 
-    p = sub.add_parser("synth", help="write a synthetic CSV made by mixup from IN.csv",
-                       description="Write N synthetic rows made by mixup from IN.csv to OUT.csv.")
+    p = sub.add_parser(
+        "synth",
+        help="write a synthetic CSV made by mixup from IN.csv",
+        description="Write N synthetic rows made by mixup from IN.csv to OUT.csv.",
+    )
     p.add_argument("input", metavar="IN.csv")
     p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
-    p.add_argument("-n", "--num-rows", type=int, required=True, metavar="N",
-                   help="rows to synthesize (> 0); large N is written chunk by chunk")
+    p.add_argument(
+        "-n",
+        "--num-rows",
+        type=int,
+        required=True,
+        metavar="N",
+        help="rows to synthesize (> 0); large N is written chunk by chunk",
+    )
     p.add_argument("--seed", type=int, default=0, help="PRNG seed in [0, 2^64 - 1] (default 0)")
     _add_weight_args(p)
-    p.add_argument("--bounds", choices=BOUNDS, default="keep",
-                   help="values outside a column's real [min, max]: keep (default: the theory's records, "
-                   "moments as predicted), clip (to the nearest end), resample (redraw the record's weight)")
-    p.add_argument("--integer", default=None, metavar="COL,...",
-                   help="numeric columns to round to whole numbers, besides the detected whole-number columns")
-    p.add_argument("--keep-float", default=None, metavar="COL,...",
-                   help="whole-number columns NOT to round (they are rounded by default)")
+    p.add_argument(
+        "--bounds",
+        choices=BOUNDS,
+        default="keep",
+        help="values outside a column's real [min, max]: keep (default: the theory's records, "
+        "moments as predicted), clip (to the nearest end), resample (redraw the record's weight)",
+    )
+    p.add_argument(
+        "--integer",
+        default=None,
+        metavar="COL,...",
+        help="numeric columns to round to whole numbers, besides the detected whole-number columns",
+    )
+    p.add_argument(
+        "--keep-float",
+        default=None,
+        metavar="COL,...",
+        help="whole-number columns NOT to round (they are rounded by default)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
 
-    p = sub.add_parser("report", help="fidelity report of SYNTH.csv against REAL.csv",
-                       description="Write DIR/report.md and PNG plots comparing REAL.csv, SYNTH.csv and "
-                       "the moments jaxmix.predict gives for the weights used.")
+    p = sub.add_parser(
+        "report",
+        help="fidelity report of SYNTH.csv against REAL.csv",
+        description="Write DIR/report.md and PNG plots comparing REAL.csv, SYNTH.csv and "
+        "the moments jaxmix.predict gives for the weights used.",
+    )
     p.add_argument("real", metavar="REAL.csv")
     p.add_argument("synth", metavar="SYNTH.csv")
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     _add_weight_args(p, report=True)
 
-    p = sub.add_parser("design", help="print the EpBeta law Algorithm 1 picks for a delta",
-                       description="Print the variance-preserving EpBeta law with class-mean shift u = delta.")
+    p = sub.add_parser(
+        "design",
+        help="print the EpBeta law Algorithm 1 picks for a delta",
+        description="Print the variance-preserving EpBeta law with class-mean shift u = delta.",
+    )
     p.add_argument("--delta", type=float, required=True, help="target class-mean shift u = delta")
-    p.add_argument("--eps", type=float, default=DEFAULT_EPS, help=f"support [-eps, 1+eps] (default {DEFAULT_EPS})")
+    p.add_argument(
+        "--eps",
+        type=float,
+        default=DEFAULT_EPS,
+        help=f"support [-eps, 1+eps] (default {DEFAULT_EPS})",
+    )
     p.add_argument("--tau", type=float, default=0.5, help="cut point (default 0.5)")
     return parser
 
@@ -204,14 +283,22 @@ def cmd_synth(args, out=None) -> int:
     if not os.path.isdir(out_dir):
         raise UsageError(f"{args.output}: the directory {out_dir} does not exist.")
     missing = "drop" if args.drop_missing else args.missing
-    frame = _load(args.input, _names(args.categorical), missing == "drop", "IN.csv", keep_missing=missing == "keep")
+    frame = _load(
+        args.input,
+        _names(args.categorical),
+        missing == "drop",
+        "IN.csv",
+        keep_missing=missing == "keep",
+    )
     spec = frame.spec
     integer, keep_float = _names(args.integer), _names(args.keep_float)
     for opt, names in (("--integer", integer), ("--keep-float", keep_float)):
         io.check_columns(names, spec.columns, opt)
         for name in names:
             if name in spec.categorical:
-                raise UsageError(f"{opt}: column {name!r} is categorical; {opt} is for numeric columns.")
+                raise UsageError(
+                    f"{opt}: column {name!r} is categorical; {opt} is for numeric columns."
+                )
     if frame.x.shape[0] < 2:
         raise UsageError(f"{args.input}: mixup needs at least 2 rows, got {frame.x.shape[0]}.")
     n = args.num_rows
@@ -228,14 +315,24 @@ def cmd_synth(args, out=None) -> int:
             f"{free / 1e9:.3g} GB free; use a smaller N or another directory."
         )
     weights = parse_weights(args.weights, delta=args.delta, eps=args.eps, tau=args.tau)
-    syn = Synthesizer(weights, bounds=args.bounds, tau=args.tau, generations=args.generations,
-                      integer=integer, keep_float=keep_float)
+    syn = Synthesizer(
+        weights,
+        bounds=args.bounds,
+        tau=args.tau,
+        generations=args.generations,
+        integer=integer,
+        keep_float=keep_float,
+    )
     syn._fit_frame(frame)
     key = key_from_seed(args.seed)
     stats: dict = {}
     g = args.generations
-    bar = ProgressBar(n * g, desc="jaxmix synth" + (f" ({g} generations)" if g > 1 else ""), unit="rows",
-                      enable=not args.quiet and (n > CHUNK_ROWS or g > 1))
+    bar = ProgressBar(
+        n * g,
+        desc="jaxmix synth" + (f" ({g} generations)" if g > 1 else ""),
+        unit="rows",
+        enable=not args.quiet and (n > CHUNK_ROWS or g > 1),
+    )
     float_format = "%.7g" if np.zeros((), np.float32).dtype == _default_float() else None
 
     def frames():
@@ -264,13 +361,19 @@ def cmd_synth(args, out=None) -> int:
 
         share = float(outside.max()) / n if len(outside) else 0.0
         worst = spec.numeric[int(np.argmax(outside))] if len(outside) else ""
-        bound_note = {"keep": "kept", "clip": "clipped to the real range", "resample": "redrawn in range"}[args.bounds]
-        print(f"wrote {n} rows x {len(spec.columns)} columns to {args.output} "
-              f"(mixed: {len(spec.numeric)} numeric, cut: {len(spec.categorical)} categorical; "
-              f"weights {describe_law(syn.law)}, generations {args.generations}, seed {args.seed}); "
-              f"outside the real range: up to {100 * share:.1f} % of values ({worst}), {bound_note}; "
-              f"rounded: {', '.join(syn.rounded) or 'none'}; record in {sidecar_path(args.output)}",
-              file=out or sys.stdout)
+        bound_note = {
+            "keep": "kept",
+            "clip": "clipped to the real range",
+            "resample": "redrawn in range",
+        }[args.bounds]
+        print(
+            f"wrote {n} rows x {len(spec.columns)} columns to {args.output} "
+            f"(mixed: {len(spec.numeric)} numeric, cut: {len(spec.categorical)} categorical; "
+            f"weights {describe_law(syn.law)}, generations {args.generations}, seed {args.seed}); "
+            f"outside the real range: up to {100 * share:.1f} % of values ({worst}), {bound_note}; "
+            f"rounded: {', '.join(syn.rounded) or 'none'}; record in {sidecar_path(args.output)}",
+            file=out or sys.stdout,
+        )
     return 0
 
 
@@ -322,7 +425,9 @@ def _align_synth(real, synth, real_path, synth_path):
         raise UsageError(f"{synth_path}: columns differ from {real_path} ({what}).")
     bad = [c for c in rs.numeric if c not in ss.numeric]
     if bad:
-        raise UsageError(f"{synth_path}: column {bad[0]!r} is numeric in {real_path} but not in the synthetic table.")
+        raise UsageError(
+            f"{synth_path}: column {bad[0]!r} is numeric in {real_path} but not in the synthetic table."
+        )
     x = synth.x[:, [ss.numeric.index(c) for c in rs.numeric]]
     codes = []
     for j, name in enumerate(rs.categorical):
@@ -337,7 +442,9 @@ def _align_synth(real, synth, real_path, synth_path):
             elif str(v) in lookup:
                 remap.append(lookup[str(v)])
             else:
-                raise UsageError(f"{synth_path}: column {name!r} has category {v!r}, which {real_path} does not have.")
+                raise UsageError(
+                    f"{synth_path}: column {name!r} has category {v!r}, which {real_path} does not have."
+                )
         codes.append(np.asarray(remap, np.int64)[synth.labels[:, ss.categorical.index(name)]])
     labels = np.stack(codes, axis=1) if codes else None
     return x, labels
@@ -355,8 +462,10 @@ def _read_sidecar(synth_path):
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as err:
-        raise UsageError(f"{path}: cannot read the synth record ({' '.join(str(err).split())}); "
-                         "delete it or give --weights, --tau and --generations.") from None
+        raise UsageError(
+            f"{path}: cannot read the synth record ({' '.join(str(err).split())}); "
+            "delete it or give --weights, --tau and --generations."
+        ) from None
     return record, path
 
 
@@ -374,25 +483,39 @@ def cmd_report(args, out=None) -> int:
     real = _load(args.real, cats, True, "REAL.csv")  # moments of the complete rows
     # the synthetic table's categorical columns are the real table's, whatever their values look like
     synth = _load(args.synth, (), True, "SYNTH.csv")
-    if set(synth.spec.columns) == set(real.spec.columns) and not set(real.spec.categorical) <= set(synth.spec.categorical):
+    if set(synth.spec.columns) == set(real.spec.columns) and not set(real.spec.categorical) <= set(
+        synth.spec.categorical
+    ):
         synth = _load(args.synth, real.spec.categorical, True, "SYNTH.csv")
     x_synth, labels_synth = _align_synth(real, synth, args.real, args.synth)
     if not real.spec.numeric:
         raise UsageError(f"{args.real}: no numeric columns to report on.")
     tau = args.tau if args.tau is not None else float((record or {}).get("tau", 0.5))
-    generations = args.generations if args.generations is not None else int((record or {}).get("generations", 1))
+    generations = (
+        args.generations
+        if args.generations is not None
+        else int((record or {}).get("generations", 1))
+    )
     bounds = (record or {}).get("bounds", "keep")
     if args.weights is not None or record is None:
         weights = parse_weights(args.weights, delta=args.delta, eps=args.eps, tau=tau)
-        source = "--weights" if args.weights is not None else "default --weights epbeta (no synth record found)"
+        source = (
+            "--weights"
+            if args.weights is not None
+            else "default --weights epbeta (no synth record found)"
+        )
     else:
         try:
             weights = law_from_description(record["law"])
         except (KeyError, TypeError, ValueError) as err:
-            raise UsageError(f"{record_path}: no usable law in the synth record ({err}); give --weights.") from None
+            raise UsageError(
+                f"{record_path}: no usable law in the synth record ({err}); give --weights."
+            ) from None
         source = f"synth record {record_path}"
     fid = report.fidelity(
-        real.x, x_synth, weights,
+        real.x,
+        x_synth,
+        weights,
         labels_real=real.labels if real.spec.categorical else None,
         labels_synth=labels_synth,
         names=real.spec.numeric,
@@ -406,8 +529,11 @@ def cmd_report(args, out=None) -> int:
     path = report.write_report(args.output, fid, weights, sources=(args.real, args.synth))
     for line in report.headline(fid):
         print(line.replace("**", ""), file=out or sys.stdout)
-    print(f"wrote {path} and {', '.join(report.written_files(fid)[1:])} in {args.output} "
-          f"(weights from {source})", file=out or sys.stdout)
+    print(
+        f"wrote {path} and {', '.join(report.written_files(fid)[1:])} in {args.output} "
+        f"(weights from {source})",
+        file=out or sys.stdout,
+    )
     return 0
 
 
@@ -420,9 +546,18 @@ def cmd_design(args, out=None) -> int:
     print(f"law          {describe_law(law)}", file=out or sys.stdout)
     print(f"E[W]         {m['E[W]']:.6g}", file=out or sys.stdout)
     print(f"Var[W]       {m['Var[W]']:.6g}", file=out or sys.stdout)
-    print(f"E[W^2]-E[W]  {m['E[W^2]-E[W]']:.3g}   (0: variances and covariances kept; K = {m['K']:.6g})", file=out or sys.stdout)
-    print(f"u            {m['u']:.6g}   (class means move by u (mu_l - mean); target delta = {args.delta:g})", file=out or sys.stdout)
-    print(f"support      [{m['support_low']:.6g}, {m['support_high']:.6g}]   (tau = {args.tau:g})", file=out or sys.stdout)
+    print(
+        f"E[W^2]-E[W]  {m['E[W^2]-E[W]']:.3g}   (0: variances and covariances kept; K = {m['K']:.6g})",
+        file=out or sys.stdout,
+    )
+    print(
+        f"u            {m['u']:.6g}   (class means move by u (mu_l - mean); target delta = {args.delta:g})",
+        file=out or sys.stdout,
+    )
+    print(
+        f"support      [{m['support_low']:.6g}, {m['support_high']:.6g}]   (tau = {args.tau:g})",
+        file=out or sys.stdout,
+    )
     return 0
 
 
@@ -461,7 +596,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_error_line(err), file=sys.stderr)
         return 2
     except OSError as err:
-        print(_error_line(f"{err.filename + ': ' if err.filename else ''}{err.strerror or err}"), file=sys.stderr)
+        print(
+            _error_line(f"{err.filename + ': ' if err.filename else ''}{err.strerror or err}"),
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("jaxmix: interrupted; no output written", file=sys.stderr)

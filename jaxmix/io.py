@@ -32,7 +32,8 @@ import os
 import shutil
 import tempfile
 import warnings
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -89,7 +90,9 @@ def _as_names(value, argname: str) -> tuple[str, ...]:
     try:
         return tuple(str(v).strip() for v in value)
     except TypeError as err:
-        raise TypeError(f"{argname} must be a list of column names, got {type(value).__name__}.") from err
+        raise TypeError(
+            f"{argname} must be a list of column names, got {type(value).__name__}."
+        ) from err
 
 
 def check_columns(names: Sequence[str], columns: Sequence[str], argname: str) -> None:
@@ -127,7 +130,11 @@ def _as_datetime(series):
         with warnings.catch_warnings():  # pandas warns when it guesses a day-first format
             warnings.simplefilter("ignore", UserWarning)
             fmt = guess_datetime_format(values.iloc[0].strip())
-        if fmt is None or not all(f in fmt for f in ("%m", "%d")) or not ("%Y" in fmt or "%y" in fmt):
+        if (
+            fmt is None
+            or not all(f in fmt for f in ("%m", "%d"))
+            or not ("%Y" in fmt or "%y" in fmt)
+        ):
             return None
         try:
             parsed = pd.to_datetime(s, format=fmt, errors="raise")
@@ -195,7 +202,10 @@ def from_pandas(
                 "drop those rows (--drop-missing / drop_missing=True) or impute them first."
             )
     if len(df) == 0:
-        raise ValueError("the table has no rows" + (" left after dropping missing values." if drop_missing else "."))
+        raise ValueError(
+            "the table has no rows"
+            + (" left after dropping missing values." if drop_missing else ".")
+        )
     dates = {}
     if parse_dates:
         for c in columns:
@@ -210,7 +220,11 @@ def from_pandas(
         v = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
         if np.any(np.isinf(v)):
             raise ValueError(f"column {c!r} holds inf; remove or replace those values first.")
-    x = df[list(numeric)].to_numpy(dtype=np.float64, na_value=np.nan) if numeric else np.zeros((len(df), 0))
+    x = (
+        df[list(numeric)].to_numpy(dtype=np.float64, na_value=np.nan)
+        if numeric
+        else np.zeros((len(df), 0))
+    )
     categories, codes = [], []
     for c in cats:
         s = df[c]
@@ -230,12 +244,20 @@ def from_pandas(
         categories.append(values)
         codes.append(code)
     labels = np.stack(codes, axis=1) if codes else np.zeros((len(df), 0), np.int64)
-    spec = TableSpec(columns, numeric, cats, tuple(categories), tuple(dtypes),
-                     tuple((c, dates[c][1], dates[c][2]) for c in numeric if c in dates))
+    spec = TableSpec(
+        columns,
+        numeric,
+        cats,
+        tuple(categories),
+        tuple(dtypes),
+        tuple((c, dates[c][1], dates[c][2]) for c in numeric if c in dates),
+    )
     return Frame(x, labels, spec)
 
 
-def to_pandas(x, labels=None, spec: TableSpec | None = None, *, integer: Sequence[str] | str | None = None):
+def to_pandas(
+    x, labels=None, spec: TableSpec | None = None, *, integer: Sequence[str] | str | None = None
+):
     """Rebuild a DataFrame (columns in ``spec.columns`` order) from mixup arrays.
 
     ``to_pandas(frame)`` inverts :func:`from_pandas`; ``to_pandas(x_syn, labels_syn, frame.spec)``
@@ -258,7 +280,9 @@ def to_pandas(x, labels=None, spec: TableSpec | None = None, *, integer: Sequenc
             raise TypeError("to_pandas(frame) takes no labels or spec; they come from the Frame.")
         x, labels, spec = x
     if not isinstance(spec, TableSpec):
-        raise TypeError(f"spec must be a jaxmix.io.TableSpec (Frame.spec), got {type(spec).__name__}.")
+        raise TypeError(
+            f"spec must be a jaxmix.io.TableSpec (Frame.spec), got {type(spec).__name__}."
+        )
     x = np.asarray(x, dtype=np.float64)
     m = x.shape[0]
     if x.ndim != 2 or x.shape[1] != len(spec.numeric):
@@ -270,7 +294,9 @@ def to_pandas(x, labels=None, spec: TableSpec | None = None, *, integer: Sequenc
         if labels.ndim == 1 and len(spec.categorical) == 1:
             labels = labels[:, None]
         if labels.shape != (m, len(spec.categorical)):
-            raise ValueError(f"labels must have shape ({m}, {len(spec.categorical)}), got {labels.shape}.")
+            raise ValueError(
+                f"labels must have shape ({m}, {len(spec.categorical)}), got {labels.shape}."
+            )
     forced = _as_names(integer, "integer")
     check_columns(forced, spec.numeric, "integer (numeric columns only)")
     data = {}
@@ -299,7 +325,9 @@ def to_pandas(x, labels=None, spec: TableSpec | None = None, *, integer: Sequenc
         values = spec.categories[c]
         code = labels[:, c].astype(np.int64)
         if code.size and (code.min() < 0 or code.max() >= len(values)):
-            raise ValueError(f"labels[:, {c}] holds a code outside 0..{len(values) - 1} for column {name!r}.")
+            raise ValueError(
+                f"labels[:, {c}] holds a code outside 0..{len(values) - 1} for column {name!r}."
+            )
         dt = spec.dtype(name)
         if isinstance(dt, pd.CategoricalDtype):
             data[name] = pd.Series(pd.Categorical.from_codes(code, dtype=dt))
@@ -319,7 +347,11 @@ def to_pandas(x, labels=None, spec: TableSpec | None = None, *, integer: Sequenc
 
 
 def read_csv(
-    path, categorical: Sequence[str] | str | None = None, *, drop_missing: bool = False, keep_missing: bool = False
+    path,
+    categorical: Sequence[str] | str | None = None,
+    *,
+    drop_missing: bool = False,
+    keep_missing: bool = False,
 ) -> Frame:
     """Read a CSV file into a :class:`Frame` (see :func:`from_pandas`).
 
@@ -346,7 +378,9 @@ def read_csv(
         raise ValueError(f"{path}: cannot read: {err.strerror or err}.") from None
     unnamed = [c for c in df.columns if str(c).startswith("Unnamed: ")]
     if unnamed:
-        raise ValueError(f"{path}: malformed CSV: the header has an empty column name (column {unnamed[0][9:]}).")
+        raise ValueError(
+            f"{path}: malformed CSV: the header has an empty column name (column {unnamed[0][9:]})."
+        )
     if len(df) == 0:
         raise ValueError(f"{path}: the file has a header but no rows.")
     try:

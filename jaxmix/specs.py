@@ -26,7 +26,16 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["BETA_MAX", "BETA_MIN", "EPS_MAX", "GRAMMAR", "family", "label", "parse_law", "parse_numbers"]
+__all__ = [
+    "BETA_MAX",
+    "BETA_MIN",
+    "EPS_MAX",
+    "GRAMMAR",
+    "family",
+    "label",
+    "parse_law",
+    "parse_numbers",
+]
 
 GRAMMAR = "uniform | beta:A | beta:A,B | epbeta | epbeta:DELTA | epbeta:A,B,E0,E1"
 BETA_MIN = 1e-3
@@ -54,9 +63,13 @@ def parse_numbers(spec: str) -> tuple[float, ...]:
         try:
             v = float(part)
         except ValueError:
-            raise ValueError(f"weight law {spec!r}: {part.strip()!r} is not a number; use one of {GRAMMAR}.") from None
+            raise ValueError(
+                f"weight law {spec!r}: {part.strip()!r} is not a number; use one of {GRAMMAR}."
+            ) from None
         if not math.isfinite(v):
-            raise ValueError(f"weight law {spec!r}: parameters must be finite numbers, got {part.strip()}.")
+            raise ValueError(
+                f"weight law {spec!r}: parameters must be finite numbers, got {part.strip()}."
+            )
         vals.append(v)
     return tuple(vals)
 
@@ -74,10 +87,19 @@ def _check_beta(spec, a, b):
 def _check_eps(spec, e0, e1):
     for name, v in (("E0", e0), ("E1", e1)):
         if not 0.0 <= v <= EPS_MAX:
-            raise ValueError(f"weight law {spec!r}: {name} = {v:g} must lie in [0, {EPS_MAX:g}] (the support is [-E0, 1 + E1]).")
+            raise ValueError(
+                f"weight law {spec!r}: {name} = {v:g} must lie in [0, {EPS_MAX:g}] (the support is [-E0, 1 + E1])."
+            )
 
 
-def parse_law(spec: str = "epbeta", *, delta: float = 0.05, eps0: float = 0.3, eps1: float | None = None, tau: float = 0.5):
+def parse_law(
+    spec: str = "epbeta",
+    *,
+    delta: float = 0.05,
+    eps0: float = 0.3,
+    eps1: float | None = None,
+    tau: float = 0.5,
+):
     """The law named by ``spec`` (see the module docstring).
 
     Args:
@@ -99,13 +121,17 @@ def parse_law(spec: str = "epbeta", *, delta: float = 0.05, eps0: float = 0.3, e
     eps1 = eps0 if eps1 is None else eps1
     if fam == "uniform":
         if p:
-            raise ValueError(f"weight law {spec!r}: uniform takes no parameters (it is Unif(0, 1)).")
+            raise ValueError(
+                f"weight law {spec!r}: uniform takes no parameters (it is Unif(0, 1))."
+            )
         return jaxmix.Uniform()
     if fam == "beta":
         if len(p) == 1:
             p = (p[0], p[0])
         if len(p) != 2:
-            raise ValueError(f"weight law {spec!r}: beta takes 1 or 2 parameters (beta:A or beta:A,B), got {len(p)}.")
+            raise ValueError(
+                f"weight law {spec!r}: beta takes 1 or 2 parameters (beta:A or beta:A,B), got {len(p)}."
+            )
         _check_beta(spec, *p)
         return jaxmix.Beta(*p)
     if len(p) == 4:
@@ -125,7 +151,9 @@ def parse_law(spec: str = "epbeta", *, delta: float = 0.05, eps0: float = 0.3, e
         raise ValueError(f"weight law {spec!r}: tau = {tau:g} must lie in (0, 1).")
     _check_eps(spec, eps0, eps1)
     if d <= 0:
-        raise ValueError(f"weight law {spec!r}: delta = {d:g} must be > 0 (the class-mean shift u = delta).")
+        raise ValueError(
+            f"weight law {spec!r}: delta = {d:g} must be > 0 (the class-mean shift u = delta)."
+        )
     return jaxmix.select_epbeta(d, eps0=eps0, eps1=eps1, tau=tau)
 
 

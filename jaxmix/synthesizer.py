@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import os
 import pickle
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -162,7 +163,9 @@ class Synthesizer:
             weights = specs.parse_law(weights, delta=delta, eps0=eps, tau=float(tau))
         scheme = as_scheme(weights)
         if scheme.columns is not None or len(scheme.laws) != 1:
-            raise ValueError("Synthesizer takes one law shared by every column (not a per-column Scheme).")
+            raise ValueError(
+                "Synthesizer takes one law shared by every column (not a per-column Scheme)."
+            )
         self.law = scheme.laws[0]
         self.bounds = bounds
         self.tau = float(tau)
@@ -174,7 +177,7 @@ class Synthesizer:
 
     # --- fit ---------------------------------------------------------------------------------
 
-    def fit(self, df, *, missing: str = "keep") -> "Synthesizer":
+    def fit(self, df, *, missing: str = "keep") -> Synthesizer:
         """Learn the table: its arrays, column kinds, ranges and whole-number columns.
 
         ``missing``: ``"keep"`` (default: kept at their real rate, see the module docstring),
@@ -183,10 +186,12 @@ class Synthesizer:
 
         if missing not in ("keep", "drop", "error"):
             raise ValueError(f"missing must be keep, drop or error, got {missing!r}.")
-        frame = io.from_pandas(df, self.categorical, drop_missing=missing == "drop", keep_missing=missing == "keep")
+        frame = io.from_pandas(
+            df, self.categorical, drop_missing=missing == "drop", keep_missing=missing == "keep"
+        )
         return self._fit_frame(frame)
 
-    def _fit_frame(self, frame) -> "Synthesizer":
+    def _fit_frame(self, frame) -> Synthesizer:
         from jaxmix import io
 
         spec = frame.spec
@@ -194,22 +199,32 @@ class Synthesizer:
             io.check_columns(names, spec.columns, arg)
             for name in names:
                 if name in spec.categorical:
-                    raise ValueError(f"{arg}: column {name!r} is categorical; {arg} is for numeric columns.")
+                    raise ValueError(
+                        f"{arg}: column {name!r} is categorical; {arg} is for numeric columns."
+                    )
         if frame.x.shape[0] < 2:
             raise ValueError(f"mixup needs at least 2 rows, got {frame.x.shape[0]}.")
         x = frame.x
         observed = ~np.isnan(x)
         if x.shape[1] and not observed.any(0).all():
             k = int(np.flatnonzero(~observed.any(0))[0])
-            raise ValueError(f"column {spec.numeric[k]!r} has no observed value; drop it or mark it categorical.")
-        whole = tuple(c for k, c in enumerate(spec.numeric)
-                      if np.all(~observed[:, k] | (x[:, k] == np.round(x[:, k]))))
+            raise ValueError(
+                f"column {spec.numeric[k]!r} has no observed value; drop it or mark it categorical."
+            )
+        whole = tuple(
+            c
+            for k, c in enumerate(spec.numeric)
+            if np.all(~observed[:, k] | (x[:, k] == np.round(x[:, k])))
+        )
         self.frame = frame
         self.low = np.nanmin(x, 0) if x.shape[1] else np.zeros(0)
         self.high = np.nanmax(x, 0) if x.shape[1] else np.zeros(0)
         self.missing = bool(x.size and not observed.all())
-        self.rounded = tuple(c for c in spec.numeric
-                             if (c in whole and c not in self.keep_float) or c in self.integer)
+        self.rounded = tuple(
+            c
+            for c in spec.numeric
+            if (c in whole and c not in self.keep_float) or c in self.integer
+        )
         return self
 
     def _check_fitted(self):
@@ -233,8 +248,9 @@ class Synthesizer:
         rounded = jnp.asarray([c in self.rounded for c in frame.spec.numeric] if d else [False])
         return scheme, x, labels, lo, hi, rounded
 
-    def sample_arrays(self, num_rows: int, key, *, chunk_rows: int | None = None, stats=None,
-                      on_rows=None) -> Iterator:
+    def sample_arrays(
+        self, num_rows: int, key, *, chunk_rows: int | None = None, stats=None, on_rows=None
+    ) -> Iterator:
         """Yield (x (m_c, d) numpy, labels (m_c, k) numpy or None) chunks totalling ``num_rows``.
 
         Chunk c (of ``chunk_rows`` rows, default :data:`CHUNK_ROWS`) is drawn with
@@ -246,7 +262,11 @@ class Synthesizer:
         """
         self._check_fitted()
         chunk_rows = CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
-        if isinstance(num_rows, bool) or not isinstance(num_rows, (int, np.integer)) or num_rows < 1:
+        if (
+            isinstance(num_rows, bool)
+            or not isinstance(num_rows, (int, np.integer))
+            or num_rows < 1
+        ):
             raise ValueError(f"num_rows must be an int >= 1, got {num_rows!r}.")
         num_rows = int(num_rows)
         scheme, x, labels, lo, hi, rounded = self._scheme_args()
@@ -260,8 +280,19 @@ class Synthesizer:
             parts = []
             for c, start in enumerate(range(0, num_rows, chunk_rows)):
                 m = min(chunk_rows, num_rows - start)
-                xs, ls, cnt = _draw(jax.random.fold_in(sub, c), x, labels, lo, hi, rounded, tau, scheme, m,
-                                     self.bounds, self.missing)
+                xs, ls, cnt = _draw(
+                    jax.random.fold_in(sub, c),
+                    x,
+                    labels,
+                    lo,
+                    hi,
+                    rounded,
+                    tau,
+                    scheme,
+                    m,
+                    self.bounds,
+                    self.missing,
+                )
                 if last:
                     counts += np.asarray(cnt, np.int64)
                     xs = np.asarray(xs, np.float64)[:, :d]
@@ -278,12 +309,15 @@ class Synthesizer:
             if stats is not None:
                 stats["outside"] = counts[:d]
 
-    def sample_chunks(self, num_rows: int, key, *, chunk_rows: int | None = None, stats=None,
-                      on_rows=None) -> Iterator:
+    def sample_chunks(
+        self, num_rows: int, key, *, chunk_rows: int | None = None, stats=None, on_rows=None
+    ) -> Iterator:
         """Like :meth:`sample`, as DataFrames of at most ``chunk_rows`` rows."""
         from jaxmix import io
 
-        for xs, ls in self.sample_arrays(num_rows, key, chunk_rows=chunk_rows, stats=stats, on_rows=on_rows):
+        for xs, ls in self.sample_arrays(
+            num_rows, key, chunk_rows=chunk_rows, stats=stats, on_rows=on_rows
+        ):
             yield io.to_pandas(xs, ls, self.frame.spec, integer=self.rounded)
 
     def sample(self, num_rows: int, key=None, *, stats=None):
@@ -309,7 +343,7 @@ class Synthesizer:
         write_atomic(os.fspath(path), _write)
 
     @classmethod
-    def load(cls, path) -> "Synthesizer":
+    def load(cls, path) -> Synthesizer:
         """A synthesizer written by :meth:`save`."""
         with open(os.fspath(path), "rb") as fh:
             obj = pickle.load(fh)
@@ -324,10 +358,13 @@ class Synthesizer:
         and generations (see ``jaxmix.report.fidelity``): name -> list of dict rows."""
         from jaxmix import io, report
 
-        real = io.from_pandas(df_real, self.categorical, drop_missing=True)  # moments of complete rows
+        real = io.from_pandas(
+            df_real, self.categorical, drop_missing=True
+        )  # moments of complete rows
         synth = io.from_pandas(df_synth, real.spec.categorical, drop_missing=True)
-        fid = report.fidelity_frames(real, synth, self.law, tau=self.tau, generations=self.generations,
-                                     bounds=self.bounds)
+        fid = report.fidelity_frames(
+            real, synth, self.law, tau=self.tau, generations=self.generations, bounds=self.bounds
+        )
         return fid.tables
 
     def describe(self) -> dict[str, Any]:
@@ -360,4 +397,3 @@ def law_from_description(law: dict):
     if kind == "Uniform":
         return jaxmix.Uniform(law.get("low", 0.0), law.get("high", 1.0))
     raise ValueError(f"unknown law type {kind!r}.")
-

@@ -54,8 +54,23 @@ def assert_variance_ratio(real: pd.DataFrame, synth: pd.DataFrame, predicted: fl
 
 def test_synth_writes_a_table_shaped_like_the_input(tmp_path, capsys):
     out_csv = tmp_path / "syn.csv"
-    rc, out, err = run(["synth", PENGUINS, "-o", out_csv, "-n", N, "--weights", "uniform",
-                        "--integer", "year", "--seed", 3], capsys)
+    rc, out, err = run(
+        [
+            "synth",
+            PENGUINS,
+            "-o",
+            out_csv,
+            "-n",
+            N,
+            "--weights",
+            "uniform",
+            "--integer",
+            "year",
+            "--seed",
+            3,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert out.startswith(f"wrote {N} rows x 8 columns to {out_csv}")
     real = pd.read_csv(PENGUINS)
@@ -63,19 +78,60 @@ def test_synth_writes_a_table_shaped_like_the_input(tmp_path, capsys):
     assert list(syn.columns) == list(real.columns) and len(syn) == N
     assert syn["year"].dtype == np.int64 and set(syn["year"]) <= {2007, 2008, 2009}
     for col in NUMERIC[:-1]:  # whole-number columns are detected and rounded
-        assert syn[col].dtype == (np.int64 if col in ("flipper_length_mm", "body_mass_g") else np.float64)
-        assert real[col].min() <= syn[col].min() and syn[col].max() <= real[col].max()  # W in [0, 1]
+        assert syn[col].dtype == (
+            np.int64 if col in ("flipper_length_mm", "body_mass_g") else np.float64
+        )
+        assert (
+            real[col].min() <= syn[col].min() and syn[col].max() <= real[col].max()
+        )  # W in [0, 1]
     # categories come from the input, and the joint distribution is kept (one cut for all)
-    assert set(map(tuple, syn[CATEGORICAL].to_numpy())) <= set(map(tuple, real[CATEGORICAL].to_numpy()))
+    assert set(map(tuple, syn[CATEGORICAL].to_numpy())) <= set(
+        map(tuple, real[CATEGORICAL].to_numpy())
+    )
     # Unif(0,1) keeps 2/3 of every variance (Theorem 2)
     assert_variance_ratio(real, syn, 2 / 3, NUMERIC[:-1])
     # the same seed gives the same file, another seed another one
     again = tmp_path / "again.csv"
-    assert run(["synth", PENGUINS, "-o", again, "-n", N, "--weights", "uniform", "--integer", "year",
-                "--seed", 3, "--quiet"], capsys) == (0, "", "")
+    assert run(
+        [
+            "synth",
+            PENGUINS,
+            "-o",
+            again,
+            "-n",
+            N,
+            "--weights",
+            "uniform",
+            "--integer",
+            "year",
+            "--seed",
+            3,
+            "--quiet",
+        ],
+        capsys,
+    ) == (0, "", "")
     assert again.read_bytes() == out_csv.read_bytes()
-    assert run(["synth", PENGUINS, "-o", again, "-n", N, "--weights", "uniform", "--seed", 4, "--quiet",
-                "--keep-float", "year"], capsys)[0] == 0
+    assert (
+        run(
+            [
+                "synth",
+                PENGUINS,
+                "-o",
+                again,
+                "-n",
+                N,
+                "--weights",
+                "uniform",
+                "--seed",
+                4,
+                "--quiet",
+                "--keep-float",
+                "year",
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
     other = pd.read_csv(again)
     assert other["year"].dtype == np.float64  # opted out of rounding: mixed values stay floats
     assert not np.allclose(other["bill_length_mm"], syn["bill_length_mm"])
@@ -83,8 +139,23 @@ def test_synth_writes_a_table_shaped_like_the_input(tmp_path, capsys):
 
 def test_synth_generations_show_progress_and_compound(tmp_path, capsys):
     out_csv = tmp_path / "g.csv"
-    rc, out, err = run(["synth", PENGUINS, "-o", out_csv, "-n", N, "--weights", "uniform",
-                        "--generations", 3, "--categorical", "year"], capsys)
+    rc, out, err = run(
+        [
+            "synth",
+            PENGUINS,
+            "-o",
+            out_csv,
+            "-n",
+            N,
+            "--weights",
+            "uniform",
+            "--generations",
+            3,
+            "--categorical",
+            "year",
+        ],
+        capsys,
+    )
     assert rc == 0
     assert "generations" in err  # the progress bar (tqdm or the plain fallback) on stderr
     assert "generations 3" in out
@@ -115,8 +186,15 @@ def test_synth_default_weights_keep_variance_and_report_it(tmp_path, capsys):
 
 def test_report_flags_uniform_variance_loss(tmp_path, capsys):
     syn_csv = tmp_path / "u.csv"
-    assert run(["synth", PENGUINS, "-o", syn_csv, "-n", N, "--weights", "uniform", "--quiet"], capsys)[0] == 0
-    rc, out, err = run(["report", PENGUINS, syn_csv, "-o", tmp_path / "rep", "--weights", "uniform"], capsys)
+    assert (
+        run(["synth", PENGUINS, "-o", syn_csv, "-n", N, "--weights", "uniform", "--quiet"], capsys)[
+            0
+        ]
+        == 0
+    )
+    rc, out, err = run(
+        ["report", PENGUINS, syn_csv, "-o", tmp_path / "rep", "--weights", "uniform"], capsys
+    )
     assert rc == 0, err
     assert "Variance lost by design" in out and "keep 66.7 %" in out
 
@@ -155,7 +233,10 @@ BAD_SYNTH = {
     "missing file": (lambda d: [d / "nope.csv"], "no such file"),
     "empty file": (lambda d: [_write(d / "e.csv", "")], "empty"),
     "malformed": (lambda d: [_write(d / "m.csv", "a,b\n1,2\n3,4,5\n")], "malformed CSV"),
-    "missing value": (lambda d: [_write(d / "v.csv", "a,b\n1,2\n3,\n4,5\n"), "--missing", "error"], "missing value"),
+    "missing value": (
+        lambda d: [_write(d / "v.csv", "a,b\n1,2\n3,\n4,5\n"), "--missing", "error"],
+        "missing value",
+    ),
     "unknown categorical": (lambda d: [PENGUINS, "--categorical", "yeer"], "unknown column 'yeer'"),
     "unknown integer": (lambda d: [PENGUINS, "--integer", "mass"], "unknown column 'mass'"),
     "categorical integer": (lambda d: [PENGUINS, "--integer", "species"], "is categorical"),
@@ -164,7 +245,10 @@ BAD_SYNTH = {
     "negative beta": (lambda d: [PENGUINS, "--weights", "beta:-1,2"], "A = -1 is outside"),
     "huge beta": (lambda d: [PENGUINS, "--weights", "beta:1e30,1"], "A = 1e+30 is outside"),
     "nan beta": (lambda d: [PENGUINS, "--weights", "beta:nan,1"], "must be finite"),
-    "huge eps": (lambda d: [PENGUINS, "--weights", "epbeta:1,1,1e30,0.3"], "E0 = 1e+30 must lie in"),
+    "huge eps": (
+        lambda d: [PENGUINS, "--weights", "epbeta:1,1,1e30,0.3"],
+        "E0 = 1e+30 must lie in",
+    ),
     "huge seed": (lambda d: [PENGUINS, "--seed", 2**64], "--seed must lie in [0, 2^64 - 1]"),
     "negative seed": (lambda d: [PENGUINS, "--seed", -1], "--seed must lie in"),
     "tau outside": (lambda d: [PENGUINS, "--tau", 1.5], "--tau must lie in (0, 1)"),
@@ -209,8 +293,21 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
 def test_drop_missing(tmp_path, capsys):
     src = _write(tmp_path / "v.csv", "a,b,c\n1,2,x\n3,,y\n4,5,x\n6,7,y\n")
     out_csv = tmp_path / "o.csv"
-    rc, out, err = run(["synth", src, "-o", out_csv, "-n", 10, "--weights", "uniform", "--drop-missing",
-                        "--quiet"], capsys)
+    rc, out, err = run(
+        [
+            "synth",
+            src,
+            "-o",
+            out_csv,
+            "-n",
+            10,
+            "--weights",
+            "uniform",
+            "--drop-missing",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     syn = pd.read_csv(out_csv)
     assert len(syn) == 10 and list(syn.columns) == ["a", "b", "c"] and set(syn["c"]) <= {"x", "y"}
@@ -242,10 +339,24 @@ def test_installed_console_script(tmp_path):
     script = Path(sys.executable).parent / "jaxmix"
     if not script.exists():
         pytest.skip("console script not installed (pip install -e .)")
-    proc = subprocess.run([str(script), "synth", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "o.csv"),
-                           "-n", "5"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            str(script),
+            "synth",
+            str(tmp_path / "missing.csv"),
+            "-o",
+            str(tmp_path / "o.csv"),
+            "-n",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
-    assert re.fullmatch(r"jaxmix: error: .*missing\.csv: no such file\.\n", proc.stderr), proc.stderr
+    assert re.fullmatch(r"jaxmix: error: .*missing\.csv: no such file\.\n", proc.stderr), (
+        proc.stderr
+    )
     assert proc.stdout == "" and not (tmp_path / "o.csv").exists()
 
 
@@ -274,12 +385,16 @@ def test_large_n_streams_chunk_by_chunk_with_progress(tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(synthesizer, "CHUNK_ROWS", N // 4)
     out_csv = tmp_path / "s.csv"
-    rc, out, err = run(["synth", PENGUINS, "-o", out_csv, "-n", N + 7, "--weights", "uniform"], capsys)
+    rc, out, err = run(
+        ["synth", PENGUINS, "-o", out_csv, "-n", N + 7, "--weights", "uniform"], capsys
+    )
     assert rc == 0, err
     assert "jaxmix synth" in err  # the progress bar
     syn = pd.read_csv(out_csv)
     assert len(syn) == N + 7 and list(syn.columns) == list(pd.read_csv(PENGUINS).columns)
-    chunks = [syn.iloc[k * (N // 4):(k + 1) * (N // 4)]["bill_length_mm"].to_numpy() for k in range(2)]
+    chunks = [
+        syn.iloc[k * (N // 4) : (k + 1) * (N // 4)]["bill_length_mm"].to_numpy() for k in range(2)
+    ]
     assert not np.allclose(chunks[0], chunks[1])
 
 
@@ -289,8 +404,22 @@ def test_seed_beyond_32_bits_is_a_different_stream(tmp_path, capsys):
     files = {}
     for seed in (5, 2**32 + 5, 2**64 - 1):
         files[seed] = tmp_path / f"s{seed}.csv"
-        rc, out, err = run(["synth", PENGUINS, "-o", files[seed], "-n", N, "--weights", "uniform",
-                            "--seed", seed, "--quiet"], capsys)
+        rc, out, err = run(
+            [
+                "synth",
+                PENGUINS,
+                "-o",
+                files[seed],
+                "-n",
+                N,
+                "--weights",
+                "uniform",
+                "--seed",
+                seed,
+                "--quiet",
+            ],
+            capsys,
+        )
         assert rc == 0, err
     assert files[5].read_bytes() != files[2**32 + 5].read_bytes()
 
@@ -299,7 +428,13 @@ def test_outputs_respect_the_umask(tmp_path, capsys):
     old = os.umask(0o022)
     try:
         out_csv, rep = tmp_path / "u.csv", tmp_path / "rep"
-        assert run(["synth", PENGUINS, "-o", out_csv, "-n", N, "--weights", "uniform", "--quiet"], capsys)[0] == 0
+        assert (
+            run(
+                ["synth", PENGUINS, "-o", out_csv, "-n", N, "--weights", "uniform", "--quiet"],
+                capsys,
+            )[0]
+            == 0
+        )
         assert run(["report", PENGUINS, out_csv, "-o", rep], capsys)[0] == 0
     finally:
         os.umask(old)
@@ -314,8 +449,24 @@ def test_synth_record_is_written_and_read_by_report(tmp_path, capsys):
     import json
 
     out_csv = tmp_path / "r.csv"
-    rc, out, err = run(["synth", PENGUINS, "-o", out_csv, "-n", N, "--weights", "beta:2,2", "--seed", 7,
-                        "--tau", 0.4, "--quiet"], capsys)
+    rc, out, err = run(
+        [
+            "synth",
+            PENGUINS,
+            "-o",
+            out_csv,
+            "-n",
+            N,
+            "--weights",
+            "beta:2,2",
+            "--seed",
+            7,
+            "--tau",
+            0.4,
+            "--quiet",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     record = json.loads(Path(str(out_csv) + ".jaxmix.json").read_text())
     import hashlib
@@ -348,7 +499,9 @@ def test_bounds_modes(bounds, tmp_path, capsys):
     assert rc == 0, err
     assert "outside the real range: up to" in out
     real, syn = pd.read_csv(PENGUINS), pd.read_csv(out_csv)
-    outside = {c: float(((syn[c] < real[c].min()) | (syn[c] > real[c].max())).mean()) for c in NUMERIC}
+    outside = {
+        c: float(((syn[c] < real[c].min()) | (syn[c] > real[c].max())).mean()) for c in NUMERIC
+    }
     if bounds == "keep":
         assert max(outside.values()) > 0.005, outside
     else:
@@ -365,8 +518,22 @@ def test_bounds_modes(bounds, tmp_path, capsys):
 
 def test_whole_number_columns_are_rounded_by_default(tmp_path, capsys):
     out_csv = tmp_path / "w.csv"
-    rc, out, err = run(["synth", PENGUINS, "-o", out_csv, "-n", N, "--weights", "uniform", "--quiet",
-                        "--keep-float", "body_mass_g"], capsys)
+    rc, out, err = run(
+        [
+            "synth",
+            PENGUINS,
+            "-o",
+            out_csv,
+            "-n",
+            N,
+            "--weights",
+            "uniform",
+            "--quiet",
+            "--keep-float",
+            "body_mass_g",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     syn = pd.read_csv(out_csv)
     assert syn["year"].dtype == np.int64 and syn["flipper_length_mm"].dtype == np.int64
@@ -379,18 +546,28 @@ def test_report_on_a_column_with_ten_thousand_categories(tmp_path, capsys):
 
     rng = np.random.default_rng(0)
     n = 20000
-    df = pd.DataFrame({"id": [f"c{k}" for k in rng.integers(0, 10000, n)], "a": rng.normal(size=n),
-                       "b": rng.normal(size=n)})
+    df = pd.DataFrame(
+        {
+            "id": [f"c{k}" for k in rng.integers(0, 10000, n)],
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+        }
+    )
     real_csv, syn_csv = tmp_path / "real.csv", tmp_path / "syn.csv"
     df.to_csv(real_csv, index=False)
     df.sample(frac=1.0, random_state=1).to_csv(syn_csv, index=False)
     t0 = time.perf_counter()
-    rc, out, err = run(["report", real_csv, syn_csv, "-o", tmp_path / "rep", "--weights", "uniform"], capsys)
+    rc, out, err = run(
+        ["report", real_csv, syn_csv, "-o", tmp_path / "rep", "--weights", "uniform"], capsys
+    )
     assert rc == 0, err
     assert time.perf_counter() - t0 < 60
     classes = pd.read_csv(tmp_path / "rep" / "classes.csv")
     merged = df["id"].nunique() - 19
-    assert classes["class"].nunique() == 20 and classes["class"].str.contains(f"other: {merged} categories").any()
+    assert (
+        classes["class"].nunique() == 20
+        and classes["class"].str.contains(f"other: {merged} categories").any()
+    )
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".jaxmix-")]
 
 
@@ -429,8 +606,13 @@ sys.exit(c.main(sys.argv[1:]))
 def _terminate_at_mid(code, argv, cwd):
     import signal
 
-    proc = subprocess.Popen([sys.executable, "-c", code, *map(str, argv)], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, argv)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in proc.stdout:
             if line.strip() == "MID":
@@ -445,8 +627,11 @@ def _terminate_at_mid(code, argv, cwd):
 @pytest.mark.slow
 def test_sigterm_during_csv_write_leaves_old_file_and_no_temp(tmp_path):
     out_csv = _write(tmp_path / "out.csv", "old")
-    rc, err = _terminate_at_mid(_SLOW_SYNTH, ["synth", PENGUINS, "-o", out_csv, "-n", 5000, "--weights",
-                                               "uniform"], tmp_path)
+    rc, err = _terminate_at_mid(
+        _SLOW_SYNTH,
+        ["synth", PENGUINS, "-o", out_csv, "-n", 5000, "--weights", "uniform"],
+        tmp_path,
+    )
     assert rc == 143, err
     assert "terminated" in err
     assert out_csv.read_text() == "old"
@@ -458,8 +643,9 @@ def test_sigterm_during_report_leaves_old_report_and_no_temp(tmp_path):
     rep = tmp_path / "rep"
     rep.mkdir()
     _write(rep / "report.md", "old")
-    rc, err = _terminate_at_mid(_SLOW_REPORT, ["report", PENGUINS, PENGUINS, "-o", rep, "--weights",
-                                                "uniform"], tmp_path)
+    rc, err = _terminate_at_mid(
+        _SLOW_REPORT, ["report", PENGUINS, PENGUINS, "-o", rep, "--weights", "uniform"], tmp_path
+    )
     assert rc == 143, err
     assert os.listdir(rep) == ["report.md"] and (rep / "report.md").read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == ["rep"]
@@ -470,11 +656,15 @@ def test_missing_values_and_dates_through_the_csv(tmp_path, capsys):
     nullable integers) and a date column is written back in its input format."""
     rng = np.random.default_rng(0)
     n = 200
-    df = pd.DataFrame({
-        "when": (pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")).strftime("%Y-%m-%d"),
-        "count": rng.integers(0, 50, n).astype(float),
-        "kind": rng.choice(["a", "b"], n),
-    })
+    df = pd.DataFrame(
+        {
+            "when": (
+                pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+            ).strftime("%Y-%m-%d"),
+            "count": rng.integers(0, 50, n).astype(float),
+            "kind": rng.choice(["a", "b"], n),
+        }
+    )
     df.loc[rng.random(n) < 0.2, "count"] = np.nan
     df.loc[rng.random(n) < 0.1, "kind"] = None
     src, out_csv = tmp_path / "in.csv", tmp_path / "out.csv"

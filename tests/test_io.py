@@ -17,14 +17,18 @@ from jaxmix.progress import ProgressBar, progress
 
 
 def _mixed_frame():
-    return pd.DataFrame({
-        "f": np.array([1.5, -2.25, 3.0, 0.125, 7.0]),
-        "species": ["b", "a", "c", "a", "b"],
-        "i": np.array([3, 1, 4, 1, 5], dtype=np.int32),
-        "cat": pd.Categorical(["lo", "hi", "lo", "lo", "hi"], categories=["lo", "mid", "hi"], ordered=True),
-        "flag": [True, False, True, True, False],
-        "f32": np.array([0.5, 1.5, 2.5, 3.5, 4.5], dtype=np.float32),
-    })
+    return pd.DataFrame(
+        {
+            "f": np.array([1.5, -2.25, 3.0, 0.125, 7.0]),
+            "species": ["b", "a", "c", "a", "b"],
+            "i": np.array([3, 1, 4, 1, 5], dtype=np.int32),
+            "cat": pd.Categorical(
+                ["lo", "hi", "lo", "lo", "hi"], categories=["lo", "mid", "hi"], ordered=True
+            ),
+            "flag": [True, False, True, True, False],
+            "f32": np.array([0.5, 1.5, 2.5, 3.5, 4.5], dtype=np.float32),
+        }
+    )
 
 
 def test_round_trip_preserves_values_dtypes_and_category_sets():
@@ -98,7 +102,9 @@ def test_mixup_output_through_to_pandas_keeps_joint_categories():
     parent's tuple: Gentoo penguins only live on Biscoe, and stay there."""
     df = pd.read_csv(penguins_path())
     frame = jaxmix.from_pandas(df)
-    x, labels = jaxmix.mixup(jax.random.key(0), frame.x, 3000, jaxmix.Uniform(), labels=frame.labels)
+    x, labels = jaxmix.mixup(
+        jax.random.key(0), frame.x, 3000, jaxmix.Uniform(), labels=frame.labels
+    )
     out = jaxmix.to_pandas(np.asarray(x), np.asarray(labels), frame.spec)
     assert list(out.columns) == list(df.columns) and len(out) == 3000
     real = set(map(tuple, df[list(frame.spec.categorical)].to_numpy()))
@@ -172,8 +178,11 @@ def test_progress_fallback_and_disabled():
         for _ in range(4):
             bar.update(250)
     assert counted.getvalue().splitlines() == [
-        "rows: 250/1000 rows (25%)", "rows: 500/1000 rows (50%)", "rows: 750/1000 rows (75%)",
-        "rows: 1000/1000 rows (100%)"]
+        "rows: 250/1000 rows (25%)",
+        "rows: 500/1000 rows (50%)",
+        "rows: 750/1000 rows (75%)",
+        "rows: 1000/1000 rows (100%)",
+    ]
     assert bar.done == 1000
     pytest.importorskip("tqdm")
     bar = _stdio.StringIO()
@@ -186,7 +195,9 @@ def test_written_files_respect_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
         io.write_csv(pd.DataFrame({"a": [1.0]}), tmp_path / "a.csv")
-        io.write_directory_atomic(tmp_path / "d", lambda tmp: open(os.path.join(tmp, "f.txt"), "w").close())
+        io.write_directory_atomic(
+            tmp_path / "d", lambda tmp: open(os.path.join(tmp, "f.txt"), "w").close()
+        )
     finally:
         os.umask(old)
     assert ((tmp_path / "a.csv").stat().st_mode & 0o777) == 0o640
@@ -209,7 +220,10 @@ def test_write_directory_atomic_keeps_the_old_state_on_failure(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         io.write_directory_atomic(target, boom)
     assert sorted(os.listdir(tmp_path)) == ["rep"]
-    assert sorted(os.listdir(target)) == ["notes.txt", "report.md"] and (target / "report.md").read_text() == "old"
+    assert (
+        sorted(os.listdir(target)) == ["notes.txt", "report.md"]
+        and (target / "report.md").read_text() == "old"
+    )
 
     def ok(tmp):
         for name in ("report.md", "a.png"):

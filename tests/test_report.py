@@ -17,7 +17,9 @@ def data():
     rng = np.random.default_rng(1)
     n = 400
     labels = np.stack([rng.integers(0, 3, n), rng.integers(0, 2, n)], axis=1)
-    base = rng.multivariate_normal([0.0, 5.0, -2.0], [[4.0, 1.5, 0.3], [1.5, 2.0, -0.4], [0.3, -0.4, 1.0]], n)
+    base = rng.multivariate_normal(
+        [0.0, 5.0, -2.0], [[4.0, 1.5, 0.3], [1.5, 2.0, -0.4], [0.3, -0.4, 1.0]], n
+    )
     x = base + 2.0 * labels[:, :1] + np.array([0.0, 1.0, 0.0]) * labels[:, 1:2]
     return x, labels
 
@@ -28,8 +30,13 @@ def test_table_summary_matches_summarize(data):
         ours = report.table_summary(x, labels[:, j], c)
         ref = jaxmix.summarize(x, labels[:, j], num_classes=c)
         for field in ("mean", "cov", "num_rows", "class_probs", "class_means", "class_covs"):
-            np.testing.assert_allclose(np.asarray(getattr(ours, field)), np.asarray(getattr(ref, field)),
-                                       rtol=1e-5, atol=1e-5, err_msg=field)
+            np.testing.assert_allclose(
+                np.asarray(getattr(ours, field)),
+                np.asarray(getattr(ref, field)),
+                rtol=1e-5,
+                atol=1e-5,
+                err_msg=field,
+            )
     # an empty class: probability 0, mean x̄, covariance 0 (summarize's convention)
     s = report.table_summary(x, labels[:, 1], 3)
     assert float(s.class_probs[2]) == 0.0
@@ -45,7 +52,12 @@ def _reference_predict(summary, law, tau, generations):
 
 @eqx.filter_jit
 def _reference_law(law, tau):
-    return (law.moment(1), law.moment(2), jaxmix.covariance_factor(law), jaxmix.class_mean_shift(law, tau=tau))
+    return (
+        law.moment(1),
+        law.moment(2),
+        jaxmix.covariance_factor(law),
+        jaxmix.class_mean_shift(law, tau=tau),
+    )
 
 
 def test_predictions_equal_predict_with_the_law(data):
@@ -54,14 +66,29 @@ def test_predictions_equal_predict_with_the_law(data):
     x, labels = data
     generations = 2
     law = jaxmix.EpBeta(0.78, 0.78, 0.3, 0.3)
-    fid = report.fidelity(x, x[:50], law, labels_real=labels, labels_synth=labels[:50],
-                          label_names=("a", "b"), categories=((0, 1, 2), ("u", "v")),
-                          tau=0.4, generations=generations)
+    fid = report.fidelity(
+        x,
+        x[:50],
+        law,
+        labels_real=labels,
+        labels_synth=labels[:50],
+        label_names=("a", "b"),
+        categories=((0, 1, 2), ("u", "v")),
+        tau=0.4,
+        generations=generations,
+    )
     for j, c in ((0, 3), (1, 2)):
-        s = _reference_predict(jaxmix.summarize(x, labels[:, j], num_classes=c), law, 0.4, generations)
+        s = _reference_predict(
+            jaxmix.summarize(x, labels[:, j], num_classes=c), law, 0.4, generations
+        )
         for field in ("mean", "cov", "class_probs", "class_means", "class_covs"):
-            np.testing.assert_allclose(np.asarray(getattr(fid.pred_by[j], field)), np.asarray(getattr(s, field)),
-                                       rtol=2e-5, atol=1e-5, err_msg=field)
+            np.testing.assert_allclose(
+                np.asarray(getattr(fid.pred_by[j], field)),
+                np.asarray(getattr(s, field)),
+                rtol=2e-5,
+                atol=1e-5,
+                err_msg=field,
+            )
         np.testing.assert_allclose(np.asarray(fid.pred.cov), np.asarray(s.cov), rtol=2e-5)
 
 
@@ -98,7 +125,9 @@ def test_constant_column_gives_nan_ratio_not_a_crash(data):
     ratios = [r["var_ratio_synth"] for r in fid.tables["columns"]]
     assert ratios[:2] == pytest.approx([0.25, 0.25]) and np.isnan(ratios[2])
     text = " ".join(report.headline(fid))
-    assert "nan" not in text and "WARNING: variance differs from the prediction beyond noise" in text
+    assert (
+        "nan" not in text and "WARNING: variance differs from the prediction beyond noise" in text
+    )
     assert "p kept 25.0 % of the variance; expected 66.7 % ±" in text
 
 
@@ -107,16 +136,28 @@ def test_ols_slopes_match_least_squares_fit(data):
     s = report.table_summary(x)
     design = np.column_stack([np.ones(len(x)), x[:, 0], x[:, 2]])
     coef = np.linalg.lstsq(design, x[:, 1], rcond=None)[0]
-    np.testing.assert_allclose(report.ols_slopes(np.asarray(s.cov, np.float64), 1), coef[1:], rtol=1e-4)
+    np.testing.assert_allclose(
+        report.ols_slopes(np.asarray(s.cov, np.float64), 1), coef[1:], rtol=1e-4
+    )
 
 
 def test_class_table_and_per_column_scheme(data):
     x, labels = data
     # Uniform laws only: no incomplete beta to compile, the per-column path is what is tested
-    scheme = jaxmix.per_column([jaxmix.Uniform(), jaxmix.Uniform(0.2, 0.9), jaxmix.Uniform(-0.3, 1.3)],
-                               labels=jaxmix.Uniform())
-    fid = report.fidelity(x, x, scheme, labels_real=labels, labels_synth=labels,
-                          names=("p", "q", "r"), label_names=("a", "b"), categories=((0, 1, 2), ("u", "v")))
+    scheme = jaxmix.per_column(
+        [jaxmix.Uniform(), jaxmix.Uniform(0.2, 0.9), jaxmix.Uniform(-0.3, 1.3)],
+        labels=jaxmix.Uniform(),
+    )
+    fid = report.fidelity(
+        x,
+        x,
+        scheme,
+        labels_real=labels,
+        labels_synth=labels,
+        names=("p", "q", "r"),
+        label_names=("a", "b"),
+        categories=((0, 1, 2), ("u", "v")),
+    )
     k = np.diag(np.asarray(eqx.filter_jit(jaxmix.covariance_factor)(scheme)))
     np.testing.assert_allclose([r["var_ratio_pred"] for r in fid.tables["columns"]], k, rtol=1e-5)
     assert len(fid.tables["classes"]) == (3 + 2) * 3
@@ -144,8 +185,16 @@ def test_figures_and_markdown(data, tmp_path):
 
     x, labels = data
     law = jaxmix.Uniform()
-    fid = report.fidelity(x, x * 0.8, law, labels_real=labels, labels_synth=labels,
-                          names=("p", "q", "r"), label_names=("a", "b"), categories=((0, 1, 2), ("u", "v")))
+    fid = report.fidelity(
+        x,
+        x * 0.8,
+        law,
+        labels_real=labels,
+        labels_synth=labels,
+        names=("p", "q", "r"),
+        label_names=("a", "b"),
+        categories=((0, 1, 2), ("u", "v")),
+    )
     figs = report.figures(fid, law)
     assert set(figs) == set(report.FIGURES)
     assert all(isinstance(f, Figure) for f in figs.values())
@@ -155,7 +204,14 @@ def test_figures_and_markdown(data, tmp_path):
     assert any(list(line.get_xdata()) == [1.0, 1.0] for line in ax.get_lines())  # the line at 1.0
     path = report.write_report(tmp_path / "rep", fid, law, sources=("r.csv", "s.csv"))
     text = open(path).read()
-    for heading in ("## Headline", "## Columns", "## Pairs", "## Class means", "## OLS slopes", "Variance lost by design"):
+    for heading in (
+        "## Headline",
+        "## Columns",
+        "## Pairs",
+        "## Class means",
+        "## OLS slopes",
+        "Variance lost by design",
+    ):
         assert heading in text
     for name in report.FIGURES:
         assert f"({name}.png)" in text
@@ -172,8 +228,15 @@ def test_fidelity_rejects_bad_shapes(data):
     with pytest.raises(ValueError, match="generations"):
         report.fidelity(x, x, jaxmix.Uniform(), generations=0)
     with pytest.raises(ValueError, match="shapes"):
-        report.fidelity(x, x, jaxmix.Uniform(), labels_real=labels[:, :1], labels_synth=labels,
-                        label_names=("a", "b"), categories=((0, 1, 2), (0, 1)))
+        report.fidelity(
+            x,
+            x,
+            jaxmix.Uniform(),
+            labels_real=labels[:, :1],
+            labels_synth=labels,
+            label_names=("a", "b"),
+            categories=((0, 1, 2), (0, 1)),
+        )
 
 
 # --- Monte Carlo error, wording, wide tables ---------------------------------------------------
@@ -206,7 +269,9 @@ def test_warning_only_beyond_noise_and_names_the_direction(data):
     assert len(warn) == 1 and "3 of 3 columns" in warn[0], lines
     import re
 
-    assert re.search(r"p kept 89\.6 % of the variance; expected 100\.0 % ± 0\.\d %", warn[0]), warn[0]
+    assert re.search(r"p kept 89\.6 % of the variance; expected 100\.0 % ± 0\.\d %", warn[0]), warn[
+        0
+    ]
     row = big.tables["columns"][0]
     assert row["var_z"] == pytest.approx(-0.104 / row["var_ratio_se"], rel=1e-3)
 
@@ -228,8 +293,16 @@ def test_wide_tables_short_markdown_readable_figures(d, tmp_path):
     labels = rng.integers(0, 3, (n, 1))
     x = rng.normal(size=(n, d)) + labels
     names = tuple(f"column_{k:03d}" for k in range(d))
-    fid = report.fidelity(x, x * 0.9, KEEP, labels_real=labels, labels_synth=labels, names=names,
-                          label_names=("group",), categories=(("a", "b", "c"),))
+    fid = report.fidelity(
+        x,
+        x * 0.9,
+        KEEP,
+        labels_real=labels,
+        labels_synth=labels,
+        names=names,
+        label_names=("group",),
+        categories=(("a", "b", "c"),),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         path = report.write_report(tmp_path / "rep", fid, KEEP)

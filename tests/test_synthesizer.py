@@ -58,7 +58,9 @@ def test_bad_arguments_are_clear_errors(real):
         Synthesizer(jaxmix.Uniform(), keep_float=["nope"]).fit(real)
     with pytest.raises(ValueError, match="seed must lie in"):
         key_from_seed(2**64)
-    assert np.array_equal(jax.random.key_data(key_from_seed(7)), jax.random.key_data(jax.random.key(7)))
+    assert np.array_equal(
+        jax.random.key_data(key_from_seed(7)), jax.random.key_data(jax.random.key(7))
+    )
 
 
 def test_missing_values_kept_at_their_real_rate_and_dates_written_back(real):

@@ -44,11 +44,37 @@ from jaxmix.report.tables import (
 from jaxmix.schemes import as_scheme
 
 __all__ = [
-    "FIGURES", "LOSS_THRESHOLD", "MATERIAL", "MAX_CATEGORIES", "TABLES", "Z_WARN", "Fidelity", "Table",
-    "class_means_figure", "class_table", "column_noise", "column_table", "covariance_difference_figure",
-    "describe_law", "fidelity", "fidelity_frames", "figures", "headline", "law_moments", "markdown_table",
-    "ols_slopes", "ols_table", "pair_table", "predict_generations", "table_csv", "table_summary",
-    "to_markdown", "variance_ratio_figure", "weight_density_figure", "write_report", "written_files",
+    "FIGURES",
+    "LOSS_THRESHOLD",
+    "MATERIAL",
+    "MAX_CATEGORIES",
+    "TABLES",
+    "Z_WARN",
+    "Fidelity",
+    "Table",
+    "class_means_figure",
+    "class_table",
+    "column_noise",
+    "column_table",
+    "covariance_difference_figure",
+    "describe_law",
+    "fidelity",
+    "fidelity_frames",
+    "figures",
+    "headline",
+    "law_moments",
+    "markdown_table",
+    "ols_slopes",
+    "ols_table",
+    "pair_table",
+    "predict_generations",
+    "table_csv",
+    "table_summary",
+    "to_markdown",
+    "variance_ratio_figure",
+    "weight_density_figure",
+    "write_report",
+    "written_files",
 ]
 
 
@@ -57,7 +83,9 @@ def written_files(fid: Fidelity) -> list[str]:
     return ["report.md"] + [f"{n}.png" for n in FIGURES] + [f"{n}.csv" for n in TABLES]
 
 
-def write_report(directory, fid: Fidelity, weights, *, sources: tuple[str, str] | None = None, dpi: int = 100) -> str:
+def write_report(
+    directory, fid: Fidelity, weights, *, sources: tuple[str, str] | None = None, dpi: int = 100
+) -> str:
     """Write ``report.md``, the PNGs of :func:`figures` and the CSV tables into ``directory``.
 
     Everything is built first, then written into a temporary directory beside ``directory``
@@ -68,7 +96,9 @@ def write_report(directory, fid: Fidelity, weights, *, sources: tuple[str, str] 
 
     directory = os.fspath(directory)
     scheme = as_scheme(weights)
-    law_rows = [dict(law=describe_law(g), **law_moments(g, tau=fid.meta["tau"])) for g in scheme.laws]
+    law_rows = [
+        dict(law=describe_law(g), **law_moments(g, tau=fid.meta["tau"])) for g in scheme.laws
+    ]
     text = to_markdown(fid, law_rows=law_rows, sources=sources)
     figs = figures(fid, scheme, tau=fid.meta["tau"])
 

@@ -18,8 +18,15 @@ from jaxmix.report.tables import LOSS_THRESHOLD, Fidelity, _density, _np, descri
 from jaxmix.schemes import as_scheme
 
 __all__ = [
-    "FIGURES", "TOP_CATEGORIES", "TOP_CLASS_COLUMNS", "TOP_COLUMNS", "class_means_figure", "covariance_difference_figure",
-    "figures", "variance_ratio_figure", "weight_density_figure",
+    "FIGURES",
+    "TOP_CATEGORIES",
+    "TOP_CLASS_COLUMNS",
+    "TOP_COLUMNS",
+    "class_means_figure",
+    "covariance_difference_figure",
+    "figures",
+    "variance_ratio_figure",
+    "weight_density_figure",
 ]
 
 FIGURES = ("variance_ratio", "weight_density", "covariance_difference", "class_means")
@@ -47,8 +54,14 @@ def variance_ratio_figure(fid: Fidelity):
     diamonds: predicted; a thick line at 1.0 (variance kept). Red bars are flagged columns
     (material gap beyond Z_WARN SE). At most TOP_COLUMNS columns, those with the largest |z|."""
     cols = fid.tables["columns"]
-    z = np.array([abs(r.get("var_z", 0.0)) if math.isfinite(r.get("var_z", 0.0)) else 0.0 for r in cols])
-    order = np.argsort(-z, kind="stable")[:TOP_COLUMNS] if len(cols) > TOP_COLUMNS else np.arange(len(cols))
+    z = np.array(
+        [abs(r.get("var_z", 0.0)) if math.isfinite(r.get("var_z", 0.0)) else 0.0 for r in cols]
+    )
+    order = (
+        np.argsort(-z, kind="stable")[:TOP_COLUMNS]
+        if len(cols) > TOP_COLUMNS
+        else np.arange(len(cols))
+    )
     order = np.sort(order)[::-1]  # input order, top to bottom
     rows = [cols[i] for i in order]
     k = len(rows)
@@ -60,7 +73,9 @@ def variance_ratio_figure(fid: Fidelity):
     se = np.array([r.get("var_ratio_se", 0.0) for r in rows])
     colors = ["#c0392b" if r.get("flag") else "#2e86c1" for r in rows]
     ax.barh(pos, rs, color=colors, height=0.7, zorder=2, label="realized (synthetic/real)")
-    ax.errorbar(rs, pos, xerr=2 * np.nan_to_num(se), fmt="none", ecolor="0.2", lw=1, zorder=3, label="±2 SE")
+    ax.errorbar(
+        rs, pos, xerr=2 * np.nan_to_num(se), fmt="none", ecolor="0.2", lw=1, zorder=3, label="±2 SE"
+    )
     ax.scatter(rp, pos, marker="D", s=18, color="black", zorder=4, label="predicted")
     ax.axvline(1.0, color="black", lw=2, zorder=1, label="variance kept (1.0)")
     ax.set_yticks(pos, [r["column"] for r in rows], fontsize=_label_size(k))
@@ -68,8 +83,10 @@ def variance_ratio_figure(fid: Fidelity):
     ax.set_xlim(0, max(1 + 2 * LOSS_THRESHOLD, 1.05 * top))
     ax.set_ylim(-0.7, k - 0.3)
     ax.set_xlabel("variance ratio synthetic / real")
-    ax.set_title(f"Variance kept? ({fid.meta['generations']} generation(s))"
-                 + _top_note(k, len(cols)), fontsize="medium")
+    ax.set_title(
+        f"Variance kept? ({fid.meta['generations']} generation(s))" + _top_note(k, len(cols)),
+        fontsize="medium",
+    )
     fig.legend(loc="outside lower center", ncol=4, fontsize="small", frameon=False)
     return fig
 
@@ -85,7 +102,10 @@ def weight_density_figure(weights, *, tau: float = 0.5):
         lo, hi = (float(np.asarray(v)) for v in law.support)
         width = hi - lo
         inner = np.linspace(lo, hi, 801)
-        inner[0], inner[-1] = lo + 1e-6 * width, hi - 1e-6 * width  # densities at the ends (may be 0 or large)
+        inner[0], inner[-1] = (
+            lo + 1e-6 * width,
+            hi - 1e-6 * width,
+        )  # densities at the ends (may be 0 or large)
         dens, mean = _density(law, jnp.asarray(inner, _checks.float_dtype()))
         dens = np.asarray(dens, np.float64)
         dens = np.where(np.isfinite(dens), dens, np.nan)
@@ -165,7 +185,11 @@ def class_means_figure(fid: Fidelity):
         cats = np.sort(np.argsort(-probs, kind="stable")[:TOP_CATEGORIES])
         zr = (_np(fid.real_by[j].class_means)[cats] - mean) / sd
         spread = np.ptp(zr, axis=0) if len(cats) else np.zeros(d)
-        cols = np.sort(np.argsort(-spread, kind="stable")[:TOP_CLASS_COLUMNS]) if d > TOP_CLASS_COLUMNS else np.arange(d)
+        cols = (
+            np.sort(np.argsort(-spread, kind="stable")[:TOP_CLASS_COLUMNS])
+            if d > TOP_CLASS_COLUMNS
+            else np.arange(d)
+        )
         panels.append((cats, cols))
     panel_h = max(len(cols) * max(0.3, 0.06 * len(cats)) + 1.6 for cats, cols in panels)
     ncols = min(k, 3)
@@ -187,14 +211,20 @@ def class_means_figure(fid: Fidelity):
             zp = (_np(fid.pred_by[j].class_means[c])[cols] - mean[cols]) / sd[cols]
             bars = ax.barh(pos, zp, height=h * 0.9, alpha=0.35, label=f"{fid.categories[j][c]}")
             color = bars.patches[0].get_facecolor() if bars.patches else None
-            ax.scatter(zr, pos, marker="o", s=14, color=color, edgecolor="black", linewidth=0.5, zorder=3)
+            ax.scatter(
+                zr, pos, marker="o", s=14, color=color, edgecolor="black", linewidth=0.5, zorder=3
+            )
             ax.scatter(zs, pos, marker="x", s=14, color="black", linewidth=0.8, zorder=4)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(pos0, [fid.names[i] for i in cols], fontsize=_label_size(len(cols)))
         ax.set_xlabel("(class mean - mean) / sd", fontsize="small")
         n_cat = len(fid.categories[j])
-        note = f" ({len(cats)} of {n_cat} categories" + (f", {len(cols)} of {d} columns)" if len(cols) < d else ")") \
-            if (len(cats) < n_cat or len(cols) < d) else ""
+        note = (
+            f" ({len(cats)} of {n_cat} categories"
+            + (f", {len(cols)} of {d} columns)" if len(cols) < d else ")")
+            if (len(cats) < n_cat or len(cols) < d)
+            else ""
+        )
         ax.set_title(f"by {fid.label_names[j]}{note}", fontsize="small")
         ax.legend(fontsize="x-small", loc="best", ncol=1 if nc <= 4 else 2)
     fig.suptitle("Class means: o real, x synthetic, bar predicted", fontsize="medium")

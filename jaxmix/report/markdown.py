@@ -61,24 +61,45 @@ def _top(rows: Table, key, name: str) -> tuple[Table, str]:
         return -abs(v) if isinstance(v, float) and math.isfinite(v) else 0.0
 
     top = sorted(rows, key=score)[:TOP_ROWS]
-    return top, f"The {TOP_ROWS} of {len(rows)} rows with the largest gaps; all rows in `{name}.csv`.\n"
+    return (
+        top,
+        f"The {TOP_ROWS} of {len(rows)} rows with the largest gaps; all rows in `{name}.csv`.\n",
+    )
 
 
 _COLUMN_HEADERS = {
-    "column": "column", "mean_real": "mean real", "mean_pred": "mean pred", "mean_synth": "mean synth",
-    "mean_se": "± SE", "var_ratio_pred": "var ratio pred", "var_ratio_synth": "var ratio synth",
-    "var_ratio_se": "± SE", "var_z": "z", "flag": "flagged", "outside_pct": "outside range %",
+    "column": "column",
+    "mean_real": "mean real",
+    "mean_pred": "mean pred",
+    "mean_synth": "mean synth",
+    "mean_se": "± SE",
+    "var_ratio_pred": "var ratio pred",
+    "var_ratio_synth": "var ratio synth",
+    "var_ratio_se": "± SE",
+    "var_z": "z",
+    "flag": "flagged",
+    "outside_pct": "outside range %",
 }
 
 
-def to_markdown(fid: Fidelity, *, law_rows: Table | None = None, sources: tuple[str, str] | None = None) -> str:
+def to_markdown(
+    fid: Fidelity, *, law_rows: Table | None = None, sources: tuple[str, str] | None = None
+) -> str:
     """The report as markdown; images are referenced as ``<name>.png`` and the full tables as
     ``<name>.csv`` next to the file."""
     m = fid.meta
     src = f"real `{sources[0]}`, synthetic `{sources[1]}`" if sources else "real vs synthetic"
     t = fid.tables
-    cols, note_c = _top(t["columns"], lambda r: r.get("var_z", r["var_ratio_synth"] - r["var_ratio_pred"]), "columns")
-    pairs, note_p = _top(t["pairs"], lambda r: r["corr_err"] / r["corr_se"] if r.get("corr_se") else r["corr_err"], "pairs")
+    cols, note_c = _top(
+        t["columns"],
+        lambda r: r.get("var_z", r["var_ratio_synth"] - r["var_ratio_pred"]),
+        "columns",
+    )
+    pairs, note_p = _top(
+        t["pairs"],
+        lambda r: r["corr_err"] / r["corr_se"] if r.get("corr_se") else r["corr_err"],
+        "pairs",
+    )
     classes, note_k = _top(t["classes"], lambda r: r.get("mean_z", r["mean_err_sd"]), "classes")
     ols, note_o = _top(t["ols"], lambda r: r["slope_synth"] - r["slope_real"], "ols")
     source = f" (from {m['weights_source']})" if m.get("weights_source") else ""
@@ -103,9 +124,18 @@ def to_markdown(fid: Fidelity, *, law_rows: Table | None = None, sources: tuple[
         "## Pairs: correlation\n",
         "corr err = synthetic - real correlation; cov err = (synthetic - real covariance) / (real sd × real sd).\n",
         note_p,
-        markdown_table(pairs, {
-            "pair": "pair", "corr_real": "corr real", "corr_pred": "corr pred", "corr_synth": "corr synth",
-            "corr_se": "± SE", "corr_err": "corr err", "cov_err": "cov err"}),
+        markdown_table(
+            pairs,
+            {
+                "pair": "pair",
+                "corr_real": "corr real",
+                "corr_pred": "corr pred",
+                "corr_synth": "corr synth",
+                "corr_se": "± SE",
+                "corr_err": "corr err",
+                "cov_err": "cov err",
+            },
+        ),
         "![covariance difference](covariance_difference.png)\n",
     ]
     if fid.label_names:
@@ -114,17 +144,34 @@ def to_markdown(fid: Fidelity, *, law_rows: Table | None = None, sources: tuple[
             "In real sd units: err = synthetic - real, pred err = predicted - real (the O(δ) shift of "
             "Theorem 4), z = (synthetic - predicted) / SE.\n",
             note_k,
-            markdown_table(classes, {
-                "class": "class", "column": "column", "share_real": "share real", "share_synth": "share synth",
-                "mean_err_sd": "err (sd)", "pred_err_sd": "pred err (sd)", "mean_se_sd": "± SE (sd)", "mean_z": "z"}),
+            markdown_table(
+                classes,
+                {
+                    "class": "class",
+                    "column": "column",
+                    "share_real": "share real",
+                    "share_synth": "share synth",
+                    "mean_err_sd": "err (sd)",
+                    "pred_err_sd": "pred err (sd)",
+                    "mean_se_sd": "± SE (sd)",
+                    "mean_z": "z",
+                },
+            ),
             "![class means](class_means.png)\n",
         ]
     if t["ols"]:
         parts += [
             "## OLS slopes (each column on all the others)\n",
             note_o,
-            markdown_table(ols, {
-                "response": "response", "predictor": "predictor", "slope_real": "slope real",
-                "slope_pred": "slope pred", "slope_synth": "slope synth"}),
+            markdown_table(
+                ols,
+                {
+                    "response": "response",
+                    "predictor": "predictor",
+                    "slope_real": "slope real",
+                    "slope_pred": "slope pred",
+                    "slope_synth": "slope synth",
+                },
+            ),
         ]
     return "\n".join(p for p in parts if p)

@@ -35,28 +35,46 @@ report directory.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from jaxmix import _checks
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, predict
 from jaxmix.schemes import Scheme, as_scheme
-from jaxtyping import Array, Float
 
 Table = list  # a table is a list of dicts, one per row, all with the same keys
 
 __all__ = [
-    "Fidelity", "LOSS_THRESHOLD", "MATERIAL", "MAX_CATEGORIES", "Table", "Z_WARN", "class_table",
-    "column_table", "describe_law", "fidelity", "fidelity_frames", "headline", "law_moments",
-    "ols_slopes", "ols_table", "pair_table", "predict_generations", "table_summary",
+    "Fidelity",
+    "LOSS_THRESHOLD",
+    "MATERIAL",
+    "MAX_CATEGORIES",
+    "Table",
+    "Z_WARN",
+    "class_table",
+    "column_table",
+    "describe_law",
+    "fidelity",
+    "fidelity_frames",
+    "headline",
+    "law_moments",
+    "ols_slopes",
+    "ols_table",
+    "pair_table",
+    "predict_generations",
+    "table_summary",
 ]
 
-LOSS_THRESHOLD = 0.1  # a predicted variance ratio outside 1 ± this is a loss (or gain) of the law itself
+LOSS_THRESHOLD = (
+    0.1  # a predicted variance ratio outside 1 ± this is a loss (or gain) of the law itself
+)
 MATERIAL = 0.05  # a realized - predicted variance-ratio gap smaller than this is never flagged
 Z_WARN = 4.0  # ... nor one within this many standard errors
 MAX_CATEGORIES = 20  # categories per categorical column shown; the rest are merged into "(other)"
@@ -70,7 +88,11 @@ def describe_law(law) -> str:
     if isinstance(law, Scheme):
         if law.shared and len(law.laws) == 1:
             return describe_law(law.laws[0])
-        return "Scheme(" + ", ".join(describe_law(g) for g in law.laws) + f", columns={law.columns}, labels={law.labels})"
+        return (
+            "Scheme("
+            + ", ".join(describe_law(g) for g in law.laws)
+            + f", columns={law.columns}, labels={law.labels})"
+        )
     fields = {
         EpBeta: ("alpha", "beta", "eps0", "eps1"),
         Beta: ("alpha", "beta"),
@@ -142,7 +164,9 @@ class Fidelity(NamedTuple):
     meta: dict[str, Any]
 
 
-def predict_generations(summary: Summary, weights, generations: int, *, tau: float = 0.5) -> Summary:
+def predict_generations(
+    summary: Summary, weights, generations: int, *, tau: float = 0.5
+) -> Summary:
     """``predict`` applied ``generations`` times (generation G of repeated synthesis); a
     ``lax.fori_loop``, so it is jit-compatible and G may be traced."""
     scheme = as_scheme(weights)
@@ -216,8 +240,12 @@ def table_summary(x, labels=None, num_classes: int | None = None) -> Summary:
             means[l] = rows.mean(0)
             rc = rows - means[l]
             covs[l] = rc.T @ rc / len(rows)
-    return Summary(**out, class_probs=jnp.asarray(counts / n, f), class_means=jnp.asarray(means, f),
-                   class_covs=jnp.asarray(covs, f))
+    return Summary(
+        **out,
+        class_probs=jnp.asarray(counts / n, f),
+        class_means=jnp.asarray(means, f),
+        class_covs=jnp.asarray(covs, f),
+    )
 
 
 @eqx.filter_jit
@@ -233,7 +261,9 @@ def _predict_all(real: Summary, real_by: tuple[Summary, ...], scheme, tau, gener
         stacked = real
     else:
         stacked = Summary(
-            real.mean, real.cov, real.num_rows,
+            real.mean,
+            real.cov,
+            real.num_rows,
             jnp.concatenate([s.class_probs for s in real_by]),
             jnp.concatenate([s.class_means for s in real_by]),
             jnp.concatenate([s.class_covs for s in real_by]),
@@ -244,8 +274,16 @@ def _predict_all(real: Summary, real_by: tuple[Summary, ...], scheme, tau, gener
     for s in real_by:
         c = s.class_probs.shape[0]
         sl = slice(start, start + c)
-        pred_by.append(Summary(out.mean, out.cov, out.num_rows, out.class_probs[sl],
-                               out.class_means[sl], out.class_covs[sl]))
+        pred_by.append(
+            Summary(
+                out.mean,
+                out.cov,
+                out.num_rows,
+                out.class_probs[sl],
+                out.class_means[sl],
+                out.class_covs[sl],
+            )
+        )
         start += c
     return pred, tuple(pred_by)
 
@@ -300,7 +338,10 @@ def fidelity(
     categories = tuple(tuple(c) for c in categories)
     if label_names:
         lr, ls = np.asarray(labels_real), np.asarray(labels_synth)
-        if lr.shape != (x_real.shape[0], len(label_names)) or ls.shape != (x_synth.shape[0], len(label_names)):
+        if lr.shape != (x_real.shape[0], len(label_names)) or ls.shape != (
+            x_synth.shape[0],
+            len(label_names),
+        ):
             raise ValueError(
                 f"labels_real and labels_synth must have shapes (n, {len(label_names)}) and "
                 f"(m, {len(label_names)}), got {lr.shape} and {ls.shape}."
@@ -314,7 +355,9 @@ def fidelity(
     synth = table_summary(x_synth)
     real_by = tuple(table_summary(x_real, lr[:, j], c) for j, c in enumerate(ncls))
     synth_by = tuple(table_summary(x_synth, ls[:, j], c) for j, c in enumerate(ncls))
-    pred, pred_by = _predict_all(real, real_by, _tabulate(scheme, tau_arr), tau_arr, jnp.asarray(generations))
+    pred, pred_by = _predict_all(
+        real, real_by, _tabulate(scheme, tau_arr), tau_arr, jnp.asarray(generations)
+    )
     tables = {
         "columns": column_table(real, synth, pred, names, noise=column_noise(x_real, x_synth)),
         "pairs": pair_table(real, synth, pred, names),
@@ -329,8 +372,9 @@ def fidelity(
         "generations": generations,
         "bounds": bounds,
     }
-    return Fidelity(real, synth, pred, real_by, synth_by, pred_by, names,
-                    label_names, categories, tables, meta)
+    return Fidelity(
+        real, synth, pred, real_by, synth_by, pred_by, names, label_names, categories, tables, meta
+    )
 
 
 def _merge_rare(lr, ls, categories):
@@ -349,19 +393,27 @@ def _merge_rare(lr, ls, categories):
         remap = np.full(c, MAX_CATEGORIES - 1, np.int64)
         remap[keep] = np.arange(MAX_CATEGORIES - 1)
         lr[:, j], ls[:, j] = remap[lr[:, j]], remap[ls[:, j]]
-        out.append(tuple(cats[k] for k in keep) + (f"(other: {c - MAX_CATEGORIES + 1} categories)",))
+        out.append(
+            tuple(cats[k] for k in keep) + (f"(other: {c - MAX_CATEGORIES + 1} categories)",)
+        )
     return lr, ls, tuple(out)
 
 
-def fidelity_frames(real, synth, weights, *, tau: float = 0.5, generations: int = 1, bounds: str = "keep") -> Fidelity:
+def fidelity_frames(
+    real, synth, weights, *, tau: float = 0.5, generations: int = 1, bounds: str = "keep"
+) -> Fidelity:
     """:func:`fidelity` of two ``jaxmix.io.Frame`` with the same columns (the synthetic table's
     columns are reordered and its categories recoded onto the real ones)."""
     rs, ss = real.spec, synth.spec
     if set(rs.columns) != set(ss.columns):
-        raise ValueError(f"the tables have different columns: {sorted(rs.columns)} vs {sorted(ss.columns)}.")
+        raise ValueError(
+            f"the tables have different columns: {sorted(rs.columns)} vs {sorted(ss.columns)}."
+        )
     bad = [c for c in rs.numeric if c not in ss.numeric]
     if bad:
-        raise ValueError(f"column {bad[0]!r} is numeric in the real table but not in the synthetic one.")
+        raise ValueError(
+            f"column {bad[0]!r} is numeric in the real table but not in the synthetic one."
+        )
     x = synth.x[:, [ss.numeric.index(c) for c in rs.numeric]]
     codes = []
     for j, name in enumerate(rs.categorical):
@@ -369,13 +421,25 @@ def fidelity_frames(real, synth, weights, *, tau: float = 0.5, generations: int 
         values = ss.categories[ss.categorical.index(name)]
         missing = [v for v in values if str(v) not in lookup]
         if missing:
-            raise ValueError(f"column {name!r} of the synthetic table has category {missing[0]!r}, which the real table does not have.")
+            raise ValueError(
+                f"column {name!r} of the synthetic table has category {missing[0]!r}, which the real table does not have."
+            )
         remap = np.asarray([lookup[str(v)] for v in values], np.int64)
         codes.append(remap[synth.labels[:, ss.categorical.index(name)]])
     labels = np.stack(codes, axis=1) if codes else None
-    return fidelity(real.x, x, weights, labels_real=real.labels if rs.categorical else None, labels_synth=labels,
-                    names=rs.numeric, label_names=rs.categorical, categories=rs.categories, tau=tau,
-                    generations=generations, bounds=bounds)
+    return fidelity(
+        real.x,
+        x,
+        weights,
+        labels_real=real.labels if rs.categorical else None,
+        labels_synth=labels,
+        names=rs.numeric,
+        label_names=rs.categorical,
+        categories=rs.categories,
+        tau=tau,
+        generations=generations,
+        bounds=bounds,
+    )
 
 
 def column_noise(x_real, x_synth) -> dict[str, np.ndarray]:
@@ -414,7 +478,9 @@ def _corr(cov) -> np.ndarray:
         return cov / np.outer(s, s)
 
 
-def column_table(real: Summary, synth: Summary, pred: Summary, names: Sequence[str], *, noise=None) -> Table:
+def column_table(
+    real: Summary, synth: Summary, pred: Summary, names: Sequence[str], *, noise=None
+) -> Table:
     """Per column: mean (real, predicted, synthetic), variance and variance ratio synthetic/real.
 
     ``var_ratio_pred`` is Var_pred / Var_real (K_kk^G), ``var_ratio_synth`` is the realized ratio
@@ -441,13 +507,15 @@ def column_table(real: Summary, synth: Summary, pred: Summary, names: Sequence[s
             se = float(noise["var_se"][c] / vr[c]) if vr[c] > 0 else float("nan")
             gap = row["var_ratio_synth"] - row["var_ratio_pred"]
             z = gap / se if se > 0 else (0.0 if gap == 0 else float("nan"))
-            row.update({
-                "mean_se": float(noise["mean_se"][c]),
-                "var_ratio_se": se,
-                "var_z": float(z),
-                "flag": bool(abs(gap) > MATERIAL and abs(z) > Z_WARN),
-                "outside_pct": float(100.0 * noise["outside"][c]),
-            })
+            row.update(
+                {
+                    "mean_se": float(noise["mean_se"][c]),
+                    "var_ratio_se": se,
+                    "var_z": float(z),
+                    "flag": bool(abs(gap) > MATERIAL and abs(z) > Z_WARN),
+                    "outside_pct": float(100.0 * noise["outside"][c]),
+                }
+            )
         rows.append(row)
     return rows
 
@@ -463,18 +531,22 @@ def pair_table(real: Summary, synth: Summary, pred: Summary, names: Sequence[str
     for k in range(d):
         for m in range(k + 1, d):
             err = (cs[k, m] - cr[k, m]) / scale[k, m] if scale[k, m] > 0 else float("nan")
-            rows.append({
-                "pair": f"{names[k]} ~ {names[m]}",
-                "cov_real": float(cr[k, m]),
-                "cov_pred": float(cp[k, m]),
-                "cov_synth": float(cs[k, m]),
-                "cov_err": float(err),
-                "corr_real": float(kr[k, m]),
-                "corr_pred": float(kp[k, m]),
-                "corr_synth": float(ks[k, m]),
-                "corr_err": float(ks[k, m] - kr[k, m]),
-                "corr_se": float((1.0 - ks[k, m] ** 2) / math.sqrt(max(float(synth.num_rows), 1.0))),
-            })
+            rows.append(
+                {
+                    "pair": f"{names[k]} ~ {names[m]}",
+                    "cov_real": float(cr[k, m]),
+                    "cov_pred": float(cp[k, m]),
+                    "cov_synth": float(cs[k, m]),
+                    "cov_err": float(err),
+                    "corr_real": float(kr[k, m]),
+                    "corr_pred": float(kp[k, m]),
+                    "corr_synth": float(ks[k, m]),
+                    "corr_err": float(ks[k, m] - kr[k, m]),
+                    "corr_se": float(
+                        (1.0 - ks[k, m] ** 2) / math.sqrt(max(float(synth.num_rows), 1.0))
+                    ),
+                }
+            )
     return rows
 
 
@@ -493,21 +565,29 @@ def class_table(real_by, synth_by, pred_by, names, label_names, categories) -> T
             class_sd = np.sqrt(np.clip(np.diag(_np(s.class_covs[c])), 0, None))
             for f, name in enumerate(names):
                 ms, mr = float(s.class_means[c, f]), float(r.class_means[c, f])
-                se = class_sd[f] / math.sqrt(m_l) / sd[f] if (m_l > 0 and sd[f] > 0) else float("nan")
+                se = (
+                    class_sd[f] / math.sqrt(m_l) / sd[f]
+                    if (m_l > 0 and sd[f] > 0)
+                    else float("nan")
+                )
                 z = (ms - float(p.class_means[c, f])) / (se * sd[f]) if se > 0 else float("nan")
-                rows.append({
-                    "class": f"{lname}={cat}",
-                    "share_real": float(r.class_probs[c]),
-                    "share_synth": float(s.class_probs[c]),
-                    "column": name,
-                    "mean_real": mr,
-                    "mean_pred": float(p.class_means[c, f]),
-                    "mean_synth": ms,
-                    "mean_err_sd": (ms - mr) / sd[f] if sd[f] > 0 else float("nan"),
-                    "pred_err_sd": (float(p.class_means[c, f]) - mr) / sd[f] if sd[f] > 0 else float("nan"),
-                    "mean_se_sd": float(se),
-                    "mean_z": float(z),
-                })
+                rows.append(
+                    {
+                        "class": f"{lname}={cat}",
+                        "share_real": float(r.class_probs[c]),
+                        "share_synth": float(s.class_probs[c]),
+                        "column": name,
+                        "mean_real": mr,
+                        "mean_pred": float(p.class_means[c, f]),
+                        "mean_synth": ms,
+                        "mean_err_sd": (ms - mr) / sd[f] if sd[f] > 0 else float("nan"),
+                        "pred_err_sd": (float(p.class_means[c, f]) - mr) / sd[f]
+                        if sd[f] > 0
+                        else float("nan"),
+                        "mean_se_sd": float(se),
+                        "mean_z": float(z),
+                    }
+                )
     return rows
 
 
@@ -520,7 +600,9 @@ def ols_slopes(cov, response: int) -> np.ndarray:
     return np.linalg.lstsq(a, b, rcond=None)[0]
 
 
-def ols_table(real: Summary, synth: Summary, pred: Summary, names: Sequence[str], responses=None) -> Table:
+def ols_table(
+    real: Summary, synth: Summary, pred: Summary, names: Sequence[str], responses=None
+) -> Table:
     """OLS slopes (real, predicted, synthetic) of each response on all other numeric columns.
 
     ``responses``: column indices used as response (default every column when d <= 10, else the
@@ -537,19 +619,23 @@ def ols_table(real: Summary, synth: Summary, pred: Summary, names: Sequence[str]
         others = [c for c in range(d) if c != r]
         br, bs, bp = (ols_slopes(s.cov, r) for s in (real, synth, pred))
         for i, o in enumerate(others):
-            rows.append({
-                "response": names[r],
-                "predictor": names[o],
-                "slope_real": float(br[i]),
-                "slope_pred": float(bp[i]),
-                "slope_synth": float(bs[i]),
-            })
+            rows.append(
+                {
+                    "response": names[r],
+                    "predictor": names[o],
+                    "slope_real": float(br[i]),
+                    "slope_pred": float(bp[i]),
+                    "slope_synth": float(bs[i]),
+                }
+            )
     return rows
 
 
 def _kept(row) -> str:
-    return (f"kept {100 * row['var_ratio_synth']:.1f} % of the variance; expected "
-            f"{100 * row['var_ratio_pred']:.1f} % ± {100 * row['var_ratio_se']:.1f} %")
+    return (
+        f"kept {100 * row['var_ratio_synth']:.1f} % of the variance; expected "
+        f"{100 * row['var_ratio_pred']:.1f} % ± {100 * row['var_ratio_se']:.1f} %"
+    )
 
 
 def headline(fid: Fidelity) -> list[str]:
@@ -562,11 +648,15 @@ def headline(fid: Fidelity) -> list[str]:
     p_lo, p_hi = np.nanmin(preds), np.nanmax(preds)
     span = f"{100 * p_lo:.1f} %" + (f" to {100 * p_hi:.1f} %" if p_hi - p_lo > 5e-4 else "")
     if p_lo < 1 - LOSS_THRESHOLD:
-        lines.append(f"**Variance lost by design** — these weights keep {span} of the real variance after "
-                     f"{g} generation(s) (Theorem 2); use a variance-preserving EpBeta to keep it.")
+        lines.append(
+            f"**Variance lost by design** — these weights keep {span} of the real variance after "
+            f"{g} generation(s) (Theorem 2); use a variance-preserving EpBeta to keep it."
+        )
     elif p_hi > 1 + LOSS_THRESHOLD:
-        lines.append(f"**Variance inflated by design** — these weights give {span} of the real variance "
-                     f"after {g} generation(s) (Theorem 2).")
+        lines.append(
+            f"**Variance inflated by design** — these weights give {span} of the real variance "
+            f"after {g} generation(s) (Theorem 2)."
+        )
     else:
         lines.append(f"Predicted variance: {span} of the real variance after {g} generation(s).")
     if "var_z" in cols[0]:
@@ -574,34 +664,44 @@ def headline(fid: Fidelity) -> list[str]:
         if flagged:
             shown = "; ".join(f"{r['column']} {_kept(r)}" for r in flagged[:5])
             more = f" (and {len(flagged) - 5} more, see columns.csv)" if len(flagged) > 5 else ""
-            lines.append(f"**WARNING: variance differs from the prediction beyond noise** in {len(flagged)} of "
-                         f"{len(cols)} columns: {shown}{more}.")
+            lines.append(
+                f"**WARNING: variance differs from the prediction beyond noise** in {len(flagged)} of "
+                f"{len(cols)} columns: {shown}{more}."
+            )
         else:
             finite = [r for r in cols if math.isfinite(r["var_z"])]
             if finite:
                 worst = max(finite, key=lambda r: abs(r["var_z"]))
-                lines.append(f"Variance as predicted in every column, within noise (|z| ≤ {Z_WARN:g} or a gap under "
-                             f"{100 * MATERIAL:.0f} %); largest gap: {worst['column']} {_kept(worst)} "
-                             f"(z = {worst['var_z']:+.1f}).")
+                lines.append(
+                    f"Variance as predicted in every column, within noise (|z| ≤ {Z_WARN:g} or a gap under "
+                    f"{100 * MATERIAL:.0f} %); largest gap: {worst['column']} {_kept(worst)} "
+                    f"(z = {worst['var_z']:+.1f})."
+                )
         out = max(cols, key=lambda r: r["outside_pct"])
         bounds = fid.meta.get("bounds", "keep")
         if bounds == "keep":
             if out["outside_pct"] > 0:
-                lines.append(f"Outside the real range: up to {out['outside_pct']:.1f} % of values ({out['column']}); "
-                             "kept as drawn (bounds = keep), so the moments are the predicted ones.")
+                lines.append(
+                    f"Outside the real range: up to {out['outside_pct']:.1f} % of values ({out['column']}); "
+                    "kept as drawn (bounds = keep), so the moments are the predicted ones."
+                )
             else:
                 lines.append("Every synthetic value lies within its column's real range.")
         else:
             shift = np.array([r["var_ratio_synth"] - r["var_ratio_pred"] for r in cols])
-            lines.append(f"Bounds = {bounds}: values held to the real range (outside now: up to "
-                         f"{out['outside_pct']:.1f} %); price: the variance ratio moved by a median "
-                         f"{100 * float(np.nanmedian(shift)):+.1f} % (range {100 * float(np.nanmin(shift)):+.1f} % to "
-                         f"{100 * float(np.nanmax(shift)):+.1f} %) from the prediction.")
+            lines.append(
+                f"Bounds = {bounds}: values held to the real range (outside now: up to "
+                f"{out['outside_pct']:.1f} %); price: the variance ratio moved by a median "
+                f"{100 * float(np.nanmedian(shift)):+.1f} % (range {100 * float(np.nanmin(shift)):+.1f} % to "
+                f"{100 * float(np.nanmax(shift)):+.1f} %) from the prediction."
+            )
     pairs = [r for r in fid.tables["pairs"] if math.isfinite(r["corr_err"])]
     if pairs:
         worst = max(pairs, key=lambda r: abs(r["corr_err"]))
         se = worst.get("corr_se", float("nan"))
-        lines.append(f"Largest correlation error: {worst['corr_err']:+.3f} ± {se:.3f} ({worst['pair']}).")
+        lines.append(
+            f"Largest correlation error: {worst['corr_err']:+.3f} ± {se:.3f} ({worst['pair']})."
+        )
     classes = [r for r in fid.tables["classes"] if math.isfinite(r["mean_err_sd"])]
     if classes:
         worst = max(classes, key=lambda r: abs(r["mean_err_sd"]))
