@@ -72,6 +72,7 @@ from jaxtyping import Array, ArrayLike
 from jaxmix import _checks
 from jaxmix.laws import AbstractLaw
 from jaxmix.moments import Summary, class_mean_shift as _u, covariance_factor, predict
+from jaxmix.higher import QUANTITIES as _HIGHER_QUANTITIES
 from jaxmix.schemes import Scheme
 
 __all__ = [
@@ -141,6 +142,7 @@ variance_gap E[W²] - E[W] (0: variance kept); covariance_gap E[W^k W^m] - (E W^
 column pairs k <= m (0: covariance kept; Theorem 2); u the class-mean shift (per column);
 class_var_error (Var[x~ | L~=l] - σ_l²)/s² per class and column (needs ``summary``); p_below_0
 P(W < 0); p_above_1 P(W > 1). A callable ``quantity(weights) -> array`` may be used instead."""
+QUANTITIES.update(_HIGHER_QUANTITIES)  # tail_factor, third_moment_factor, kurtosis_growth
 
 
 def _evaluate(quantity, weights, tau, summary):

@@ -381,3 +381,21 @@ def test_paper_check_quick(tmp_path):
         sk = np.asarray(laws[name]["skewness_predicted"])
         np.testing.assert_allclose(sk, np.broadcast_to(sk[0], sk.shape), rtol=1e-5)
     assert laws["min_d"]["d"] < 0.95 * laws["epbeta:0.05"]["d"]
+
+
+def test_design_quantities_registered(x64):
+    """design_weights reaches a target d by name ("tail_factor"), per law of a Scheme too."""
+    from jaxmix import design
+
+    assert {"tail_factor", "third_moment_factor", "kurtosis_growth"} <= set(design.QUANTITIES)
+    scheme = jaxmix.Scheme((jaxmix.Beta(1.5, 2.0), jaxmix.Uniform()), columns=(0, 1))
+    np.testing.assert_allclose(
+        design.QUANTITIES["tail_factor"](scheme, 0.5, None),
+        [higher.tail_factor(jaxmix.Beta(1.5, 2.0)), 1.0 / 30.0], rtol=1e-12,
+    )
+    target = float(higher.tail_factor(jaxmix.Beta(1.5, 2.0)))
+    law, report = jaxmix.design_weights(
+        jaxmix.Beta(0.7, 2.0), [jaxmix.Equal("tail_factor", target)], free=("alpha",)
+    )
+    assert bool(report.converged)
+    np.testing.assert_allclose(float(law.alpha), 1.5, rtol=1e-6)
