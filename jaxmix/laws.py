@@ -27,6 +27,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from jaxmix import _checks
+from jaxmix import special
 from jaxmix.special import betainc, betaincinv
 
 Scalar = Float[Array, ""]
@@ -115,20 +116,95 @@ def _beta_moment(a, b, k: int):
     return out
 
 
+def _beta_central_moments(a, b, k: int):
+    """[E[(B - m)^j] for j = 0..k], B ~ Beta(a, b), m = a/(a+b), without cancellation.
+
+    From x(1-x) f'(x) = ((a-1)(1-x) - (b-1)x) f(x), integration by parts gives
+    c_{j+1} = j (m(1-m) c_{j-1} + (1-2m) c_j) / (kappa + j), kappa = a + b, with
+    m(1-m) = ab/kappa^2 and 1 - 2m = (b-a)/kappa formed from a, b directly.
+    """
+    kappa = a + b
+    m1m = (a / kappa) * (b / kappa)
+    skew = (b - a) / kappa
+    c = [jnp.ones_like(kappa), jnp.zeros_like(kappa)]
+    for j in range(1, k):
+        c.append(j * (m1m * c[j - 1] + skew * c[j]) / (kappa + j))
+    return c[: k + 1]
+
+
 def _beta_partial_moment(a, b, k: int, t):
     """E[B^k 1{B < t}] = E[B^k] I_t(a+k, b), t clipped to [0, 1]."""
     t = jnp.clip(t, 0.0, 1.0)
     return _beta_moment(a, b, k) * betainc(a + k, b, t)
 
 
+_SERIES_TERMS = 300  # terms of the lower-tail series (ratio <= 0.8: 0.8^300 * 300^6 < 1e-14)
+_SERIES_RATIO = 0.8  # the series is used where kappa t / a <= this
+
+
+def _beta_lower_tail_moments(a, b, k: int, t):
+    """[M_j = E[(t - B)^j 1{B < t}] for j = 0..k], B ~ Beta(a, b), 0 < t < 1, as positive sums.
+
+    M_j = t^(a+j) (1-t)^(b+j) B(a, j+1)/B(a, b) * 2F1(a+b+j, j+1; a+j+1; t) (substitute x = t u
+    and apply Euler's transformation); every term of the series is positive. Its term ratio is
+    about kappa t/a for n << a and t beyond, so a fixed number of terms suffices where
+    kappa t/a <= ``_SERIES_RATIO`` (the caller uses it only there).
+    """
+    kappa = a + b
+    lt, l1t = jnp.log(t), jnp.log1p(-t)
+    # log[t^a (1-t)^b / (a B(a, b))], free of cancellation for large a, b
+    lp = special._log_prefactor(a, b, t, lt, l1t)
+    out = []
+    log_ratio = jnp.zeros_like(lp)  # log[j! a / (a (a+1) ... (a+j))] = log B(a, j+1) a
+    for j in range(k + 1):
+        if j > 0:
+            log_ratio = log_ratio + jnp.log(j / (a + j))
+
+        def body(n, carry, j=j):
+            term, total = carry
+            nf = jnp.asarray(n, t.dtype)
+            term = term * (kappa + j + nf) * (j + 1 + nf) * t / ((a + j + 1 + nf) * (nf + 1))
+            return term, total + term
+
+        one = jnp.ones_like(lp)
+        _, series = jax.lax.fori_loop(0, _SERIES_TERMS, body, (one, one))
+        out.append(jnp.exp(lp + j * (lt + l1t) + log_ratio) * series)
+    return out
+
+
+def _epbeta_partial_moment(a, b, eps0, s, k: int, t):
+    """E[W^k 1{W < t}] for W = s B - eps0, B ~ Beta(a, b).
+
+    In the lower tail of B (kappa tb / a <= ``_SERIES_RATIO``, tb = (t + eps0)/s) it expands
+    W^k about the cut: W^k = sum_j C(k, j) t^(k-j) (W - t)^j with W - t = -s (tb - B), and
+    E[(tb - B)^j 1{B < tb}] from positive series; for t <= 0 every term then has the sign of
+    (-1)^k, so nothing cancels. Elsewhere it expands about -eps0 with E[B^j 1{B < tb}].
+    """
+    dt = a.dtype
+    t = jnp.asarray(t, dt)
+    tb = jnp.clip((t + eps0) / s, 0.0, 1.0)
+    affine = _affine_moment(lambda j: _beta_partial_moment(a, b, j, tb), -eps0, s, k)
+    series_ok = ((a + b) * tb <= _SERIES_RATIO * a) & (tb > 0)
+    tbs = jnp.where(series_ok, tb, 0.5 * a / (a + b))
+    tt = jnp.where(series_ok, t, tbs * s - eps0)
+    mj = _beta_lower_tail_moments(a, b, k, tbs)
+    tail = sum(math.comb(k, j) * tt ** (k - j) * (-s) ** j * mj[j] for j in range(k + 1))
+    return jnp.where(tb <= 0, 0.0, jnp.where(series_ok, tail, affine))
+
+
 def _beta_log_prob(a, b, x):
-    """log Beta(a, b) density at x; -inf outside (0, 1) (and at end points where it vanishes)."""
+    """log Beta(a, b) density at x: -inf outside [0, 1]; at x = 0 +inf, log b or -inf as a <, =, > 1
+    (at x = 1 the same with b and a); inside, log B is free of cancellation for large a, b."""
     inside = (x > 0) & (x < 1)
     xs = jnp.where(inside, x, 0.5)
-    val = (a - 1) * jnp.log(xs) + (b - 1) * jnp.log1p(-xs) - (
-        jsp.gammaln(a) + jsp.gammaln(b) - jsp.gammaln(a + b)
-    )
-    return jnp.where(inside, val, -jnp.inf)
+    lx, ly = jnp.log(xs), jnp.log1p(-xs)
+    # x^(a-1) (1-x)^(b-1) / B(a, b) = [x^a (1-x)^b / (a B(a, b))] * a / (x (1-x))
+    val = special._log_prefactor(a, b, xs, lx, ly) + jnp.log(a) - lx - ly
+    inf = jnp.asarray(jnp.inf, val.dtype)
+    at0 = jnp.where(a < 1, inf, jnp.where(a == 1, jnp.log(b), -inf))
+    at1 = jnp.where(b < 1, inf, jnp.where(b == 1, jnp.log(a), -inf))
+    edge = jnp.where(x == 0, at0, jnp.where(x == 1, at1, -inf))
+    return jnp.where(inside, val, edge)
 
 
 def _affine_moment(base_moment, lo, scale, k: int):
@@ -166,6 +242,18 @@ class Beta(AbstractLaw):
 
     def moment(self, k):
         return _beta_moment(self.alpha, self.beta, k)
+
+    def mean(self):
+        """alpha/(alpha+beta)."""
+        return self.alpha / (self.alpha + self.beta)
+
+    def variance(self):
+        """alpha beta/((alpha+beta)^2 (alpha+beta+1)) = m(1-m)/(kappa+1), without cancellation."""
+        return _beta_central_moments(self.alpha, self.beta, 2)[2]
+
+    def central_moment(self, k: int) -> Scalar:
+        """E[(W - E[W])^k] for a static integer k >= 0, by a recurrence free of cancellation."""
+        return _beta_central_moments(self.alpha, self.beta, k)[k]
 
     def partial_moment(self, k, t):
         return _beta_partial_moment(self.alpha, self.beta, k, jnp.asarray(t, self.alpha.dtype))
@@ -222,16 +310,30 @@ class EpBeta(AbstractLaw):
         b = _beta_sample(key, self.alpha, self.beta, tuple(shape), self.alpha.dtype)
         return self.scale * b - self.eps0
 
+    def mean(self):
+        """s m - eps0 = m + (m eps1 - (1-m) eps0), so that large eps0, eps1 do not cancel."""
+        kappa = self.alpha + self.beta
+        m, m1 = self.alpha / kappa, self.beta / kappa
+        return m + (m * self.eps1 - m1 * self.eps0)
+
+    def central_moment(self, k: int) -> Scalar:
+        """E[(W - E[W])^k] = s^k E[(B - m)^k] (Beta central moments by recurrence)."""
+        return self.scale**k * _beta_central_moments(self.alpha, self.beta, k)[k]
+
+    def variance(self):
+        """s^2 m(1-m)/(kappa+1), without cancellation."""
+        return self.central_moment(2)
+
     def moment(self, k):
-        return _affine_moment(
-            lambda j: _beta_moment(self.alpha, self.beta, j), -self.eps0, self.scale, k
-        )
+        """E[W^k] = sum_j C(k, j) E[W]^(k-j) s^j E[(B - m)^j] (central expansion: no term of
+        size s^k cancels against another, unlike the expansion about -eps0)."""
+        mu = self.mean()
+        c = _beta_central_moments(self.alpha, self.beta, k)
+        s = self.scale
+        return sum(math.comb(k, j) * mu ** (k - j) * s**j * c[j] for j in range(k + 1) if j != 1)
 
     def partial_moment(self, k, t):
-        tb = (jnp.asarray(t, self.alpha.dtype) + self.eps0) / self.scale
-        return _affine_moment(
-            lambda j: _beta_partial_moment(self.alpha, self.beta, j, tb), -self.eps0, self.scale, k
-        )
+        return _epbeta_partial_moment(self.alpha, self.beta, self.eps0, self.scale, k, t)
 
     def cdf(self, w):
         tb = (jnp.asarray(w, self.alpha.dtype) + self.eps0) / self.scale
@@ -286,11 +388,27 @@ class Uniform(AbstractLaw):
         )
 
     def _power_integral(self, t, k):
-        # integral_low^t w^k dw / (high - low)
-        return (t ** (k + 1) - self.low ** (k + 1)) / ((k + 1) * (self.high - self.low))
+        # integral_low^t w^k dw / (high - low) = (t - low)/(high - low) * sum_i t^i low^(k-i)/(k+1)
+        # (the difference quotient (t^(k+1) - low^(k+1))/(t - low) written out, so that it
+        # neither cancels for close end points nor overflows in the squares of large ones)
+        poly = sum(t**i * self.low ** (k - i) for i in range(k + 1)) / (k + 1)
+        return (t - self.low) / (self.high - self.low) * poly
 
     def moment(self, k):
-        return self._power_integral(self.high, k)
+        return sum(self.high**i * self.low ** (k - i) for i in range(k + 1)) / (k + 1)
+
+    def mean(self):
+        """(low + high)/2, as low/2 + high/2 (finite for end points near the largest float)."""
+        return 0.5 * self.low + 0.5 * self.high
+
+    def variance(self):
+        """(high - low)^2/12."""
+        return (self.high - self.low) ** 2 / 12.0
+
+    def central_moment(self, k: int) -> Scalar:
+        """E[(W - E[W])^k] = ((high - low)/2)^k/(k+1) for even k, 0 for odd k."""
+        half = 0.5 * (self.high - self.low)
+        return half**k / (k + 1) if k % 2 == 0 else jnp.zeros_like(half)
 
     def partial_moment(self, k, t):
         t = jnp.clip(jnp.asarray(t, self.low.dtype), self.low, self.high)

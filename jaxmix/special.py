@@ -73,11 +73,23 @@ from jaxtyping import Array, ArrayLike, Float
 __all__ = ["betainc", "betaincinv"]
 
 _BIG = 10.0  # a, b >= _BIG use the Stirling form of log B
+_SMALL_B = 0.05  # b below this: no swap to the complement while x < _DIRECT_X
+_DIRECT_X = 0.999
 _MAX_ITER = 2000  # continued-fraction steps; enough for max(a, b) up to ~1e5
 _EXTRA_ITER = 4  # safety steps after the value has converged (derivatives lag slightly)
-_INV_ITER = 16  # safeguarded Newton steps in betaincinv
+_INV_MAX_ITER = 100  # cap on safeguarded Newton steps in betaincinv (bisection alone needs < 70)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # Stirling series of log Gamma: D(x) = sum_k c_k / x^(2k-1); 7 terms give < 1e-17 for x >= 10.
+# log Gamma(1 + x) = -gamma x + sum_{k>=2} (-1)^k zeta(k) x^k / k, used for 0 < x < 0.2
+_EULER = 0.57721566490153286061
+_ZETA = (
+    1.6449340668482264365, 1.2020569031595942854, 1.0823232337111381915, 1.0369277551433699263,
+    1.0173430619844491397, 1.0083492773819228268, 1.0040773561979443394, 1.0020083928260822144,
+    1.0009945751278180853, 1.0004941886041194646, 1.0002460865533080483, 1.0001227133475784891,
+    1.0000612481350587048, 1.0000305882363070205, 1.0000152822594086519, 1.0000076371976378998,
+    1.0000038172932649998, 1.0000019082127165539, 1.0000009539620338728, 1.0000004769329867878,
+    1.0000002384505027277, 1.0000001192199259653, 1.0000000596081890513, 1.0000000298035035147,
+)
 _STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
 
 
@@ -107,6 +119,55 @@ def _stirling_remainder_grad(x):
     for k in range(len(_STIRLING) - 2, -1, -1):
         s = s * z - (2 * k + 1) * _STIRLING[k]
     return s * z
+
+
+def _log1pmx(t):
+    """log(1 + t) - t for t > -1: its series -t^2/2 + t^3/3 - ... for |t| < 0.1, else directly."""
+    small = jnp.abs(t) < 0.1
+    ts = jnp.where(small, t, 0.0)
+    s = jnp.zeros_like(ts)
+    for k in range(17, 1, -1):  # |t|^16/17 < 1e-17
+        s = (s + (-1.0) ** (k + 1) / k) * ts
+    series = s * ts
+    tl = jnp.where(small, 0.5, t)
+    return jnp.where(small, series, jnp.log1p(tl) - tl)
+
+
+def _lgamma1p(x):
+    """log Gamma(1 + x) for x > 0 with full relative accuracy as x -> 0 (series below 0.2)."""
+    small = x < 0.2
+    xs = jnp.where(small, x, 0.1)
+    s = jnp.zeros_like(xs)
+    for k in range(len(_ZETA) + 1, 1, -1):  # Horner in x over k = 25 .. 2
+        s = (s + (-1.0) ** k * _ZETA[k - 2] / k) * xs
+    series = (s - _EULER) * xs
+    xl = jnp.where(small, 1.0, x)
+    return jnp.where(small, series, jsp.gammaln(xl) + jnp.log(xl))
+
+
+def _log_a_beta(a, b):
+    """log(a B(a, b)) for a, b > 0 with at most one of them >= _BIG, to rounding in absolute terms.
+
+    With lo <= hi: log(a B) = [log a + lgamma(lo)] + [lgamma(hi) - lgamma(lo + hi)]. The first
+    bracket is log Gamma(1 + lo) (series) when a = lo. The second is shifted up to hi + n >= _BIG,
+    lgamma(hi) - lgamma(lo + hi) = sum_{k<n} log1p(lo/(hi + k)) + [Stirling form at hi + n], so
+    that it stays accurate relative to its size lo*psi(hi) when lo is tiny (where
+    1 - I = -expm1(log I) needs the log to absolute rounding).
+    """
+    lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
+    n = jnp.ceil(jnp.maximum(_BIG - hi, 0.0))
+    shift = jnp.zeros_like(lo)
+    for k in range(int(_BIG)):
+        shift = shift + jnp.where(k < n, jnp.log1p(lo / (hi + k)), 0.0)
+    g = hi + n
+    cm = lo + g
+    bracket = (
+        lo - lo * jnp.log(g) - (cm - 0.5) * jnp.log1p(lo / g)
+        + _stirling_remainder(g) - _stirling_remainder(cm)
+    ) + shift
+    a_lo = a <= b
+    first = jnp.where(a_lo, _lgamma1p(lo), jsp.gammaln(lo) + jnp.log(a))
+    return first + bracket
 
 
 def _log_beta_small(a, b, grad=False):
@@ -156,17 +217,24 @@ def _log_prefactor(a, b, x, lx, ly, grad=False):
     okx, oky = tx > -0.5, ty > -0.5
     termx = jnp.where(okx, jnp.log1p(jnp.where(okx, tx, 0.0)), lx - jnp.log(ab / cb))  # log(x/x0)
     termy = jnp.where(oky, jnp.log1p(jnp.where(oky, ty, 0.0)), ly - jnp.log(bb / cb))  # log(y/y0)
+    # a log(x/x0) + b log(y/y0) with the linear parts a tx + b ty = e - e = 0 taken out exactly
+    # (log1p(t) - t by its series), so nothing of size |e| cancels
+    lin = jnp.where(okx, e, ab * termx) + jnp.where(oky, -e, bb * termy)
+    quad = (
+        jnp.where(okx, ab * _log1pmx(jnp.where(okx, tx, 0.0)), 0.0)
+        + jnp.where(oky, bb * _log1pmx(jnp.where(oky, ty, 0.0)), 0.0)
+    )
     l_big = (
-        ab * termx + bb * termy + 0.5 * jnp.log(bb / (ab * cb)) - _HALF_LOG_2PI
+        quad + lin + 0.5 * jnp.log(bb / (ab * cb)) - _HALF_LOG_2PI
         - _stirling_remainder(ab) - _stirling_remainder(bb) + _stirling_remainder(cb)
     )
     as_ = jnp.where(big, 1.0, a)
     bs = jnp.where(big, 1.0, b)
     if not grad:
-        l_small = as_ * lx + bs * ly - jnp.log(as_) - _log_beta_small(as_, bs)
+        l_small = as_ * lx + bs * ly - _log_a_beta(as_, bs)
         return jnp.where(big, l_big, l_small)
-    lb, dlb = _log_beta_small(as_, bs, grad=True)
-    l_small = as_ * lx + bs * ly - jnp.log(as_) - lb
+    _, dlb = _log_beta_small(as_, bs, grad=True)
+    l_small = as_ * lx + bs * ly - _log_a_beta(as_, bs)
     # d/da of the Stirling form: the a, b factors of log x0, log y0 cancel (a/c - 1 + b/c = 0)
     dcb = _stirling_remainder_grad(cb)
     g_big = jnp.stack([
@@ -225,7 +293,9 @@ def _continued_fraction(a, b, x):
         return (carry[0] <= _MAX_ITER) & jnp.any(carry[1] < _EXTRA_ITER)
 
     init = (jnp.asarray(1, jnp.int32), jnp.zeros(x.shape, jnp.int32), c, d, d)
-    return lax.while_loop(cond, body, init)[-1]
+    out = lax.while_loop(cond, body, init)
+    # an element that has not converged within _MAX_ITER steps gives NaN, not a truncated value
+    return jnp.where(out[1] > 0, out[-1], jnp.nan)
 
 
 def _continued_fraction_jvp(a, b, x, g):
@@ -293,12 +363,17 @@ def _continued_fraction_jvp(a, b, x, g):
     rc = jnp.zeros_like(rd)
     init = (jnp.asarray(1, jnp.int32), jnp.zeros(x.shape, jnp.int32), d, rd, c, rc, d, rd)
     out = lax.while_loop(cond, body, init)
-    return out[6], out[7]
+    unconverged = out[1] == 0
+    return jnp.where(unconverged, jnp.nan, out[6]), out[7]
 
 
 def _swap(a, b, x):
     """Arguments of the convergent branch: (a, b, x, log x, log(1-x)) or those of 1 - I_{1-x}(b, a)."""
-    swap = x > (a + 1.0) / (a + b + 2.0)
+    # past the mean the fraction of I_{1-x}(b, a) converges faster, but for a small b the result
+    # 1 - I_{1-x}(b, a) would cancel (I is of order b): there the fraction of I_x(a, b) itself
+    # is used while it converges in a few hundred steps (about 8/sqrt(1-x))
+    direct = (b < _SMALL_B) & (x < _DIRECT_X)
+    swap = (x > (a + 1.0) / (a + b + 2.0)) & ~direct
     lx, ly = jnp.log(x), jnp.log1p(-x)
     return (
         swap,
@@ -312,14 +387,32 @@ def _swap(a, b, x):
 
 def _betainc_interior(a, b, x, with_density=False):
     """I_x(a, b) for a, b > 0 and 0 < x < 1 (arrays of one common shape); optionally the density."""
-    swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
-    lp = _log_prefactor(aa, bb, xx, lxx, lyy)
-    r = jnp.exp(lp) * _continued_fraction(aa, bb, xx)
-    value = jnp.where(swap, 1.0 - r, r)
+    log_i, _, log_dens = _betainc_logs(a, b, x)
+    value = jnp.exp(log_i)
     if not with_density:
         return value
-    # the density x^(a-1) (1-x)^(b-1) / B(a, b) is symmetric under the swap
-    return value, jnp.exp(lp + jnp.log(aa) - lxx - lyy)
+    return value, jnp.exp(log_dens)
+
+
+def _log1mexp(l):
+    """log(1 - exp(l)) for l <= 0, accurate on both sides of -log 2."""
+    return jnp.where(l < -0.6931471805599453, jnp.log1p(-jnp.exp(l)), jnp.log(-jnp.expm1(l)))
+
+
+def _betainc_logs(a, b, x):
+    """(log I_x(a, b), log(1 - I_x(a, b)), log density) for a, b > 0 and 0 < x < 1.
+
+    The convergent side r (I itself, or 1 - I = I_{1-x}(b, a) past the mean) is computed as
+    log r = log(prefactor) + log(fraction); the other side is log(1 - exp(log r)), so neither
+    tail underflows before its logarithm does and 1 - r keeps full relative accuracy.
+    """
+    swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
+    lp = _log_prefactor(aa, bb, xx, lxx, lyy)
+    lr = lp + jnp.log(_continued_fraction(aa, bb, xx))
+    lr = jnp.minimum(lr, 0.0)
+    lo = _log1mexp(lr)
+    ldens = lp + jnp.log(aa) - lxx - lyy  # the density is symmetric under the swap
+    return jnp.where(swap, lo, lr), jnp.where(swap, lr, lo), ldens
 
 
 def _betainc_interior_partials(a, b, x):
@@ -327,9 +420,10 @@ def _betainc_interior_partials(a, b, x):
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
     lp, g = _log_prefactor(aa, bb, xx, lxx, lyy, grad=True)
     h, lh = _continued_fraction_jvp(aa, bb, xx, g)
-    r = jnp.exp(lp) * h
+    lr = jnp.minimum(lp + jnp.log(h), 0.0)
+    r = jnp.exp(lr)
     dr = r * (g + lh)  # d r / d(aa, bb)
-    value = jnp.where(swap, 1.0 - r, r)
+    value = jnp.where(swap, -jnp.expm1(lr), r)
     da = jnp.where(swap, -dr[1], dr[0])
     db = jnp.where(swap, -dr[0], dr[1])
     # the density x^(a-1) (1-x)^(b-1) / B(a, b) is symmetric under the swap
@@ -412,14 +506,17 @@ def betainc(a: ArrayLike, b: ArrayLike, x: ArrayLike) -> Float[Array, "..."]:
 # --- betaincinv ---------------------------------------------------------------------------------
 
 
-def _initial_quantile(a, b, p):
-    """Starting point for I_x(a, b) = p (Numerical Recipes 6.4 / Abramowitz-Stegun 26.5.22)."""
-    dt = p.dtype
-    # a, b >= 1: normal approximation of the Beta quantile
-    pp = jnp.where(p < 0.5, p, 1.0 - p)
-    t = jnp.sqrt(-2.0 * jnp.log(pp))
+def _initial_quantile(a, b, log_p, log_pc):
+    """Starting point for I_x(a, b) = p, given log p and log(1 - p) (both to full accuracy).
+
+    a, b >= 1: the normal approximation of Abramowitz-Stegun 26.5.22 (as in Numerical Recipes
+    6.4); otherwise the power-law tails x^a/(a B) and 1 - (1-x)^b/(b B), solved in log space.
+    """
+    dt = log_p.dtype
+    lmin = jnp.minimum(log_p, log_pc)
+    t = jnp.sqrt(-2.0 * lmin)
     z = (2.30753 + t * 0.27061) / (1.0 + t * (0.99229 + t * 0.04481)) - t
-    z = jnp.where(p < 0.5, z, -z)
+    z = jnp.where(log_p < log_pc, z, -z)
     al = (z * z - 3.0) / 6.0
     a1, b1 = jnp.maximum(a, 1.0), jnp.maximum(b, 1.0)
     h = 2.0 / (1.0 / (2.0 * a1 - 1.0) + 1.0 / (2.0 * b1 - 1.0))
@@ -427,63 +524,101 @@ def _initial_quantile(a, b, p):
         al + 5.0 / 6.0 - 2.0 / (3.0 * h)
     )
     x_normal = a1 / (a1 + b1 * jnp.exp(2.0 * w))
-    # otherwise: the power-law tails x^a/(a B) and 1 - (1-x)^b/(b B)
     lna = jnp.log(a / (a + b))
     lnb = jnp.log(b / (a + b))
-    tt = jnp.exp(a * lna) / a
-    u = jnp.exp(b * lnb) / b
-    ww = tt + u
-    x_lo = jnp.exp((jnp.log(a * ww) + jnp.log(p)) / a)
-    x_hi = -jnp.expm1((jnp.log(b * ww) + jnp.log1p(-p)) / b)
-    x_power = jnp.where(p < tt / ww, x_lo, x_hi)
+    log_tt = a * lna - jnp.log(a)
+    log_u = b * lnb - jnp.log(b)
+    log_ww = jnp.logaddexp(log_tt, log_u)
+    x_lo = jnp.exp((jnp.log(a) + log_ww + log_p) / a)
+    x_hi = -jnp.expm1((jnp.log(b) + log_ww + log_pc) / b)
+    x_power = jnp.where(log_p < log_tt - log_ww, x_lo, x_hi)
     x0 = jnp.where((a >= 1) & (b >= 1), x_normal, x_power)
-    tiny = jnp.finfo(dt).tiny
-    return jnp.clip(jnp.nan_to_num(x0, nan=0.5), tiny, 1.0 - jnp.finfo(dt).epsneg)
+    return jnp.nan_to_num(x0, nan=0.5)
 
 
-def _betaincinv_interior(a, b, p):
-    """x in [0, 1/2] with I_x(a, b) = p, for a, b > 0 and 0 < p <= I_{1/2}(a, b) (common shape).
+def _betaincinv_small(a, b, log_p, log_pc):
+    """t in (0, 1/2] with I_t(a, b) = p, given that p <= I_{1/2}(a, b) (arrays of one shape).
 
-    Safeguarded Newton on log x against log I: the bracket [lo, hi] always holds the root; a
-    Newton step that leaves it is replaced by a bisection (geometric while the bracket spans
-    orders of magnitude). A fixed number of steps (``_INV_ITER``) keeps it ``vmap``-friendly.
-    A root below the smallest normal float is returned as 0.
+    Newton on u = log t for F(u) = log I_t - log p while p < 1/2, and for
+    F(u) = log(1 - p) - log(1 - I_t) above (both increasing in u, close to linear in the
+    power-law tails); F and F' come from log I, log(1 - I) and the log density, so nothing
+    underflows where t is a normal float. Every evaluation tightens a bracket [lo, hi] (lo:
+    F < 0 seen, hi: F > 0 seen; start [smallest normal, 1/2]); a Newton step that leaves the
+    bracket, or does not at least halve the previous step, is replaced by a bisection of the
+    bracket (geometric while it spans more than a factor 4), so the iterate is never thrown away
+    and the bracket survives rounding. An element stops after a Newton step below sqrt(eps)/100
+    (the error left is of the order of its square), when its bracket is within 4 ulp of t, or
+    at F = 0; the loop ends when all have stopped (at most ``_INV_MAX_ITER`` steps).
+
+    Returns (t, below): ``below`` marks elements whose root lies below the smallest normal float
+    (F > 0 there); t is then the smallest normal float.
     """
-    dt = p.dtype
-    tiny = jnp.finfo(dt).tiny
+    dt = log_p.dtype
+    tiny = jnp.asarray(jnp.finfo(dt).tiny, dt)
     eps = jnp.finfo(dt).eps
-    x = jnp.clip(_initial_quantile(a, b, p), tiny, 0.5)
-    lo = jnp.zeros_like(p)
-    hi = jnp.ones_like(p)  # the root is <= 1/2, but may sit exactly there
-    logp, log1mp = jnp.log(p), jnp.log1p(-p)
+    tol = 4.0 * eps
+    # Newton converges quadratically: after an accepted step |du| the error is ~ |du|^2, so
+    # a step below sqrt(eps)/100 is the last one needed (and rounding noise in F, ~eps |log p|,
+    # would keep a test at 4 ulp from ever passing)
+    newton_tol = 0.01 * math.sqrt(eps)
+    upper_eq = log_pc < log_p  # p > 1/2: solve on log(1 - I)
+    t0 = jnp.clip(_initial_quantile(a, b, log_p, log_pc), tiny, 0.5)
+    lo = jnp.full_like(log_p, tiny)
+    hi = jnp.full_like(log_p, 0.5)
 
-    def step(_, carry):
-        x, lo, hi = carry
-        val, dens = _betainc_interior(a, b, x, with_density=True)
-        lo = jnp.where(val < p, x, lo)
-        hi = jnp.where(val >= p, x, hi)
-        ly = jnp.log1p(-x)
-        # Newton on log I against log x while I < 1/2, and on log(1 - I) against log(1 - x)
-        # above: both are close to linear in the power-law tails x^a and (1-x)^b.
-        du = -(jnp.log(val) - logp) * val / (x * dens)
-        cval = 1.0 - val
-        dv = -(jnp.log(cval) - log1mp) * cval / ((1.0 - x) * dens)
-        x_newton = jnp.where(val < 0.5, x * jnp.exp(du), -jnp.expm1(ly + dv))
-        # a step within rounding of x (at the root) is kept even if rounding put it just
-        # outside the bracket; a real step outside the bracket falls back to bisection
-        near = jnp.abs(x_newton - x) <= 8.0 * eps * x
-        x_newton = jnp.where(near, jnp.clip(x_newton, lo, hi), x_newton)
-        ok = (x_newton >= lo) & (x_newton <= hi) & jnp.isfinite(x_newton)
-        wide = (lo > 0) & (hi > 4.0 * lo)
-        bisect = jnp.where(lo <= 0, hi * jnp.where(hi > 1e-3, 0.5, 1e-3), 0.5 * (lo + hi))
-        bisect = jnp.where(wide, jnp.sqrt(lo * hi), bisect)
-        x_new = jnp.where(ok, x_newton, bisect)
-        x_new = jnp.where(val == p, x, x_new)
-        return jnp.clip(x_new, tiny, 1.0), lo, hi
+    def evaluate(t):
+        log_i, log_c, log_dens = _betainc_logs(a, b, t)
+        f = jnp.where(upper_eq, log_pc - log_c, log_i - log_p)
+        # dF/du = t f(t) / I or t f(t) / (1 - I)
+        fprime = jnp.exp(jnp.log(t) + log_dens - jnp.where(upper_eq, log_c, log_i))
+        return f, fprime
 
-    x, lo, hi = lax.fori_loop(0, _INV_ITER, step, (x, lo, hi))
-    # I(tiny) >= p was seen (hi <= tiny): the root is below the smallest normal float
-    return jnp.where(hi <= tiny, 0.0, x)
+    def body(carry):
+        it, done, t, lo, hi, step_prev, below = carry
+        f, fprime = evaluate(t)
+        lo_n = jnp.where(f < 0, t, lo)
+        hi_n = jnp.where(f > 0, t, hi)
+        below_n = (f > 0) & (t <= tiny)
+        du = -f / fprime
+        t_newton = t * jnp.exp(du)
+        # a last (tiny) Newton step is kept even where rounding puts it on the bracket's edge
+        last = jnp.isfinite(du) & (jnp.abs(du) <= newton_tol)
+        t_newton = jnp.where(last, jnp.clip(t_newton, lo_n, hi_n), t_newton)
+        ok = last | (
+            jnp.isfinite(t_newton) & (t_newton > lo_n) & (t_newton < hi_n)
+            & (jnp.abs(du) <= 0.5 * step_prev)
+        )
+        geometric = hi_n > 4.0 * lo_n
+        t_bisect = jnp.where(geometric, jnp.sqrt(lo_n) * jnp.sqrt(hi_n), 0.5 * (lo_n + hi_n))
+        t_new = jnp.where(ok, t_newton, t_bisect)
+        step = jnp.where(ok, jnp.abs(du), jnp.abs(jnp.log(t_new) - jnp.log(t)))
+        failed = ~jnp.isfinite(f)  # I not computable here (see betainc): the result is NaN
+        stop = (
+            (f == 0) | below_n | failed | last
+            | (hi_n - lo_n <= tol * hi_n)
+        )
+        t_new = jnp.where(stop & ~ok, t, t_new)  # a bisection is not taken once stopped
+        t_new = jnp.where(failed, jnp.nan, t_new)
+        keep = done
+        return (
+            it + 1,
+            done | stop,
+            jnp.where(keep, t, t_new),
+            jnp.where(keep, lo, lo_n),
+            jnp.where(keep, hi, hi_n),
+            jnp.where(keep, step_prev, step),
+            jnp.where(keep, below, below_n),
+        )
+
+    def cond(carry):
+        return (carry[0] < _INV_MAX_ITER) & ~jnp.all(carry[1])
+
+    init = (
+        jnp.asarray(0, jnp.int32), jnp.zeros(log_p.shape, bool), t0, lo, hi,
+        jnp.full_like(log_p, jnp.inf), jnp.zeros(log_p.shape, bool),
+    )
+    out = lax.while_loop(cond, body, init)
+    return out[2], out[6]
 
 
 @jax.custom_jvp
@@ -492,11 +627,16 @@ def _betaincinv(a, b, q):
     dt = q.dtype
     # solve for whichever of x, 1 - x is <= 1/2 (so it is represented to full relative
     # precision): for q > I_{1/2}(a, b), x = 1 - y with I_y(b, a) = 1 - q
-    upper = q_s > _betainc_interior(a_s, b_s, jnp.full_like(q_s, 0.5))
+    log_i_half, log_c_half, _ = _betainc_logs(a_s, b_s, jnp.full_like(q_s, 0.5))
+    log_q, log_qc = jnp.log(q_s), jnp.log1p(-q_s)
+    upper = jnp.where(log_q < log_qc, log_q > log_i_half, log_qc < log_c_half)
     aa = jnp.where(upper, b_s, a_s)
     bb = jnp.where(upper, a_s, b_s)
-    p = jnp.where(upper, 1.0 - q_s, q_s)
-    y = _betaincinv_interior(aa, bb, p)
+    log_p = jnp.where(upper, log_qc, log_q)
+    log_pc = jnp.where(upper, log_q, log_qc)
+    y, below = _betaincinv_small(aa, bb, log_p, log_pc)
+    y = jnp.where(below, 0.0, y)
+    y = jnp.where(jnp.isfinite(log_i_half), y, jnp.nan)
     x = jnp.where(upper, 1.0 - y, y)
     x = jnp.where(interior, x, jnp.where(q >= 1, 1.0, 0.0).astype(dt))
     return jnp.where(valid, x, jnp.nan)
@@ -529,10 +669,14 @@ def betaincinv(a: ArrayLike, b: ArrayLike, q: ArrayLike) -> Float[Array, "..."]:
     Returns:
         x in [0, 1] with I_x(a, b) = q (q = 0 gives 0, q = 1 gives 1); NaN for invalid input.
 
-    Method: a normal / power-tail starting guess, then ``_INV_ITER`` safeguarded Newton steps
-    (Newton on log x; solved for 1 - x by symmetry when q > I_{1/2}(a, b), so that the
-    smaller of x, 1 - x is found to full relative precision), each checked
-    against a bracket and replaced by bisection when it leaves it.
+    Method: a normal / power-tail starting guess, then safeguarded Newton steps on log x
+    against log I (or log(1 - I) for the upper tail of the equation), until the step or the
+    bracket is within 4 ulp (see ``_betaincinv_small``); solved for 1 - x by symmetry when
+    q > I_{1/2}(a, b), so that the smaller of x, 1 - x is found to full relative precision.
+
+    Where the answer is not representable it is clamped, as follows: a root below the
+    smallest normal float (x or 1 - x < ``finfo.tiny``) is returned as 0 (or 1); a root within
+    half an ulp of 1 rounds to 1.
 
     Derivatives by the implicit function theorem: dx/dq = 1/f(x), dx/da = -(dI/da)/f(x),
     dx/db = -(dI/db)/f(x), f the Beta(a, b) density. At q = 0 or 1 all three are reported as 0
