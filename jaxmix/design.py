@@ -70,9 +70,9 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from jaxmix import _checks
+from jaxmix.higher import QUANTITIES as _HIGHER_QUANTITIES
 from jaxmix.laws import AbstractLaw
 from jaxmix.moments import Summary, class_mean_shift as _u, covariance_factor, predict
-from jaxmix.higher import QUANTITIES as _HIGHER_QUANTITIES
 from jaxmix.schemes import Scheme
 
 __all__ = [

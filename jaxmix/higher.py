@@ -6,7 +6,8 @@ and of the parents). With a = x_i - x̄ and b = x_j - x̄, x~ - x̄ = W ⊙ a + 
 central moment of order r of x~ is a sum over the subsets S of the r factors that take the
 ``a`` term:
 
-    E[∏_r (x~ - x̄)_{k_r}] = Σ_S  E[∏_{r∈S} W_{k_r} ∏_{r∉S} (1 - W_{k_r})] · E[∏_{r∈S} a_{k_r}] · E[∏_{r∉S} b_{k_r}].
+    E[∏_r (x~ - x̄)_{k_r}] = Σ_S  E[∏_{r∈S} W_{k_r} ∏_{r∉S} (1 - W_{k_r})]
+                                  · E[∏_{r∈S} a_{k_r} ∏_{r∉S} b_{k_r}].
 
 With replacement a and b are independent copies of the centred data, so every term whose S or
 complement holds exactly one factor vanishes (E a = 0). What is left:
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 
-# --- data ----------------------------------------------------------------------------------------
+# --- data -----------------------------------------------------------------------------------------
 
 
 def central_moments(xc: Float[Array, "n d"], order: int) -> Float[Array, "..."]:
@@ -95,7 +96,7 @@ def _set_partitions(items):
     first, rest = items[0], items[1:]
     for part in _set_partitions(rest):
         for i in range(len(part)):
-            yield part[:i] + [[first] + part[i]] + part[i + 1:]
+            yield part[:i] + [[first] + part[i]] + part[i + 1 :]
         yield [[first]] + part
 
 
@@ -119,9 +120,7 @@ def weight_product_moment(weights, kinds: tuple[bool, ...]) -> Float[Array, "...
         shape[axis] = d
         return v.reshape(shape)
 
-    eq = {
-        (s, t): along(cols, s) == along(cols, t) for s in range(r) for t in range(s + 1, r)
-    }
+    eq = {(s, t): along(cols, s) == along(cols, t) for s in range(r) for t in range(s + 1, r)}
     total = jnp.zeros((d,) * r, raw[0].dtype)
     for part in _set_partitions(list(range(r))):
         block_of = {p: i for i, block in enumerate(part) for p in block}
@@ -139,7 +138,9 @@ def weight_product_moment(weights, kinds: tuple[bool, ...]) -> Float[Array, "...
 
 def _pairings4():
     """The six (S, S^c) splits of four positions into two pairs, S the positions taking W."""
-    return [(s, tuple(p for p in range(4) if p not in s)) for s in itertools.combinations(range(4), 2)]
+    return [
+        (s, tuple(p for p in range(4) if p not in s)) for s in itertools.combinations(range(4), 2)
+    ]
 
 
 def _pair_tensor(cov, s, t):
@@ -170,7 +171,7 @@ def map_central4(central4, cov, weights, num_rows, replace: bool = True):
     return (n * t4 - 1.0) / (n - 1.0) * central4 + n / (n - 1.0) * pairs
 
 
-# --- scalars ----------------------------------------------------------------------------------------
+# --- scalars --------------------------------------------------------------------------------------
 
 
 def _per_column_scalar(weights, fn):
@@ -214,7 +215,9 @@ def _geometric(a, t):
     at = a**t
     near = jnp.abs(a - 1.0) < 1e-6
     safe = jnp.where(near, 2.0, a)
-    return at, jnp.where(near, t * (1.0 + 0.5 * (t - 1.0) * (a - 1.0)), (safe**t - 1.0) / (safe - 1.0))
+    return at, jnp.where(
+        near, t * (1.0 + 0.5 * (t - 1.0) * (a - 1.0)), (safe**t - 1.0) / (safe - 1.0)
+    )
 
 
 def kurtosis_map(weights, kurtosis: ArrayLike, generations: ArrayLike = 1) -> Float[Array, "..."]:
@@ -261,7 +264,7 @@ def kurtosis(summary) -> Float[Array, " d"]:
     return c4[idx, idx, idx, idx] / summary.variance**2
 
 
-# --- design quantities ------------------------------------------------------------------------------
+# --- design quantities ----------------------------------------------------------------------------
 
 
 def _q(fn) -> Callable:
@@ -299,7 +302,7 @@ T4/K² (1 + 2d under variance preservation). As callables weights -> array they 
 ``tail_factor``, ``third_moment_factor`` and, e.g., ``lambda w: kurtosis_map(w, 0.0)``."""
 
 
-# --- the trade-off at fixed delta --------------------------------------------------------------------
+# --- the trade-off at fixed delta -----------------------------------------------------------------
 
 
 def tail_tradeoff(delta: float, eps: ArrayLike, *, tau: float = 0.5, eps0: float | None = None):
@@ -324,8 +327,9 @@ def tail_tradeoff(delta: float, eps: ArrayLike, *, tau: float = 0.5, eps0: float
     return eps, out
 
 
-def min_tail_epbeta(delta: float, *, eps0: float = 0.0, tau: float = 0.5, eps1_max: float = 2.0,
-                    steps: int = 40):
+def min_tail_epbeta(
+    delta: float, *, eps0: float = 0.0, tau: float = 0.5, eps1_max: float = 2.0, steps: int = 40
+):
     """The variance-preserving EpBeta law with u = δ and fixed ε0 of least d over ε1.
 
     Along ε1 (the VP curve and u = δ fix α, β through ``select_epbeta``) d is minimised by a
@@ -343,7 +347,9 @@ def min_tail_epbeta(delta: float, *, eps0: float = 0.0, tau: float = 0.5, eps1_m
         return float(max_attainable_delta(float(eps0), float(e1), tau))
 
     if reach(eps1_max) < delta:
-        raise ValueError(f"min_tail_epbeta: delta = {delta} is not attainable with eps1 <= {eps1_max}.")
+        raise ValueError(
+            f"min_tail_epbeta: delta = {delta} is not attainable with eps1 <= {eps1_max}."
+        )
     lo, hi = 1e-6, float(eps1_max)
     for _ in range(50):
         mid = 0.5 * (lo + hi)

@@ -25,17 +25,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 from jaxmix import higher  # noqa: E402
 
 NAME = "higher_moments"
 DELTA = 0.05
-COLOURS = {"unif": "tab:orange", "beta:0.4": "tab:purple", "epbeta:0.05": "tab:green", "min_d": "tab:blue"}
+COLOURS = {
+    "unif": "tab:orange",
+    "beta:0.4": "tab:purple",
+    "epbeta:0.05": "tab:green",
+    "min_d": "tab:blue",
+}
 
 
 def make_laws(quick: bool):
@@ -102,7 +107,9 @@ def main(argv=None) -> dict:
     def extra(p):
         p.add_argument("--generations", type=int, default=None)
         p.add_argument("--runs", type=int, default=None)
-        p.add_argument("--rows", type=int, default=None, help="records per generation (a multiple of 333)")
+        p.add_argument(
+            "--rows", type=int, default=None, help="records per generation (a multiple of 333)"
+        )
 
     args = C.parse_args(NAME, __doc__.splitlines()[0], argv, extra)
     generations = args.generations or (3 if args.quick else 25)
@@ -116,7 +123,9 @@ def main(argv=None) -> dict:
         laws = make_laws(args.quick)
         key = jax.random.key(args.seed)
         results = {}
-        for li, (spec, label, law) in enumerate(C.progress(laws, desc=NAME, disable=args.no_progress)):
+        for li, (spec, label, law) in enumerate(
+            C.progress(laws, desc=NAME, disable=args.no_progress)
+        ):
             sk, ku = chains(jax.random.fold_in(key, li), x0, law, generations, runs, m)
             psk, pku = predicted(summary, law, generations)
             t = np.arange(generations + 1)
@@ -127,7 +136,11 @@ def main(argv=None) -> dict:
                 z_ku = np.where(se_ku > 0, (ku.mean(1) - pku) / se_ku, 0.0)
             results[spec] = {
                 "label": label,
-                "law": {k: float(getattr(law, k)) for k in ("alpha", "beta", "eps0", "eps1", "low", "high") if hasattr(law, k)},
+                "law": {
+                    k: float(getattr(law, k))
+                    for k in ("alpha", "beta", "eps0", "eps1", "low", "high")
+                    if hasattr(law, k)
+                },
                 "E[W]": float(law.moment(1)),
                 "E[W^2]": float(law.moment(2)),
                 "K": float(jaxmix.covariance_factor(law)),
@@ -144,7 +157,9 @@ def main(argv=None) -> dict:
                 "kurtosis_realized_mean": ku.mean(1),
                 "kurtosis_realized_se": se_ku,
                 "kurtosis_z": z_ku,
-                "max_abs_z": float(max(np.abs(z_sk[1:]).max(), np.abs(z_ku[1:]).max())) if generations else 0.0,
+                "max_abs_z": float(max(np.abs(z_sk[1:]).max(), np.abs(z_ku[1:]).max()))
+                if generations
+                else 0.0,
             }
         eps_grid = np.linspace(0.2, 1.0, 3 if args.quick else 17)
         _, d_sym = higher.tail_tradeoff(DELTA, eps_grid)
@@ -155,13 +170,27 @@ def main(argv=None) -> dict:
         ]
     out = {
         "claim": "third central moments scale by T3 = 1 + 3(E[W²] - E[W]) (1 under variance "
-                 "preservation: skewness kept); kurtosis maps to (T4 κ + 6d)/K², i.e. "
-                 "κ_t + 3 = (κ_0 + 3)(1 + 2d)^t under variance preservation",
-        "config": {"dataset": "penguins", "columns": list(table.feature_names), "n": int(x0.shape[0]),
-                   "rows_per_generation": m, "generations": generations, "runs": runs, "delta": DELTA,
-                   "quick": args.quick, "seed": args.seed, "x64": True},
+        "preservation: skewness kept); kurtosis maps to (T4 κ + 6d)/K², i.e. "
+        "κ_t + 3 = (κ_0 + 3)(1 + 2d)^t under variance preservation",
+        "config": {
+            "dataset": "penguins",
+            "columns": list(table.feature_names),
+            "n": int(x0.shape[0]),
+            "rows_per_generation": m,
+            "generations": generations,
+            "runs": runs,
+            "delta": DELTA,
+            "quick": args.quick,
+            "seed": args.seed,
+            "x64": True,
+        },
         "laws": results,
-        "tradeoff": {"delta": DELTA, "eps": eps_grid, "d_eps0_eq_eps1": d_sym, "d_eps0_zero": d_one},
+        "tradeoff": {
+            "delta": DELTA,
+            "eps": eps_grid,
+            "d_eps0_eq_eps1": d_sym,
+            "d_eps0_zero": d_one,
+        },
         "wall_s": clock(),
         "figures": figures,
     }
@@ -180,11 +209,23 @@ def _plot_column(out, results, generations, names):
         for k in range(d):
             for row, stat in enumerate(("skewness", "kurtosis")):
                 ax = axes[row, k]
-                ax.plot(t, np.asarray(r[f"{stat}_predicted"])[:, k], "-", color=col, lw=1.2,
-                        label=r["label"] if k == 0 and row == 0 else None)
-                ax.errorbar(t, np.asarray(r[f"{stat}_realized_mean"])[:, k],
-                            yerr=2 * np.asarray(r[f"{stat}_realized_se"])[:, k], fmt="o", ms=2.5,
-                            color=col, lw=0.8)
+                ax.plot(
+                    t,
+                    np.asarray(r[f"{stat}_predicted"])[:, k],
+                    "-",
+                    color=col,
+                    lw=1.2,
+                    label=r["label"] if k == 0 and row == 0 else None,
+                )
+                ax.errorbar(
+                    t,
+                    np.asarray(r[f"{stat}_realized_mean"])[:, k],
+                    yerr=2 * np.asarray(r[f"{stat}_realized_se"])[:, k],
+                    fmt="o",
+                    ms=2.5,
+                    color=col,
+                    lw=0.8,
+                )
                 if row == 0:
                     ax.set_title(names[k], fontsize=9)
                 if k == 0:
@@ -207,7 +248,13 @@ def _plot_tradeoff(out, eps, d_sym, d_one, laws):
     ax.plot(eps, d_one, "-", color="tab:blue", label="ε0 = 0, ε1 = ε")
     for spec, label, law in laws:
         if spec in ("epbeta:0.05", "min_d"):
-            ax.plot([float(law.eps1)], [float(higher.tail_factor(law))], "o", color=COLOURS[spec], label=label)
+            ax.plot(
+                [float(law.eps1)],
+                [float(higher.tail_factor(law))],
+                "o",
+                color=COLOURS[spec],
+                label=label,
+            )
     ax.set_xlabel("ε (ε1)")
     ax.set_ylabel("d = E[W²(1-W)²]")
     ax.set_title(f"variance-preserving EpBeta with u = δ = {DELTA}", fontsize=9)

@@ -104,9 +104,7 @@ def test_scheme_matches_enumeration(x64, replace):
     x = tiny_table()
     laws = [LAWS["beta_skew"], LAWS["epbeta"], LAWS["beta04"]]
     scheme = jaxmix.Scheme(tuple(l[0]() for l in laws), columns=(0, 1, 0), labels=2)
-    mean, cov, m3, m4 = enumerate_moments(
-        x, [0, 1, 0], [nodes() for _, nodes in laws], replace
-    )
+    mean, cov, m3, m4 = enumerate_moments(x, [0, 1, 0], [nodes() for _, nodes in laws], replace)
     pred = jaxmix.predict(jaxmix.summarize(x, order=4), scheme, replace=replace)
     np.testing.assert_allclose(pred.cov, cov, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(pred.central3, m3, rtol=1e-10, atol=1e-10)
@@ -183,8 +181,11 @@ def test_kurtosis_recursion_gaussian_column(x64):
     np.testing.assert_allclose(d, 0.0345, atol=5e-4)  # the value quoted in docs/higher_moments.md
     sigma2 = 2.5
     s = jaxmix.Summary(
-        jnp.zeros(1), jnp.full((1, 1), sigma2), jnp.asarray(1000.0),
-        central3=jnp.zeros((1, 1, 1)), central4=jnp.full((1, 1, 1, 1), 3.0 * sigma2**2),
+        jnp.zeros(1),
+        jnp.full((1, 1), sigma2),
+        jnp.asarray(1000.0),
+        central3=jnp.zeros((1, 1, 1)),
+        central4=jnp.full((1, 1, 1, 1), 3.0 * sigma2**2),
     )
     kurt = []
     for _ in range(25):
@@ -201,15 +202,28 @@ def test_kurtosis_recursion_gaussian_column(x64):
 def test_kurtosis_and_skewness_maps_match_predict_general(x64):
     """Non-preserving laws (Unif, Beta(0.4, 0.4)) and a scheme: maps equal repeated predict."""
     x = jaxmix.load_penguins().x
-    for w in (jaxmix.Uniform(), jaxmix.Beta(0.4, 0.4),
-              jaxmix.per_column([jaxmix.Uniform(), jaxmix.Beta(2.0, 2.0), jaxmix.Beta(0.4, 0.4),
-                                 jaxmix.select_epbeta(0.03)])):
+    for w in (
+        jaxmix.Uniform(),
+        jaxmix.Beta(0.4, 0.4),
+        jaxmix.per_column(
+            [
+                jaxmix.Uniform(),
+                jaxmix.Beta(2.0, 2.0),
+                jaxmix.Beta(0.4, 0.4),
+                jaxmix.select_epbeta(0.03),
+            ]
+        ),
+    ):
         s0 = jaxmix.summarize(x, order=4)
         s = s0
         for _ in range(3):
             s = jaxmix.predict(s, w)
-        np.testing.assert_allclose(higher.kurtosis(s), higher.kurtosis_map(w, higher.kurtosis(s0), 3), rtol=1e-10)
-        np.testing.assert_allclose(higher.skewness(s), higher.skewness_map(w, higher.skewness(s0), 3), rtol=1e-10)
+        np.testing.assert_allclose(
+            higher.kurtosis(s), higher.kurtosis_map(w, higher.kurtosis(s0), 3), rtol=1e-10
+        )
+        np.testing.assert_allclose(
+            higher.skewness(s), higher.skewness_map(w, higher.skewness(s0), 3), rtol=1e-10
+        )
 
 
 # --- Monte Carlo on a real skewed table ----------------------------------------------------------
@@ -231,7 +245,12 @@ def _batch_t(products, exact):
         pytest.param(lambda: jaxmix.Beta(0.4, 0.4), id="beta04"),
         pytest.param(
             lambda: jaxmix.per_column(
-                [jaxmix.Uniform(), jaxmix.select_epbeta(0.03), jaxmix.Beta(0.4, 0.4), jaxmix.Beta(2.0, 1.0)]
+                [
+                    jaxmix.Uniform(),
+                    jaxmix.select_epbeta(0.03),
+                    jaxmix.Beta(0.4, 0.4),
+                    jaxmix.Beta(2.0, 1.0),
+                ]
             ),
             id="per_column",
         ),
@@ -293,8 +312,10 @@ def test_jit_vmap_grad(x64):
     np.testing.assert_allclose(kurt_after(0.4), ref, rtol=1e-12)
     alphas = jnp.array([0.4, 1.0, 2.0])
     batched = jax.vmap(kurt_after)(alphas)
-    for a, row in zip(alphas, batched):
-        np.testing.assert_allclose(row, higher.kurtosis(jaxmix.predict(s, jaxmix.Beta(a, a))), rtol=1e-12)
+    for a, row in zip(alphas, batched, strict=True):
+        np.testing.assert_allclose(
+            row, higher.kurtosis(jaxmix.predict(s, jaxmix.Beta(a, a))), rtol=1e-12
+        )
     g = jax.grad(lambda a: kurt_after(a)[3])(0.7)
     h = 1e-6
     fd = (kurt_after(0.7 + h)[3] - kurt_after(0.7 - h)[3]) / (2 * h)
@@ -306,7 +327,10 @@ def test_jit_vmap_grad(x64):
     np.testing.assert_allclose(stacked[1], 16 * s.central4, rtol=1e-12)
     # d and the kurtosis map are differentiable in the law parameters
     gd = jax.grad(lambda a: higher.tail_factor(jaxmix.Beta(a, 2.0)))(1.5)
-    fd = (higher.tail_factor(jaxmix.Beta(1.5 + h, 2.0)) - higher.tail_factor(jaxmix.Beta(1.5 - h, 2.0))) / (2 * h)
+    fd = (
+        higher.tail_factor(jaxmix.Beta(1.5 + h, 2.0))
+        - higher.tail_factor(jaxmix.Beta(1.5 - h, 2.0))
+    ) / (2 * h)
     np.testing.assert_allclose(gd, fd, rtol=1e-6)
 
 
@@ -336,7 +360,7 @@ def test_missing_tensors_are_a_clear_error():
 
 
 def test_min_tail_epbeta_is_a_local_minimum(x64):
-    """Variance kept, u = δ, and d below its neighbours along ε1 and below the symmetric ε = 0.3 law."""
+    """Variance kept, u = δ, d below its neighbours along ε1 and below the ε0 = ε1 = 0.3 law."""
     law, e1 = higher.min_tail_epbeta(0.05)
     d = float(higher.tail_factor(law))
     np.testing.assert_allclose(float(law.moment(2) - law.moment(1)), 0.0, atol=1e-8)
@@ -362,7 +386,9 @@ def test_paper_check_quick(tmp_path):
 
     checks = Path(__file__).resolve().parents[1] / "paper_checks"
     sys.path.insert(0, str(checks))
-    spec = importlib.util.spec_from_file_location("paper_checks_higher_moments", checks / "higher_moments.py")
+    spec = importlib.util.spec_from_file_location(
+        "paper_checks_higher_moments", checks / "higher_moments.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.main(["--quick", "--no-progress", "--out", str(tmp_path)])
@@ -391,7 +417,8 @@ def test_design_quantities_registered(x64):
     scheme = jaxmix.Scheme((jaxmix.Beta(1.5, 2.0), jaxmix.Uniform()), columns=(0, 1))
     np.testing.assert_allclose(
         design.QUANTITIES["tail_factor"](scheme, 0.5, None),
-        [higher.tail_factor(jaxmix.Beta(1.5, 2.0)), 1.0 / 30.0], rtol=1e-12,
+        [higher.tail_factor(jaxmix.Beta(1.5, 2.0)), 1.0 / 30.0],
+        rtol=1e-12,
     )
     target = float(higher.tail_factor(jaxmix.Beta(1.5, 2.0)))
     law, report = jaxmix.design_weights(
