@@ -159,3 +159,107 @@ def test_law_methods_under_jit_and_vmap():
     laws = jaxmix.Beta(alphas, jnp.ones(3))
     means = jax.vmap(lambda law: law.mean())(laws)
     np.testing.assert_allclose(means, alphas / (alphas + 1), rtol=1e-6)
+
+
+# --- values that were silently wrong: quantiles, support edges, cancellation ---------------------
+
+
+def test_beta_quantile_small_shape_against_scipy(x64):
+    """Beta(0.97, 0.035).quantile(0.0326) was 0.59552 (scipy: 0.59785)."""
+    ref = scipy.stats.beta(0.97, 0.035).ppf(0.0326)
+    assert float(jaxmix.Beta(0.97, 0.035).quantile(0.0326)) == pytest.approx(ref, rel=1e-12)
+
+
+def test_beta_quantile_float32_deep_tail():
+    """float32 Beta(100, 5).quantile(1e-9) was 0.5 (the starting guess), true 0.73437."""
+    w = jaxmix.Beta(100.0, 5.0).quantile(1e-9)
+    assert w.dtype == jnp.float32
+    assert float(w) == pytest.approx(scipy.stats.beta(100, 5).ppf(1e-9), rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype_x64", [False, True])
+def test_log_prob_at_support_edges(dtype_x64):
+    """The density's value at 0 and 1: finite (log b or log a), +inf or -inf; -inf outside."""
+    with jax.enable_x64(dtype_x64):
+        assert float(jaxmix.Beta(1.0, 1.0).log_prob(0.0)) == 0.0
+        assert float(jaxmix.Beta(1.0, 1.0).log_prob(1.0)) == 0.0
+        assert float(jaxmix.Beta(2.0, 1.0).log_prob(1.0)) == pytest.approx(np.log(2.0), rel=1e-6)
+        assert float(jaxmix.Beta(1.0, 3.0).log_prob(0.0)) == pytest.approx(np.log(3.0), rel=1e-6)
+        assert float(jaxmix.Beta(0.5, 0.5).log_prob(0.0)) == np.inf
+        assert float(jaxmix.Beta(2.0, 0.5).log_prob(1.0)) == np.inf
+        assert float(jaxmix.Beta(2.0, 2.0).log_prob(0.0)) == -np.inf
+        assert float(jaxmix.Beta(2.0, 2.0).log_prob(-0.1)) == -np.inf
+        ep = jaxmix.EpBeta(1.0, 2.0, 0.25, 0.25)  # density (2/1.5) at its lower end point
+        assert float(ep.log_prob(-0.25)) == pytest.approx(np.log(2.0 / 1.5), rel=1e-6)
+        assert float(ep.log_prob(1.25)) == -np.inf
+
+
+def test_log_prob_large_parameters(x64):
+    """Beta(1e8, 1e8) near its mean: log B is not three cancelling log Gammas."""
+    w = np.array([0.5, 0.5 + 5e-5, 0.5 - 1e-4])
+    ref = scipy.stats.beta(1e8, 1e8).logpdf(w)
+    np.testing.assert_allclose(np.asarray(jaxmix.Beta(1e8, 1e8).log_prob(w)), ref, rtol=1e-9)
+
+
+def test_variance_without_cancellation_float32():
+    """float32 Beta(1e4, 1e-3).variance() was 5.96e-8 (E[W^2] - E[W]^2), true 1.0e-11."""
+    a, b = 1e4, 1e-3
+    ref = a * b / ((a + b) ** 2 * (a + b + 1))
+    assert float(jaxmix.Beta(a, b).variance()) == pytest.approx(ref, rel=1e-5)
+    assert float(jaxmix.EpBeta(a, b, 0.5, 0.5).variance()) == pytest.approx(4 * ref, rel=1e-5)
+
+
+def test_epbeta_partial_moment_lower_tail_float32():
+    """float32 EpBeta(50, 50, .5, .5).partial_moment(6, 0.) was -7.5e-14 (cancelling binomial
+    sum), true +1.33e-16 (mpmath quadrature, 30 digits)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(30):
+        ref = mpmath.quad(
+            lambda x: (2 * x - mpmath.mpf(1) / 2) ** 6 * x**49 * (1 - x) ** 49 / mpmath.beta(50, 50),
+            [0, 0.125, 0.25],
+        )
+    got = jaxmix.EpBeta(50.0, 50.0, 0.5, 0.5).partial_moment(6, 0.0)
+    assert float(got) == pytest.approx(float(ref), rel=1e-4)
+    with jax.enable_x64(True):
+        got64 = jaxmix.EpBeta(50.0, 50.0, 0.5, 0.5).partial_moment(6, 0.0)
+        assert float(got64) == pytest.approx(float(ref), rel=1e-10)
+
+
+def test_moments_for_extreme_parameters(x64):
+    """Finite and right for Beta(1e8, 1e8), Beta(1e30, 1), EpBeta(2, 2, 1e30, 1e30) (float64)."""
+    be = jaxmix.Beta(1e8, 1e8)
+    assert float(be.mean()) == 0.5
+    assert float(be.variance()) == pytest.approx(0.25 / (2e8 + 1), rel=1e-14)
+    assert float(be.central_moment(4)) == pytest.approx(3 * (0.25 / 2e8) ** 2, rel=1e-7)
+    one = jaxmix.Beta(1e30, 1.0)
+    assert float(one.mean()) == 1.0
+    assert float(one.variance()) == pytest.approx(1e-60, rel=1e-12)
+    ep = jaxmix.EpBeta(2.0, 2.0, 1e30, 1e30)
+    assert float(ep.mean()) == 0.5
+    assert float(ep.variance()) == pytest.approx((2e30 + 1) ** 2 / 20, rel=1e-14)
+    moments = [float(ep.moment(k)) for k in range(5)]
+    assert all(np.isfinite(moments))
+    assert moments[2] == pytest.approx(0.25 + (2e30) ** 2 / 20, rel=1e-14)
+
+
+def test_moments_for_extreme_parameters_float32():
+    """float32: means finite (Uniform(-1e30, 1e30) was nan); values beyond float32's range
+    overflow to inf, never to nan."""
+    assert float(jaxmix.Uniform(-1e30, 1e30).mean()) == 0.0
+    assert float(jaxmix.Uniform(1e30, 3e30).mean()) == pytest.approx(2e30, rel=1e-6)
+    ep = jaxmix.EpBeta(2.0, 2.0, 1e30, 1e30)
+    assert float(ep.mean()) == 0.5
+    assert not any(np.isnan(float(ep.moment(k))) for k in range(5))
+    be = jaxmix.Beta(1e8, 1e8)
+    assert float(be.variance()) == pytest.approx(0.25 / 2e8, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(LAWS))
+def test_central_moments_against_scipy(name, x64):
+    make, ref = LAWS[name]
+    law = make()
+    mu = ref.mean()
+    for k in range(5):
+        lo, hi = ref.support()
+        val, _ = scipy.integrate.quad(lambda w: (w - mu) ** k * ref.pdf(w), lo, hi, limit=200)
+        assert float(law.central_moment(k)) == pytest.approx(val, rel=1e-9, abs=1e-14)

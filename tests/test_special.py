@@ -279,3 +279,205 @@ def test_quantiles_of_every_law():
         ep.quantile(1.2)
     with pytest.raises(ValueError, match="q must be a probability"):
         uni.quantile(jnp.nan)
+
+
+# --- external reference data: Boost's incomplete-beta sets (shipped inside scipy) -----------------
+#
+# Columns of the ibeta sets: a, b, x, B_x(a, b), B^c_x(a, b), I_x(a, b), 1 - I_x(a, b); of
+# ibeta_inv: a, b, p, x with I_x(a, b) = p, x with 1 - I_x(a, b) = p.
+
+
+def _boost(name):
+    import os
+
+    import scipy
+
+    path = os.path.join(os.path.dirname(scipy.__file__), "special", "tests", "data", "boost.npz")
+    if not os.path.exists(path):
+        pytest.skip("scipy's Boost test data (special/tests/data/boost.npz) is not installed")
+    with np.load(path) as data:
+        return np.asarray(data[f"{name}_data_ipp-{name}_data"], np.float64)
+
+
+BOOST_SETS = ["ibeta", "ibeta_int", "ibeta_small", "ibeta_large"]
+
+
+@pytest.mark.parametrize("name", BOOST_SETS)
+def test_betainc_boost_float64(name, x64):
+    """Every point of Boost's set within 1e-12 relative (absolute 1e-300 below that)."""
+    data = _boost(name)
+    a, b, x, ref = data[:, 0], data[:, 1], data[:, 2], data[:, 5]
+    got = np.asarray(jax.jit(betainc)(a, b, x))
+    err = np.abs(got - ref) / np.maximum(np.abs(ref), 1e-300)
+    assert err.max() <= 1e-12, (err.max(), data[np.argmax(err), :3])
+
+
+@pytest.mark.parametrize("name", ["ibeta", "ibeta_int", "ibeta_small"])
+def test_betainc_boost_float32(name):
+    """float32, a + b <= 200: against scipy (float64) at the float32-rounded inputs, where that
+    reference exceeds 1e-30: 2e-5 relative on ibeta (4 of its 454 such points lie in
+    (1e-5, 1.7e-5], deep tails where log I ~ -30 carries the float32 rounding of a log(x/x0)),
+    1e-5 on the others."""
+    import scipy.special as sc
+
+    data = _boost(name)
+    keep = data[:, 0] + data[:, 1] <= 200
+    a, b, x = (data[keep, i].astype(np.float32) for i in range(3))
+    got = np.asarray(jax.jit(betainc)(a, b, x), np.float64)
+    ref = sc.betainc(a.astype(np.float64), b.astype(np.float64), x.astype(np.float64))
+    big = ref > 1e-30
+    err = np.abs(got[big] - ref[big]) / ref[big]
+    assert err.max() <= (2e-5 if name == "ibeta" else 1e-5), (err.max(),)
+
+
+def test_betaincinv_boost_float64(x64):
+    """Boost's ibeta_inv: x within 1e-11 relative (the set reaches x ~ 1e-300 and a, b ~ 1e5;
+    scipy itself is 2e-12 off there); where Boost's root is below the smallest normal float
+    (0 or subnormal), 0 as documented."""
+    data = _boost("ibeta_inv")
+    a, b, p, ref = data[:, 0], data[:, 1], data[:, 2], data[:, 3]
+    got = np.asarray(_INV(a, b, p))
+    zero = ref < np.finfo(np.float64).tiny
+    assert np.all(got[zero] == 0.0)
+    err = np.abs(got[~zero] - ref[~zero]) / ref[~zero]
+    assert err.max() <= 1e-11, (err.max(), data[~zero][np.argmax(err)])
+
+
+# --- betaincinv: tails, rounding, agreement of jit and eager ---------------------------------------
+
+ISSUE_INVERSES = [  # (a, b, q, x) with x from mpmath at 40 digits
+    (1000.0, 2.0, 1e-20, 0.9512690639556854),
+    (0.08503576897151525, 0.33812402256340646, 0.7835798450859665, 0.3888505975908743),
+    (1.095665833733188, 195.43350756751198, 8.371868020529779e-293, 1.4158612897406695e-269),
+]
+
+
+@pytest.mark.parametrize("a, b, q, x", ISSUE_INVERSES)
+def test_betaincinv_hard_points(a, b, q, x, x64):
+    """A q far below I_{1/2}'s complement (no 1 - q), a rounding-level Newton step at the bracket,
+    a root at 1e-269 (a normal float): each within 1e-13, under jit and without."""
+    got = float(_INV(a, b, q))
+    with jax.disable_jit():
+        eager = float(betaincinv(a, b, q))
+    assert got == pytest.approx(x, rel=1e-13)
+    assert eager == pytest.approx(x, rel=1e-13)
+
+
+def _mp_brackets(a, b, q, x, rel):
+    """mpmath (40 digits): I at x (1 - rel) and x (1 + rel) lie on either side of q."""
+    with mpmath.workdps(40):
+        a, b, q, xm = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(q), mpmath.mpf(x)
+        lo = mpmath.betainc(a, b, 0, xm * (1 - rel), regularized=True)
+        hi = mpmath.betainc(a, b, 0, min(xm * (1 + rel), 1), regularized=True)
+        return lo <= q <= hi
+
+
+def _mp_brackets_upper(a, b, qc, x, rel):
+    """mpmath: with y = 1 - x and d = max(rel y, 2 ulp(x)) (x near 1 carries 1 - x only to
+    an ulp of 1), 1 - I_x(a, b) = I_y(b, a) at y - d and y + d lies on either side of qc."""
+    step = 2 * float(np.spacing(x))
+    with mpmath.workdps(40):
+        a, b, qc = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(qc)
+        y = 1 - mpmath.mpf(x)
+        d = max(y * rel, mpmath.mpf(step))
+        lo = mpmath.betainc(b, a, 0, max(y - d, 0), regularized=True)
+        hi = mpmath.betainc(b, a, 0, y + d, regularized=True)
+        return lo <= qc <= hi
+
+
+def test_betaincinv_tails_against_mpmath(x64):
+    """Both tails, q down to 1e-300 and 1 - q down to 1e-16: the returned x (or 1 - x) brackets
+    the root to 1e-12 relative by mpmath's I; the lower tail via q, the upper via 1 - q."""
+    params = [(0.5, 0.5), (2.0, 3.0), (0.1, 10.0), (30.0, 0.7), (100.0, 5.0), (1000.0, 2.0)]
+    qs = [1e-300, 1e-100, 1e-20, 1e-8]
+    pts = np.array([(a, b, q) for a, b in params for q in qs])
+    x = np.asarray(_INV(pts[:, 0], pts[:, 1], pts[:, 2]))
+    for (a, b, q), xi in zip(pts, x):
+        if xi == 0.0:  # root below the smallest normal float: check that I there exceeds q
+            assert float(betainc(a, b, np.finfo(np.float64).tiny)) >= q
+            continue
+        assert _mp_brackets(a, b, q, xi, 1e-12), (a, b, q, xi)
+    # upper tail: q = 1 - qc with qc exactly representable as 1 - q
+    qcs = [2.0**-20, 2.0**-40, 2.0**-52]
+    pts = np.array([(a, b, qc) for a, b in params for qc in qcs])
+    x = np.asarray(_INV(pts[:, 0], pts[:, 1], 1.0 - pts[:, 2]))
+    for (a, b, qc), xi in zip(pts, x):
+        if xi == 1.0:
+            # 1 - x below half an ulp of 1: not representable, rounds to 1
+            assert float(betaincinv(b, a, qc)) < np.finfo(np.float64).epsneg
+            continue
+        assert _mp_brackets_upper(a, b, qc, xi, 1e-10), (a, b, qc, xi)
+
+
+def test_betaincinv_random_round_trip(x64):
+    """20000 random points with a, b in [0.05, 3]: I(x) = q to the rounding of x and of I, and
+    within 1e-12 of scipy where x is well conditioned."""
+    rng = np.random.default_rng(0)
+    a, b, q = rng.uniform(0.05, 3, 20000), rng.uniform(0.05, 3, 20000), rng.uniform(0, 1, 20000)
+    x = np.asarray(_INV(a, b, q))
+    back, dens = (np.asarray(v) for v in jax.jit(lambda a, b, x: (betainc(a, b, x),
+                                                   jax.vmap(jax.grad(betainc, 2))(a, b, x)))(a, b, x))
+    tol = 1e-13 * np.minimum(q, 1 - q) + 4 * np.minimum(dens, 1e300) * np.spacing(x) + 1e-300
+    bad = np.abs(back - q) > tol
+    assert not bad.any(), (bad.sum(), np.c_[a, b, q][bad][:5])
+
+
+def test_betaincinv_jit_and_eager_agree(x64):
+    rng = np.random.default_rng(1)
+    a = np.exp(rng.uniform(np.log(0.05), np.log(200), 40))
+    b = np.exp(rng.uniform(np.log(0.05), np.log(200), 40))
+    q = np.concatenate([rng.uniform(0, 1, 30), 10.0 ** -rng.uniform(5, 250, 10)])
+    jitted = np.asarray(_INV(a, b, q))
+    with jax.disable_jit():
+        eager = np.asarray(betaincinv(a, b, q))
+    np.testing.assert_allclose(eager, jitted, rtol=1e-13, atol=0)
+
+
+def test_betaincinv_float32_tails_and_random():
+    """float32: Beta(100, 5) at q = 1e-9 (the issue's 0.5), and 20000 log-uniform a, b in
+    [0.1, 100] against scipy to 1e-4 relative in min(x, 1 - x) plus 2 ulp of x."""
+    import scipy.special as sc
+
+    x = betaincinv(jnp.float32(100.0), jnp.float32(5.0), jnp.float32(1e-9))
+    assert x.dtype == jnp.float32
+    assert float(x) == pytest.approx(0.734370621180201, rel=1e-5)
+    rng = np.random.default_rng(2)
+    a, b = (np.exp(rng.uniform(np.log(0.1), np.log(100), 20000)).astype(np.float32) for _ in "ab")
+    q = rng.uniform(0, 1, 20000).astype(np.float32)
+    got = np.asarray(jax.jit(betaincinv)(a, b, q), np.float64)
+    ref = sc.betaincinv(a.astype(np.float64), b.astype(np.float64), q.astype(np.float64))
+    tol = 1e-4 * np.minimum(ref, 1 - ref) + 2 * np.spacing(np.float32(ref)).astype(np.float64)
+    tol = np.maximum(tol, np.finfo(np.float32).tiny)
+    bad = np.abs(got - ref) > tol
+    assert not bad.any(), (bad.sum(), np.c_[a, b, q][bad][:5])
+
+
+def test_betaincinv_not_computable_is_nan():
+    """float32 Beta(1e8, 1e8): the fraction cannot be evaluated (a + 1 rounds to a): NaN, never
+    the starting guess 1/2."""
+    assert np.isnan(float(betaincinv(jnp.float32(1e8), jnp.float32(1e8), jnp.float32(0.3))))
+    assert np.isnan(float(betainc(jnp.float32(1e8), jnp.float32(1e8), jnp.float32(0.5))))
+
+
+# --- betainc: small b past the mean (no 1 - complement), float32 and derivatives -------------------
+
+
+def test_betainc_small_b_float32_issue_point():
+    """float32 I_x(5.3057, 0.00351) at x = 0.8695 was 1.5e-3 off (1 - I_{1-x}(b, a) cancelled)."""
+    got = float(betainc(jnp.float32(5.305716514587402), jnp.float32(0.003509846981614828),
+                        jnp.float32(0.8695261478424072)))
+    assert got == pytest.approx(0.00138191829, rel=1e-5)
+
+
+def test_betainc_small_b_derivatives_vs_finite_differences(x64):
+    """The JVP rule on the branch that evaluates I_x(a, b) directly past the mean (small b)."""
+    pts = np.array([(5.3, 0.0035, 0.8695), (18.0, 1e-4, 0.97), (0.5, 0.01, 0.99), (4.0, 0.03, 0.5)])
+    a, b, x = (jnp.asarray(pts[:, i]) for i in range(3))
+    grads = jax.jit(jax.vmap(jax.grad(betainc, argnums=(0, 1, 2))))(a, b, x)
+    f = jax.jit(betainc)
+    for k, g in enumerate(grads):
+        h = 1e-6 * pts[:, k]
+        e = np.zeros((3, len(pts)))
+        e[k] = h
+        fd = (f(a + e[0], b + e[1], x + e[2]) - f(a - e[0], b - e[1], x - e[2])) / (2 * h)
+        np.testing.assert_allclose(g, fd, rtol=1e-6)

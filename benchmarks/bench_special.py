@@ -1,0 +1,105 @@
+"""Benchmark: jaxmix.special.betainc / betaincinv (and their gradients) against scipy.special.
+
+10^6 points, a and b log-uniform in [0.1, 100], x (or q) uniform in (0, 1); float64 for the
+comparison with scipy (the same points, in this process), float32 beside it; the gradient in
+(a, b, x) of betainc and of betaincinv reported as its time and as its ratio to the value.
+Ratios are medians over interleaved rounds (``benchmarks._util.interleaved``), scipy time over
+jaxmix time (> 1 = jaxmix faster). ``--quick`` (the smoke run the tests make): 10^4 points,
+never writes. Run: ``python -m benchmarks.bench_special [--quick] [--write]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.special as sc  # noqa: E402
+
+from benchmarks._util import interleaved, write_row  # noqa: E402
+from jaxmix.special import betainc, betaincinv  # noqa: E402
+
+
+def _timer(fn, *args):
+    def run():
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        return time.perf_counter() - t0
+
+    run()  # compile / warm up
+    return run
+
+
+def main(quick: bool = False, write: bool = False) -> dict:
+    n = 10**4 if quick else 10**6
+    rounds = 2 if quick else 5
+    rng = np.random.default_rng(0)
+    a = np.exp(rng.uniform(np.log(0.1), np.log(100.0), n))
+    b = np.exp(rng.uniform(np.log(0.1), np.log(100.0), n))
+    x = rng.uniform(0.0, 1.0, n)
+    a32, b32, x32 = (jnp.asarray(v, jnp.float32) for v in (a, b, x))
+    a64, b64, x64 = (jnp.asarray(v) for v in (a, b, x))
+    inc = jax.jit(betainc)
+    inv = jax.jit(betaincinv)
+    grad_inc = jax.jit(jax.vmap(jax.grad(betainc, argnums=(0, 1, 2))))
+    grad_inv = jax.jit(jax.vmap(jax.grad(betaincinv, argnums=(0, 1, 2))))
+    timers = {
+        "scipy betainc": lambda: sc.betainc(a, b, x),
+        "betainc f64": _timer(inc, a64, b64, x64),
+        "betainc f32": _timer(inc, a32, b32, x32),
+        "grad betainc f64": _timer(grad_inc, a64, b64, x64),
+        "scipy betaincinv": lambda: sc.betaincinv(a, b, x),
+        "betaincinv f64": _timer(inv, a64, b64, x64),
+        "betaincinv f32": _timer(inv, a32, b32, x32),
+        "grad betaincinv f64": _timer(grad_inv, a64, b64, x64),
+    }
+
+    def scipy_timer(f):
+        def run():
+            t0 = time.perf_counter()
+            f()
+            return time.perf_counter() - t0
+
+        return run
+
+    for k in ("scipy betainc", "scipy betaincinv"):
+        timers[k] = scipy_timer(timers[k])
+    names = list(timers)
+    t = interleaved([timers[k] for k in names], rounds)
+    col = {k: t[:, i] for i, k in enumerate(names)}
+    med = {k: float(np.median(v)) for k, v in col.items()}
+    ratio = {
+        "betainc f64": float(np.median(col["scipy betainc"] / col["betainc f64"])),
+        "betainc f32": float(np.median(col["scipy betainc"] / col["betainc f32"])),
+        "betaincinv f64": float(np.median(col["scipy betaincinv"] / col["betaincinv f64"])),
+        "betaincinv f32": float(np.median(col["scipy betaincinv"] / col["betaincinv f32"])),
+        "grad betainc / betainc": float(np.median(col["grad betainc f64"] / col["betainc f64"])),
+        "grad betaincinv / betaincinv": float(
+            np.median(col["grad betaincinv f64"] / col["betaincinv f64"])
+        ),
+    }
+    print(f"bench_special: {n:.0e} points, a, b log-uniform in [0.1, 100], median of {rounds} rounds")
+    for k in names:
+        print(f"  {k:22s} {1e9 * med[k] / n:8.1f} ns/point")
+    for k, v in ratio.items():
+        label = "scipy/jaxmix" if "grad" not in k else "time ratio"
+        print(f"  {label} {k}: {v:.2f}x")
+    if write and not quick:
+        write_row(
+            f"`bench_special`: betainc, betaincinv, {n:.0e} points (a, b log-uniform in [0.1, 100])",
+            "scipy.special.betainc / betaincinv, float64 (time ratio scipy/jaxmix, > 1 = jaxmix faster)",
+            f"betainc f64 {ratio['betainc f64']:.2f}×, f32 {ratio['betainc f32']:.2f}×; "
+            f"betaincinv f64 {ratio['betaincinv f64']:.2f}×, f32 {ratio['betaincinv f32']:.2f}×; "
+            f"gradient (a, b, x) costs {ratio['grad betainc / betainc']:.1f}× the betainc value, "
+            f"{ratio['grad betaincinv / betaincinv']:.1f}× the betaincinv value",
+        )
+    return ratio
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv, write="--write" in sys.argv)
