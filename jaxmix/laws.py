@@ -326,11 +326,16 @@ class EpBeta(AbstractLaw):
 
     def moment(self, k):
         """E[W^k] = sum_j C(k, j) E[W]^(k-j) s^j E[(B - m)^j] (central expansion: no term of
-        size s^k cancels against another, unlike the expansion about -eps0)."""
+        size s^k cancels against another, unlike the expansion about -eps0). A moment beyond
+        the dtype's range (e.g. float32 with eps0 = eps1 = 1e30) is inf, never NaN."""
         mu = self.mean()
         c = _beta_central_moments(self.alpha, self.beta, k)
         s = self.scale
-        return sum(math.comb(k, j) * mu ** (k - j) * s**j * c[j] for j in range(k + 1) if j != 1)
+        def scaled(j):  # s^j c_j; a zero c_j (odd j, symmetric law) gives 0 where s^j overflows
+            sj = s**j
+            return jnp.where(jnp.isfinite(sj), sj * c[j], jnp.where(c[j] == 0, 0.0, sj * c[j]))
+
+        return sum(math.comb(k, j) * mu ** (k - j) * scaled(j) for j in range(k + 1) if j != 1)
 
     def partial_moment(self, k, t):
         return _epbeta_partial_moment(self.alpha, self.beta, self.eps0, self.scale, k, t)
