@@ -13,7 +13,14 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).parent
-ORDER = ["bench_sampling", "bench_mixup", "bench_stream", "bench_select", "bench_coldstart", "bench_special"]
+ORDER = [
+    "bench_sampling",
+    "bench_mixup",
+    "bench_stream",
+    "bench_select",
+    "bench_coldstart",
+    "bench_special",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -77,8 +77,14 @@ def _env(cache) -> dict:
 
 def _run(args, cache=None, timeout=900) -> tuple[float, str]:
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(cache), capture_output=True,
-                         text=True, timeout=timeout)
+    res = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     wall = time.perf_counter() - t0
     if res.returncode:
         raise RuntimeError(f"{args} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
@@ -88,7 +94,7 @@ def _run(args, cache=None, timeout=900) -> tuple[float, str]:
 def _first_calls(cache=None) -> dict:
     wall, out = _run(["-c", FIRST_CALLS], cache)
     line = next(ln for ln in out.splitlines() if ln.startswith("FIRST-CALLS "))
-    data = json.loads(line[len("FIRST-CALLS "):])
+    data = json.loads(line[len("FIRST-CALLS ") :])
     data["process_s"] = wall
     return data
 
@@ -97,10 +103,12 @@ def _breakdown(d: dict) -> str:
     parts = []
     for name in ("select_epbeta", "mixup", "summarize", "predict"):
         c = d[name]
-        where = (f"trace {c.get('jaxpr_trace_duration', 0):.2f}, lower "
-                 f"{c.get('jaxpr_to_mlir_module_duration', 0):.2f}, XLA "
-                 f"{c.get('backend_compile_duration', 0):.2f}, cache read "
-                 f"{c.get('cache_retrieval_time_sec', 0):.2f}")
+        where = (
+            f"trace {c.get('jaxpr_trace_duration', 0):.2f}, lower "
+            f"{c.get('jaxpr_to_mlir_module_duration', 0):.2f}, XLA "
+            f"{c.get('backend_compile_duration', 0):.2f}, cache read "
+            f"{c.get('cache_retrieval_time_sec', 0):.2f}"
+        )
         parts.append(f"{name} {c['wall_s']:.2f} s ({c['programs']} programs; {where})")
     return "; ".join(parts)
 
@@ -111,8 +119,10 @@ def main(quick: bool = False, write: bool = False, rounds: int = 3) -> None:
     print(f"bench_coldstart: python -c 'import jaxmix' {t_import:.2f} s (median of {len(base)})")
     if quick:
         d = _first_calls(None)
-        print(f"bench_coldstart: first calls (cache from the environment): {_breakdown(d)}; "
-              f"process {d['process_s']:.2f} s = {d['process_s'] / t_import:.1f}x import (coldstart ratio)")
+        print(
+            f"bench_coldstart: first calls (cache from the environment): {_breakdown(d)}; "
+            f"process {d['process_s']:.2f} s = {d['process_s'] / t_import:.1f}x import (coldstart ratio)"
+        )
         return
     synth_in = ROOT / "jaxmix" / "data" / "penguins.csv"
     n_rows = sum(1 for _ in open(synth_in)) - 1
@@ -120,8 +130,17 @@ def main(quick: bool = False, write: bool = False, rounds: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         commands = {
             "design": ["-m", "jaxmix.cli", "design", "--delta", "0.05"],
-            "synth": ["-m", "jaxmix.cli", "synth", str(synth_in), "-o", os.path.join(tmp, "syn.csv"),
-                      "-n", str(n_rows), "--quiet"],
+            "synth": [
+                "-m",
+                "jaxmix.cli",
+                "synth",
+                str(synth_in),
+                "-o",
+                os.path.join(tmp, "syn.csv"),
+                "-n",
+                str(n_rows),
+                "--quiet",
+            ],
         }
         for name, args in commands.items():
             walls = {"cold": [], "warm": []}
@@ -130,19 +149,25 @@ def main(quick: bool = False, write: bool = False, rounds: int = 3) -> None:
                 walls["cold"].append(_run(args, cache)[0])
                 walls["warm"].append(_run(args, cache)[0])
             results[name] = {k: statistics.median(v) for k, v in walls.items()}
-            print(f"bench_coldstart: jaxmix {name}: cold {results[name]['cold']:.2f} s "
-                  f"({results[name]['cold'] / t_import:.1f}x import), warm {results[name]['warm']:.2f} s "
-                  f"({results[name]['warm'] / t_import:.1f}x import)")
+            print(
+                f"bench_coldstart: jaxmix {name}: cold {results[name]['cold']:.2f} s "
+                f"({results[name]['cold'] / t_import:.1f}x import), warm {results[name]['warm']:.2f} s "
+                f"({results[name]['warm'] / t_import:.1f}x import)"
+            )
         cache = Path(tmp) / "cache-first"
         cold, warm = _first_calls(cache), _first_calls(cache)
-    print(f"bench_coldstart: first calls, cold: {_breakdown(cold)}; process {cold['process_s']:.2f} s")
-    print(f"bench_coldstart: first calls, warm: {_breakdown(warm)}; process {warm['process_s']:.2f} s")
+    print(
+        f"bench_coldstart: first calls, cold: {_breakdown(cold)}; process {cold['process_s']:.2f} s"
+    )
+    print(
+        f"bench_coldstart: first calls, warm: {_breakdown(warm)}; process {warm['process_s']:.2f} s"
+    )
     if write:
         from benchmarks._util import write_row
 
         write_row(
             "`bench_coldstart`: fresh-process wall time, cold (empty compilation cache) / warm",
-            f"`python -c \"import jaxmix\"` in the same run ({t_import:.2f} s, median of {rounds})",
+            f'`python -c "import jaxmix"` in the same run ({t_import:.2f} s, median of {rounds})',
             "; ".join(
                 f"`jaxmix {k}` cold {v['cold'] / t_import:.1f}×, warm {v['warm'] / t_import:.1f}×"
                 for k, v in results.items()

@@ -54,13 +54,16 @@ def bench_synthesis(m: int, write: bool) -> None:
     dst = np.empty_like(src)
     # Interleaved rounds (``interleaved``): numpy's pipeline alone varies 2x between runs on this
     # VM (page faults of its fresh 64 MB temporaries); medians over rounds, with the range.
-    r = interleaved([
-        lambda: best_time(ours, jax.random.key(0)),
-        lambda: best_time(ours_into, jax.random.key(0)),
-        lambda: best_time(numpy_pipeline, repeat=1, warmup=0),
-        lambda: best_time(lambda: np.copyto(dst, src), repeat=5),
-        lambda: best_time(lambda: np.copy(src), repeat=3),
-    ], rounds=5)
+    r = interleaved(
+        [
+            lambda: best_time(ours, jax.random.key(0)),
+            lambda: best_time(ours_into, jax.random.key(0)),
+            lambda: best_time(numpy_pipeline, repeat=1, warmup=0),
+            lambda: best_time(lambda: np.copyto(dst, src), repeat=5),
+            lambda: best_time(lambda: np.copy(src), repeat=3),
+        ],
+        rounds=5,
+    )
     t_ours, t_into, t_np, t_copy, t_fresh = np.median(r, axis=0)
     vs_np, vs_copy, vs_fresh = r[:, 2] / r[:, 0], r[:, 0] / r[:, 3], r[:, 0] / r[:, 4]
     into_copy = r[:, 1] / r[:, 3]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxmix
@@ -33,7 +32,9 @@ def main(quick: bool = False, write: bool = False) -> dict:
         ep = jaxmix.EpBeta(a, b, 0.1, 0.2)
         t_ep = best_time(jax.jit(lambda k, ep=ep: ep.sample(k, (n,))), jax.random.key(1))
         m = 10**4 if quick else 10**5
-        t_jrb = best_time(jax.jit(lambda k: jax.random.beta(k, a, b, (m,))), jax.random.key(0), repeat=1)
+        t_jrb = best_time(
+            jax.jit(lambda k: jax.random.beta(k, a, b, (m,))), jax.random.key(0), repeat=1
+        )
         ratios[(a, b)] = t_np / t_jax
         print(
             f"  Beta({a}, {b}): jaxmix {1e9 * t_jax / n:6.1f} ns/draw, EpBeta {1e9 * t_ep / n:6.1f}, "

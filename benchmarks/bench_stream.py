@@ -33,8 +33,9 @@ def main(quick: bool = False, write: bool = False, directory: str | None = None)
     with tempfile.TemporaryDirectory(dir=directory) as d:
         path = os.path.join(d, "syn.npy")
         t0 = time.perf_counter()
-        p, lp = stream.mixup_to_npy(jax.random.key(1), x, m, law, path, labels=labels,
-                                    chunk_size=chunk, progress=True)
+        p, lp = stream.mixup_to_npy(
+            jax.random.key(1), x, m, law, path, labels=labels, chunk_size=chunk, progress=True
+        )
         t = time.perf_counter() - t0
         out = np.load(p, mmap_mode="r")
         assert out.shape == (m, 16) and np.isfinite(out[-5:]).all()

@@ -11,17 +11,22 @@ pandas ``from_pandas``, ``to_pandas`` (pandas imported lazily: ``pip install "ja
 from importlib import metadata as _metadata
 
 from jaxmix.datasets import load_penguins
+from jaxmix.design import AtLeast, AtMost, DesignReport, Equal, Maximize, Minimize, design_weights
+from jaxmix.epbeta_select import (
+    clear_caches,
+    law_free_delta_bound,
+    max_attainable_delta,
+    select_epbeta,
+)
 from jaxmix.generate import mixup
+from jaxmix.higher import kurtosis_map, skewness_map, tail_factor, third_moment_factor
 from jaxmix.io import from_pandas, to_pandas
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, covariance_factor, predict, summarize
-from jaxmix.higher import kurtosis_map, skewness_map, tail_factor, third_moment_factor
 from jaxmix.schemes import Scheme, per_column
 from jaxmix.sharding import mixup_sharded
 from jaxmix.stream import mixup_to_callback, mixup_to_npy
 from jaxmix.synthesizer import Synthesizer
-from jaxmix.design import AtLeast, AtMost, DesignReport, Equal, Maximize, Minimize, design_weights
-from jaxmix.epbeta_select import clear_caches, law_free_delta_bound, max_attainable_delta, select_epbeta
 
 try:
     __version__ = _metadata.version("jaxmix")

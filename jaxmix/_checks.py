@@ -57,9 +57,11 @@ def to_float(x, name: str, *, host: bool = False):
         arr = np.asarray(x) if not isinstance(x, jax.Array) else x
     except Exception as err:  # pragma: no cover - exotic objects
         raise TypeError(f"{name} must be a real number or array, got {type(x).__name__}.") from err
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ) or np.issubdtype(arr.dtype, np.complexfloating):
+    if (
+        arr.dtype == object
+        or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_))
+        or np.issubdtype(arr.dtype, np.complexfloating)
+    ):
         raise TypeError(f"{name} must be a real number or array, got dtype {arr.dtype}.")
     dtype = float_dtype()
     if host and not isinstance(arr, jax.Array):
@@ -92,7 +94,9 @@ def _shown(v) -> str:
 def _traced_positive(x):
     """x > 0 read from the bits for floats: XLA's CPU arithmetic reads subnormals as 0, numpy not."""
     if jnp.issubdtype(x.dtype, jnp.floating) and jnp.dtype(x.dtype).itemsize in (4, 8):
-        bits = jax.lax.bitcast_convert_type(x, jnp.int32 if jnp.dtype(x.dtype).itemsize == 4 else jnp.int64)
+        bits = jax.lax.bitcast_convert_type(
+            x, jnp.int32 if jnp.dtype(x.dtype).itemsize == 4 else jnp.int64
+        )
         return bits > 0
     return x > 0
 
@@ -100,15 +104,21 @@ def _traced_positive(x):
 def check_positive(x, name: str, owner: str):
     """``x``, or an error unless every value is finite and > 0 (concrete now, traced at run time)."""
     v = np.asarray(x) if is_concrete(x) else x
-    bad = ~(np.isfinite(v) & (v > 0)) if is_concrete(x) else ~(jnp.isfinite(v) & _traced_positive(v))
-    return fail_if(x, bad, f"{owner}: {name} must be finite and > 0, got {_shown(x)}. Pass a positive {name}.")
+    bad = (
+        ~(np.isfinite(v) & (v > 0)) if is_concrete(x) else ~(jnp.isfinite(v) & _traced_positive(v))
+    )
+    return fail_if(
+        x, bad, f"{owner}: {name} must be finite and > 0, got {_shown(x)}. Pass a positive {name}."
+    )
 
 
 def check_nonnegative(x, name: str, owner: str):
     """``x``, or an error unless every value is finite and >= 0 (concrete now, traced at run time)."""
     v = np.asarray(x) if is_concrete(x) else x
     bad = ~(np.isfinite(v) & (v >= 0)) if is_concrete(x) else ~(jnp.isfinite(v) & (v >= 0))
-    return fail_if(x, bad, f"{owner}: {name} must be finite and >= 0, got {_shown(x)}. Pass {name} >= 0.")
+    return fail_if(
+        x, bad, f"{owner}: {name} must be finite and >= 0, got {_shown(x)}. Pass {name} >= 0."
+    )
 
 
 def check_finite_scalar(x, name: str):
@@ -140,15 +150,19 @@ def check_data(x, name: str = "x", *, min_rows: int = 2):
     ``eqx.error_if`` at run time.
     """
     if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name} must be a numeric array of shape (n, *features), got {type(x).__name__}.")
+        raise TypeError(
+            f"{name} must be a numeric array of shape (n, *features), got {type(x).__name__}."
+        )
     if not isinstance(x, (jax.Array, np.ndarray)):
         try:
             x = np.asarray(x)
         except Exception as err:
             raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}.") from err
-    if x.dtype == object or not (
-        jnp.issubdtype(x.dtype, jnp.number) or jnp.issubdtype(x.dtype, jnp.bool_)
-    ) or jnp.issubdtype(x.dtype, jnp.complexfloating):
+    if (
+        x.dtype == object
+        or not (jnp.issubdtype(x.dtype, jnp.number) or jnp.issubdtype(x.dtype, jnp.bool_))
+        or jnp.issubdtype(x.dtype, jnp.complexfloating)
+    ):
         raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}.")
     if x.ndim < 1:
         raise ValueError(f"{name} must have shape (n, *features) with n rows, got a scalar.")
@@ -196,7 +210,9 @@ def check_labels(labels, num_rows: int, name: str = "labels"):
         )
     if is_global(labels):  # spans other processes: checked on device, never fetched
         return check_global_labels(labels, name)
-    if not jnp.issubdtype(labels.dtype, jnp.integer) and not jnp.issubdtype(labels.dtype, jnp.bool_):
+    if not jnp.issubdtype(labels.dtype, jnp.integer) and not jnp.issubdtype(
+        labels.dtype, jnp.bool_
+    ):
         if is_concrete(labels) and jnp.issubdtype(labels.dtype, jnp.floating):
             arr = np.asarray(labels)
             if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
@@ -256,7 +272,11 @@ def check_key(key, name: str = "key"):
 
 def is_global(x) -> bool:
     """True for a concrete ``jax.Array`` with shards on other processes' devices."""
-    return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) and not x.is_fully_addressable
+    return (
+        isinstance(x, jax.Array)
+        and not isinstance(x, jax.core.Tracer)
+        and not x.is_fully_addressable
+    )
 
 
 def _replicated(x):
@@ -319,7 +339,9 @@ def check_global_labels(labels, name: str = "labels"):
     if labels.size and lo < 0:
         raise ValueError(f"{name} must be class codes 0..c-1; found a negative code.")
     if labels.size and hi > np.iinfo(np.int32).max:
-        raise ValueError(f"{name} holds a code above {np.iinfo(np.int32).max}; encode categories as 0..c-1.")
+        raise ValueError(
+            f"{name} holds a code above {np.iinfo(np.int32).max}; encode categories as 0..c-1."
+        )
     return labels if labels.dtype == jnp.int32 else labels.astype(jnp.int32)
 
 

@@ -23,8 +23,12 @@ import jaxmix
 from jaxmix.datasets import load_penguins, penguins_path
 from jaxmix.io import read_csv
 
-SHORT = {"bill_length_mm": "bill_len", "bill_depth_mm": "bill_dep",
-         "flipper_length_mm": "flipper", "body_mass_g": "mass"}
+SHORT = {
+    "bill_length_mm": "bill_len",
+    "bill_depth_mm": "bill_dep",
+    "flipper_length_mm": "flipper",
+    "body_mass_g": "mass",
+}
 
 
 def demo_laws():
@@ -73,11 +77,18 @@ def format_table(name, law, table, original, predicted, realized, generations):
     rows = [(f"var {n}", lambda s, c=c: s.cov[c, c]) for c, n in enumerate(names)]
     rows.append((f"cov {names[0]},{names[2]}", lambda s: s.cov[0, 2]))
     species = table.categories[0]
-    rows += [(f"mean {names[0]} | {sp}", lambda s, c=c: s.class_means[c, 0]) for c, sp in enumerate(species)]
-    rows += [(f"var {names[0]} | {sp}", lambda s, c=c: s.class_covs[c, 0, 0]) for c, sp in enumerate(species)]
+    rows += [
+        (f"mean {names[0]} | {sp}", lambda s, c=c: s.class_means[c, 0])
+        for c, sp in enumerate(species)
+    ]
+    rows += [
+        (f"var {names[0]} | {sp}", lambda s, c=c: s.class_covs[c, 0, 0])
+        for c, sp in enumerate(species)
+    ]
     for label, stat in rows:
         cells = "".join(
-            f"{float(stat(predicted[t])):>12.4g}{float(stat(realized[t])):>12.4g}" for t in generations
+            f"{float(stat(predicted[t])):>12.4g}{float(stat(realized[t])):>12.4g}"
+            for t in generations
         )
         lines.append(f"{label:<26}{float(stat(original)):>11.4g}{cells}")
     return "\n".join(lines)
@@ -94,39 +105,71 @@ def run_cli(out_dir, num_rows, seed) -> dict[str, str]:
     report_dir = os.path.join(out_dir, "report")
     commands = [
         ["design", "--delta", "0.05"],
-        ["synth", src, "-o", synth_csv, "-n", str(num_rows), "--seed", str(seed), "--integer", "year"],
+        [
+            "synth",
+            src,
+            "-o",
+            synth_csv,
+            "-n",
+            str(num_rows),
+            "--seed",
+            str(seed),
+            "--integer",
+            "year",
+        ],
         ["report", src, synth_csv, "-o", report_dir],
     ]
     for argv in commands:
-        shown = ["jaxmix"] + [a if a != src else "$(python -c 'import jaxmix.datasets as d; print(d.penguins_path())')" for a in argv]
-        print(f"\n$ {' '.join(a if a.startswith('$(') else shlex.quote(a) for a in shown)}", flush=True)
+        shown = ["jaxmix"] + [
+            a
+            if a != src
+            else "$(python -c 'import jaxmix.datasets as d; print(d.penguins_path())')"
+            for a in argv
+        ]
+        print(
+            f"\n$ {' '.join(a if a.startswith('$(') else shlex.quote(a) for a in shown)}",
+            flush=True,
+        )
         status = cli.main(argv)
         if status != 0:
             raise SystemExit(status)
-    return {"synthetic CSV": synth_csv, "report": os.path.join(report_dir, "report.md"), "plots": report_dir}
+    return {
+        "synthetic CSV": synth_csv,
+        "report": os.path.join(report_dir, "report.md"),
+        "plots": report_dir,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=20_000, help="rows per generation")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join("out", "demo"), help="output directory (default out/demo)")
+    parser.add_argument(
+        "--out", default=os.path.join("out", "demo"), help="output directory (default out/demo)"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     table = load_penguins()
     # mix exactly what `jaxmix synth` mixes (all 5 numeric columns of the CSV, year last, and the
     # 3 categorical columns cut together), so the command line below reuses the compiled mixup
     frame = read_csv(penguins_path())
-    assert frame.spec.numeric[:4] == table.feature_names and frame.spec.categorical == table.label_names
+    assert (
+        frame.spec.numeric[:4] == table.feature_names
+        and frame.spec.categorical == table.label_names
+    )
     x, labels = frame.x, frame.labels
     species = labels[:, 0]
     num_classes = len(table.categories[0])
     original = jaxmix.summarize(x, species)
     generations = (1, 10)
-    print(f"Palmer penguins: {x.shape[0]} rows, columns {', '.join(table.feature_names)} (and year, "
-          f"also mixed); classes = species {table.categories[0]} (island and sex cut with them)")
-    print(f"Each generation: {args.samples} rows mixed from the previous one; "
-          "pred = jaxmix.predict applied t times, real = summarize of the synthetic rows.")
+    print(
+        f"Palmer penguins: {x.shape[0]} rows, columns {', '.join(table.feature_names)} (and year, "
+        f"also mixed); classes = species {table.categories[0]} (island and sex cut with them)"
+    )
+    print(
+        f"Each generation: {args.samples} rows mixed from the previous one; "
+        "pred = jaxmix.predict applied t times, real = summarize of the synthetic rows."
+    )
     key = jax.random.key(args.seed)
     for name, law in demo_laws().items():
         key, sub = jax.random.split(key)

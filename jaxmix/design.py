@@ -867,6 +867,8 @@ def _design_impl(problem, params, z0s):
 # the run time hardly changes (benchmarks/README.md).
 _design_jit = jax.jit(_design_impl, static_argnums=0,
                       compiler_options={"xla_backend_optimization_level": 0})
+# inside an outer transformation (grad, jit, vmap) JAX accepts no compiler options on a nested jit
+_design_jit_nested = jax.jit(_design_impl, static_argnums=0)
 
 
 def _halton(num, dim):
@@ -1002,7 +1004,9 @@ def design_weights(
     values = tuple(jnp.asarray(c.value, dtype) for c in constraints)
     numbers = (tuple(nums for _, nums in keys), obj_numbers)
     z0s = _starts(z0, pos_mask, starts)
-    weights, fields = _design_jit(problem, (values, fixed, tau, summary, numbers), z0s)
+    params = (values, fixed, tau, summary, numbers)
+    traced = not all(_checks.is_concrete(v) for v in jax.tree_util.tree_leaves((params, z0s)))
+    weights, fields = (_design_jit_nested if traced else _design_jit)(problem, params, z0s)
     report = DesignReport(**fields, parameters=free_names, tol=float(tol))
     if warn and _checks.is_concrete(report.converged) and not bool(report.converged):
         import warnings

@@ -161,7 +161,9 @@ def _check_out(out, x, labels, num_samples: int, inputs=()) -> None:
     pair = isinstance(out, (tuple, list))
     got = list(out) if pair else [out]
     if pair != (labels is not None) or len(got) != len(want):
-        raise TypeError(f"out must be {hint} returned by an earlier mixup call, got {type(out).__name__}.")
+        raise TypeError(
+            f"out must be {hint} returned by an earlier mixup call, got {type(out).__name__}."
+        )
     for a, (shape, dtype) in zip(got, want):
         if isinstance(a, jax.core.Tracer):
             raise TypeError(
@@ -169,7 +171,9 @@ def _check_out(out, x, labels, num_samples: int, inputs=()) -> None:
                 "jax.jit(..., donate_argnums=...) instead."
             )
         if not isinstance(a, jax.Array):
-            raise TypeError(f"out must hold JAX arrays (the result of mixup), got {type(a).__name__}.")
+            raise TypeError(
+                f"out must hold JAX arrays (the result of mixup), got {type(a).__name__}."
+            )
         if a.is_deleted():
             raise ValueError(
                 "out was already donated to an earlier call; pass the result of the latest call."

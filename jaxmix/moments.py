@@ -155,14 +155,20 @@ def _summarize_global(x, labels, num_classes: int | None) -> Summary:
                 f"summarize takes labels of shape (n,), got {labels.shape}; "
                 "summarize each categorical column separately (labels[:, c])."
             )
-        top = int(_checks.global_max(labels) if _checks.is_global(labels) else np.max(np.asarray(labels)))
+        top = int(
+            _checks.global_max(labels) if _checks.is_global(labels) else np.max(np.asarray(labels))
+        )
         if num_classes is None:
             num_classes = top + 1
         num_classes = _checks.check_count(num_classes, "num_classes")
         if top >= num_classes:
-            raise ValueError(f"labels holds a code >= num_classes={num_classes}; raise num_classes.")
+            raise ValueError(
+                f"labels holds a code >= num_classes={num_classes}; raise num_classes."
+            )
     ref = x if _checks.is_global(x) else labels
-    run = jax.jit(lambda a, b: _summarize(a, b, num_classes), out_shardings=_checks._replicated(ref))
+    run = jax.jit(
+        lambda a, b: _summarize(a, b, num_classes), out_shardings=_checks._replicated(ref)
+    )
     return run(x, labels)
 
 
@@ -178,7 +184,9 @@ def _higher_tensors(summary, x, order):
     xc = x.reshape(x.shape[0], -1) - summary.mean
     c3 = higher.central_moments(xc, 3)
     c4 = higher.central_moments(xc, 4) if order == 4 else None
-    return eqx.tree_at(lambda s: (s.central3, s.central4), summary, (c3, c4), is_leaf=lambda v: v is None)
+    return eqx.tree_at(
+        lambda s: (s.central3, s.central4), summary, (c3, c4), is_leaf=lambda v: v is None
+    )
 
 
 def covariance_factor(weights) -> Float[Array, "*dd"]:
@@ -228,7 +236,9 @@ def predict(summary: Summary, weights, *, tau: ArrayLike = 0.5, replace: bool = 
         and order-4 maps, with and without replacement, for a shared law or a scheme).
     """
     if not isinstance(summary, Summary):
-        raise TypeError(f"summary must be a jaxmix.Summary (from jaxmix.summarize), got {type(summary).__name__}.")
+        raise TypeError(
+            f"summary must be a jaxmix.Summary (from jaxmix.summarize), got {type(summary).__name__}."
+        )
     scheme = as_scheme(weights)
     scheme.check_features(summary.mean.shape[-1])
     tau = _checks.check_tau(tau)
@@ -249,7 +259,9 @@ def predict(summary: Summary, weights, *, tau: ArrayLike = 0.5, replace: bool = 
 def _predict(summary: Summary, scheme, tau, replace: bool) -> Summary:
     n = summary.num_rows
     if summary.central3 is not None:
-        return _predict_higher(summary, _predict(_drop_higher(summary), scheme, tau, replace), scheme, replace)
+        return _predict_higher(
+            summary, _predict(_drop_higher(summary), scheme, tau, replace), scheme, replace
+        )
     k_factor = covariance_factor(scheme)
     if replace:
         cov = k_factor * summary.cov
@@ -282,7 +294,6 @@ def _predict(summary: Summary, scheme, tau, replace: bool) -> Summary:
     )
 
 
-
 def _drop_higher(summary: Summary) -> Summary:
     return eqx.tree_at(
         lambda s: (s.central3, s.central4), summary, (None, None), is_leaf=lambda v: v is None
@@ -296,4 +307,6 @@ def _predict_higher(summary: Summary, out: Summary, scheme, replace: bool) -> Su
     c4 = None
     if summary.central4 is not None:
         c4 = higher.map_central4(summary.central4, summary.cov, scheme, n, replace)
-    return eqx.tree_at(lambda s: (s.central3, s.central4), out, (c3, c4), is_leaf=lambda v: v is None)
+    return eqx.tree_at(
+        lambda s: (s.central3, s.central4), out, (c3, c4), is_leaf=lambda v: v is None
+    )

@@ -34,8 +34,12 @@ def plot_feasible_region(eps_grid=None, tau: float = 0.5, ax=None):
     ax.fill_between(eps_grid, 0, dmax, alpha=0.25, label="attainable by EpBeta (Algorithm 1)")
     ax.plot(eps_grid, dmax, lw=2, label="max δ on the variance-preserving curve")
     if float(tau) == 0.5:
-        ax.plot(eps_grid, np.asarray(select.law_free_delta_bound(eps_grid)), "--",
-                label="law-free bound ε/(1+2ε)")
+        ax.plot(
+            eps_grid,
+            np.asarray(select.law_free_delta_bound(eps_grid)),
+            "--",
+            label="law-free bound ε/(1+2ε)",
+        )
     ax.set_xlabel("ε (= ε0 = ε1)")
     ax.set_ylabel("δ = u (class-mean shift)")
     ax.set_title(f"Feasible (ε, δ) region, τ = {float(tau):g}")
@@ -43,8 +47,9 @@ def plot_feasible_region(eps_grid=None, tau: float = 0.5, ax=None):
     return ax
 
 
-def plot_variance_preserving_curve(eps0: float = 0.3, eps1: float = 0.3, tau: float = 0.5, ax=None,
-                                   num: int = 200):
+def plot_variance_preserving_curve(
+    eps0: float = 0.3, eps1: float = 0.3, tau: float = 0.5, ax=None, num: int = 200
+):
     """δ = u along the variance-preserving EpBeta curve for fixed (ε0, ε1), against E[W]
     (the mirror half E[W] < 1/2 dashed); the maximiser and the maximum attainable δ marked."""
     x = np.linspace(1e-3, 1 - 1e-3, num)

@@ -19,7 +19,8 @@ tqdm is optional (it is in the ``test`` extra only). Without it a line such as
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -36,8 +37,16 @@ class ProgressBar:
         use_tqdm: force (True) or forbid (False) tqdm; None uses it when it is installed.
     """
 
-    def __init__(self, total: int | None = None, *, desc: str = "", unit: str = "it",
-                 enable: bool = True, file=None, use_tqdm: bool | None = None):
+    def __init__(
+        self,
+        total: int | None = None,
+        *,
+        desc: str = "",
+        unit: str = "it",
+        enable: bool = True,
+        file=None,
+        use_tqdm: bool | None = None,
+    ):
         self.total, self.desc, self.unit, self.enable = total, desc, unit, enable
         self.done = 0
         self._stream = sys.stderr if file is None else file

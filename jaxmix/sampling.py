@@ -224,8 +224,10 @@ def _cheng_bb(a, b, u1, u2):
     r = gam * v - _LOG4
     s = small + r - w
     t = jnp.log(z)
-    acc = (s + _ONE_PLUS_LOG5 >= 5.0 * z) | (s > t) | (
-        r + alpha * (jnp.log(alpha) - jnp.log(big + w)) >= t
+    acc = (
+        (s + _ONE_PLUS_LOG5 >= 5.0 * z)
+        | (s > t)
+        | (r + alpha * (jnp.log(alpha) - jnp.log(big + w)) >= t)
     )
     lbig = jnp.log(big)
     # a is the smaller: B = W/(big+W); else B = big/(big+W)
@@ -252,7 +254,9 @@ def _log_any(x):
         tiny, shift = np.finfo(np.float64).tiny, 1074
     sub = _bits(x).astype(x.dtype) * 1.0  # the integer k of a subnormal x, exact
     return jnp.where(
-        x >= tiny, jnp.log(jnp.maximum(x, tiny)), jnp.log(jnp.maximum(sub, 1.0)) - shift * math.log(2.0)
+        x >= tiny,
+        jnp.log(jnp.maximum(x, tiny)),
+        jnp.log(jnp.maximum(sub, 1.0)) - shift * math.log(2.0),
     )
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
 
 from jaxmix import _checks
@@ -34,12 +35,16 @@ __all__ = ["row_mesh", "shard_rows", "mixup_sharded"]
 def row_mesh(devices=None, axis_name: str = "rows") -> Mesh:
     """A one-axis mesh (auto axis type) over ``devices`` (default: all of ``jax.devices()``)."""
     devices = jax.devices() if devices is None else list(devices)
-    return jax.make_mesh((len(devices),), (axis_name,), axis_types=(AxisType.Auto,), devices=devices)
+    return jax.make_mesh(
+        (len(devices),), (axis_name,), axis_types=(AxisType.Auto,), devices=devices
+    )
 
 
 def _auto(mesh: Mesh) -> Mesh:
     if not isinstance(mesh, Mesh):
-        raise TypeError(f"mesh must be a jax.sharding.Mesh (e.g. jaxmix.sharding.row_mesh()), got {type(mesh).__name__}.")
+        raise TypeError(
+            f"mesh must be a jax.sharding.Mesh (e.g. jaxmix.sharding.row_mesh()), got {type(mesh).__name__}."
+        )
     if len(mesh.axis_names) != 1:
         raise ValueError(f"mesh must have one axis (the rows), got axes {mesh.axis_names}.")
     if all(t == AxisType.Auto for t in mesh.axis_types):
@@ -49,7 +54,11 @@ def _auto(mesh: Mesh) -> Mesh:
 
 def _global_mesh(x) -> Mesh | None:
     """The mesh of a global (multi-process) array ``x`` laid out on one, else None."""
-    if _checks.is_global(x) and isinstance(x.sharding, NamedSharding) and len(x.sharding.mesh.axis_names) == 1:
+    if (
+        _checks.is_global(x)
+        and isinstance(x.sharding, NamedSharding)
+        and len(x.sharding.mesh.axis_names) == 1
+    ):
         return x.sharding.mesh
     return None
 

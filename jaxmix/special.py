@@ -49,8 +49,8 @@ against float64 at the float32-rounded inputs where the value exceeds 1e-30: wit
 relative on ibeta_int and ibeta_small, within 2e-5 on ibeta (its deep lower tails, log I ~ -30,
 carry the float32 rounding of a log(x/x0)); partials within 1e-4 for a, b >= 0.1.
 
-``betaincinv``, float64: within 1e-11 relative of Boost's ibeta_inv set (roots down to 1e-300,
-a, b up to ~1e5) and, for q down to 1e-300 and 1 - q down to 2^-52, the root bracketed to
+``betaincinv``, float64: within 2e-11 relative of Boost's ibeta_inv set (roots down to 1e-300,
+a, b up to ~4e5; observed 1.1e-11) and, for q down to 1e-300 and 1 - q down to 2^-52, the root bracketed to
 1e-12 by mpmath; float32: within 1e-4 of min(x, 1 - x) plus 2 ulp of x (a, b in [0.1, 100]).
 
 Where the value is not computed or not representable: NaN where the continued fraction has not

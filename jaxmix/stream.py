@@ -22,7 +22,7 @@ import contextlib
 import functools
 import math
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -35,8 +35,12 @@ from jaxmix.generate import _mixup, validate_mixup_args
 from jaxmix.progress import ProgressBar
 
 __all__ = [
-    "mixup_to_callback", "mixup_to_npy", "BLOCK_SIZE",
-    "mixup_to_callback_per_process", "mixup_to_npy_per_process", "process_rows",
+    "mixup_to_callback",
+    "mixup_to_npy",
+    "BLOCK_SIZE",
+    "mixup_to_callback_per_process",
+    "mixup_to_npy_per_process",
+    "process_rows",
 ]
 
 BLOCK_SIZE = 65536  # rows per internal block: part of the definition of the stream
@@ -97,8 +101,17 @@ def mixup_to_callback(
     """
     if _checks.is_global(x):  # rows on several processes: each process streams its own rows
         mixup_to_callback_per_process(
-            key, x, num_samples, weights, callback, labels=labels, tau=tau, replace=replace,
-            chunk_size=chunk_size, block_size=block_size, progress=progress,
+            key,
+            x,
+            num_samples,
+            weights,
+            callback,
+            labels=labels,
+            tau=tau,
+            replace=replace,
+            chunk_size=chunk_size,
+            block_size=block_size,
+            progress=progress,
         )
         return None
     key, x, num_samples, scheme, labels, tau, chunk_size, block_size = _validate(
@@ -167,8 +180,18 @@ def mixup_to_npy(
     """
     if _checks.is_global(x):  # rows on several processes: one file per process
         return mixup_to_npy_per_process(
-            key, x, num_samples, weights, path, labels=labels, labels_path=labels_path, tau=tau,
-            replace=replace, chunk_size=chunk_size, block_size=block_size, progress=progress,
+            key,
+            x,
+            num_samples,
+            weights,
+            path,
+            labels=labels,
+            labels_path=labels_path,
+            tau=tau,
+            replace=replace,
+            chunk_size=chunk_size,
+            block_size=block_size,
+            progress=progress,
         )
     xv = _checks.check_data(x, "x", min_rows=2)
     path = _check_path(path, "path")
@@ -198,8 +221,16 @@ def mixup_to_npy(
     with _remove_on_sigterm():
         try:
             mixup_to_callback(
-                key, xv, num_samples, weights, callback, labels=None if labels is None else lab,
-                tau=tau, replace=replace, chunk_size=chunk_size, block_size=block_size,
+                key,
+                xv,
+                num_samples,
+                weights,
+                callback,
+                labels=None if labels is None else lab,
+                tau=tau,
+                replace=replace,
+                chunk_size=chunk_size,
+                block_size=block_size,
                 progress=progress,
             )
             for f in files.values():  # every byte written: publish (labels first, then records)
@@ -227,7 +258,9 @@ def mixup_to_npy(
 
 def _check_path(path, name: str) -> str:
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}.")
+        raise TypeError(
+            f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}."
+        )
     path = os.fspath(path)
     if not isinstance(path, str) or not path or path.endswith(os.sep):
         raise ValueError(f"{name} must name a file, got {path!r}.")
@@ -354,7 +387,9 @@ def _process_layout(mesh):
 
 
 @eqx.filter_jit
-def _device_blocks(key, first_blocks, x, labels, tau, scheme, num_blocks, block_size, replace, sharding):
+def _device_blocks(
+    key, first_blocks, x, labels, tau, scheme, num_blocks, block_size, replace, sharding
+):
     """Row-blocks for every mesh device: (devices, num_blocks * block_size, ...), sharded on axis 0."""
     out = jax.vmap(
         lambda b0: _blocks(key, b0, x, labels, tau, scheme, num_blocks, block_size, replace)
@@ -366,7 +401,11 @@ def process_rows(num_samples: int, block_size: int = BLOCK_SIZE, num_processes: 
     """The row range [start, stop) of the stream that each process writes, in process order."""
     num_samples = _checks.check_count(num_samples, "num_samples")
     block_size = _checks.check_count(block_size, "block_size")
-    p_count = jax.process_count() if num_processes is None else _checks.check_count(num_processes, "num_processes")
+    p_count = (
+        jax.process_count()
+        if num_processes is None
+        else _checks.check_count(num_processes, "num_processes")
+    )
     per = -(-(-(-num_samples // block_size)) // p_count) * block_size
     return [(min(p * per, num_samples), min((p + 1) * per, num_samples)) for p in range(p_count)]
 
@@ -396,7 +435,8 @@ def mixup_to_callback_per_process(
     per step (default about 64 MB); peak memory per process is a few steps plus the table.
     Returns this process's ``(start, stop)``.
     """
-    from jax.sharding import NamedSharding, PartitionSpec as P
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
 
     from jaxmix import sharding as _sharding
 
@@ -420,7 +460,10 @@ def mixup_to_callback_per_process(
 
     def launch(c):
         fb = np.array(
-            [proc_rank[s] * blocks_per_proc + c * k * per_proc + local_rank[s] * k for s in range(mesh.devices.size)],
+            [
+                proc_rank[s] * blocks_per_proc + c * k * per_proc + local_rank[s] * k
+                for s in range(mesh.devices.size)
+            ],
             dtype=np.uint32,
         )
         first = jax.make_array_from_callback(fb.shape, sharding, lambda idx: fb[idx])
@@ -502,12 +545,24 @@ def mixup_to_npy_per_process(
             files["l"].write(np.ascontiguousarray(ls).data)
 
     # this process's range is known before the first callback
-    p_count = jax.process_count() if mesh is None else len({d.process_index for d in mesh.devices.flat})
+    p_count = (
+        jax.process_count() if mesh is None else len({d.process_index for d in mesh.devices.flat})
+    )
     span["rows"] = process_rows(num_samples, block_size, p_count)[rank]
     try:
         mixup_to_callback_per_process(
-            key, x, num_samples, weights, callback, labels=labels, tau=tau, replace=replace,
-            chunk_size=chunk_size, block_size=block_size, progress=progress, mesh=mesh,
+            key,
+            x,
+            num_samples,
+            weights,
+            callback,
+            labels=labels,
+            tau=tau,
+            replace=replace,
+            chunk_size=chunk_size,
+            block_size=block_size,
+            progress=progress,
+            mesh=mesh,
         )
         if "x" not in files:  # no rows for this process: an empty file of the right width
             feat = tuple(x.shape[1:])
@@ -531,7 +586,10 @@ def _process_path(path: str, rank: int) -> str:
 def _new_npy(path: str, shape, dtype):
     """Open ``path`` for writing and write a .npy header for ``shape`` and ``dtype``."""
     f = open(path, "wb")
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-              "shape": tuple(shape)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": tuple(shape),
+    }
     np.lib.format.write_array_header_2_0(f, header)
     return f

@@ -43,7 +43,9 @@ def parse_args(name: str, description: str, argv=None, extra=None) -> argparse.N
     ``extra(parser)`` may add script-specific options.
     """
     parser = argparse.ArgumentParser(prog=f"paper_checks/{name}.py", description=description)
-    parser.add_argument("--quick", action="store_true", help="reduced run (seconds; what the tests run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="reduced run (seconds; what the tests run)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / name, help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (jax.random.key)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,8 +55,11 @@ def parse_args(name: str, description: str, argv=None, extra=None) -> argparse.N
     args = parser.parse_args(argv)
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    _RUN.update(command=f"python paper_checks/{name}.py {shlex.join(argv)}".rstrip(),
-                started=time.perf_counter(), started_utc=_utc_now())
+    _RUN.update(
+        command=f"python paper_checks/{name}.py {shlex.join(argv)}".rstrip(),
+        started=time.perf_counter(),
+        started_utc=_utc_now(),
+    )
     return args
 
 
@@ -187,7 +192,9 @@ def law_label(spec: str) -> str:
 
 def law_colour(spec: str, shade: float = 1.0):
     """A colour per law family."""
-    return {"uniform": "tab:orange", "beta": "tab:purple", "epbeta": "tab:green"}.get(specs.family(spec), "tab:gray")
+    return {"uniform": "tab:orange", "beta": "tab:purple", "epbeta": "tab:green"}.get(
+        specs.family(spec), "tab:gray"
+    )
 
 
 def law_params(law) -> dict:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 
 NAME = "figure1"
@@ -66,7 +66,9 @@ def main(argv=None) -> dict:
     corr0 = float(summ0.cov[0, 1] / jnp.sqrt(summ0.cov[0, 0] * summ0.cov[1, 1]))
 
     results, clouds_all = {}, {}
-    for spec, k in zip(C.progress(LAWS, desc=NAME, disable=args.no_progress), jax.random.split(kmix, len(LAWS))):
+    for spec, k in zip(
+        C.progress(LAWS, desc=NAME, disable=args.no_progress), jax.random.split(kmix, len(LAWS))
+    ):
         law = C.law_from_spec(spec)
         var, corr, clouds = chains(k, law, x0, generations, reps)
         var, corr = np.asarray(var, np.float64), np.asarray(corr, np.float64)
@@ -93,17 +95,31 @@ def main(argv=None) -> dict:
                     "pred_corr": pred_corr,
                 }
             )
-        results[spec] = {"label": C.law_label(spec), "law": C.law_params(law), "K": kf, "generations": per_t}
+        results[spec] = {
+            "label": C.law_label(spec),
+            "law": C.law_params(law),
+            "K": kf,
+            "generations": per_t,
+        }
         clouds_all[spec] = np.asarray(clouds)
 
     out = {
         "claim": "EpBeta keeps variance and correlation over generations; Beta(0.1,0.1) and Unif(0,1) "
         "shrink the cloud by K^t",
-        "config": {"n": n, "rho": rho, "reps": reps, "generations": generations, "quick": args.quick,
-                   "seed": args.seed},
+        "config": {
+            "n": n,
+            "rho": rho,
+            "reps": reps,
+            "generations": generations,
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "data": {"var": var0, "corr": corr0},
         "laws": results,
-        "figures": [_plot_clouds(args.out, np.asarray(x0), clouds_all), _plot_ratios(args.out, results)],
+        "figures": [
+            _plot_clouds(args.out, np.asarray(x0), clouds_all),
+            _plot_ratios(args.out, results),
+        ],
     }
     C.write_json(args.out, NAME, out)
     return out
@@ -112,8 +128,13 @@ def main(argv=None) -> dict:
 def _plot_clouds(out, x0, clouds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(LAWS), 1 + len(SHOW), figsize=(3.0 * (1 + len(SHOW)), 3.0 * len(LAWS)),
-                             sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        len(LAWS),
+        1 + len(SHOW),
+        figsize=(3.0 * (1 + len(SHOW)), 3.0 * len(LAWS)),
+        sharex=True,
+        sharey=True,
+    )
     lim = 1.05 * np.abs(x0).max()
     for r, spec in enumerate(LAWS):
         panels = [("original", x0)] + [(f"t = {t}", clouds[spec][t - 1]) for t in SHOW]
@@ -123,7 +144,10 @@ def _plot_clouds(out, x0, clouds):
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
             ax.set_aspect("equal")
-            ax.set_title(f"{C.law_label(spec)}: {title}" if c else f"{C.law_label(spec)}\n{title}", fontsize=9)
+            ax.set_title(
+                f"{C.law_label(spec)}: {title}" if c else f"{C.law_label(spec)}\n{title}",
+                fontsize=9,
+            )
     return C.save_fig(fig, out, "figure1_clouds.png")
 
 
@@ -137,10 +161,26 @@ def _plot_ratios(out, results):
         m = np.array([r["var_ratio"][0] for r in g])
         se = np.array([r["var_ratio_se"][0] for r in g])
         col = C.law_colour(spec)
-        axes[0].errorbar(t, m, yerr=2 * se, fmt="o", ms=3, color=col, label=f"{res['label']} (measured)")
-        axes[0].plot(t, [r["pred_finite_n"][0] for r in g], "-", color=col, lw=1, label="predicted ((n-1)/n K)^t")
-        axes[1].errorbar(t, [r["corr"] for r in g], yerr=[2 * r["corr_se"] for r in g], fmt="o", ms=3,
-                         color=col, label=res["label"])
+        axes[0].errorbar(
+            t, m, yerr=2 * se, fmt="o", ms=3, color=col, label=f"{res['label']} (measured)"
+        )
+        axes[0].plot(
+            t,
+            [r["pred_finite_n"][0] for r in g],
+            "-",
+            color=col,
+            lw=1,
+            label="predicted ((n-1)/n K)^t",
+        )
+        axes[1].errorbar(
+            t,
+            [r["corr"] for r in g],
+            yerr=[2 * r["corr_se"] for r in g],
+            fmt="o",
+            ms=3,
+            color=col,
+            label=res["label"],
+        )
     axes[0].set_yscale("log")
     axes[0].set_xlabel("generation t")
     axes[0].set_ylabel("Var_t / Var_0 (x1), ±2 SE")

@@ -27,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 
 NAME = "model_collapse"
@@ -55,7 +55,9 @@ def load_digits(seed: int = 0):
 
     b = _load()
     x = (b.data / 16.0).astype(np.float32)
-    xtr, xte, ytr, yte = train_test_split(x, b.target, test_size=0.25, stratify=b.target, random_state=seed)
+    xtr, xte, ytr, yte = train_test_split(
+        x, b.target, test_size=0.25, stratify=b.target, random_state=seed
+    )
     return xtr, ytr.astype(np.int32), xte, yte.astype(np.int32)
 
 
@@ -148,7 +150,9 @@ def make_trainer(kind, in_shape, num_classes, n, epochs, batch_size, lr, soft=Fa
     nb = max(1, n // batch_size)
     bs = min(batch_size, n)
     opt = optax.adam(lr)
-    static = eqx.partition(make_model(kind, in_shape, num_classes, jax.random.key(0)), eqx.is_array)[1]
+    static = eqx.partition(
+        make_model(kind, in_shape, num_classes, jax.random.key(0)), eqx.is_array
+    )[1]
 
     def init(key):
         return eqx.partition(make_model(kind, in_shape, num_classes, key), eqx.is_array)[0]
@@ -204,8 +208,11 @@ def moments(x, y, num_classes):
     def one(x, y):
         s = jaxmix.summarize(x, y, num_classes=num_classes)
         d = s.class_means - s.mean
-        return (jnp.trace(s.cov), jnp.sum(s.class_probs * jnp.sum(d * d, -1)),
-                jnp.sum(s.class_probs * jnp.sum(s.class_variances, -1)))
+        return (
+            jnp.trace(s.cov),
+            jnp.sum(s.class_probs * jnp.sum(d * d, -1)),
+            jnp.sum(s.class_probs * jnp.sum(s.class_variances, -1)),
+        )
 
     return jax.vmap(one)(x.reshape(x.shape[0], x.shape[1], -1), y)
 
@@ -215,8 +222,13 @@ def predicted_path(summ, law, generations):
     out, s = [], summ
     for t in range(generations + 1):
         d = s.class_means - s.mean
-        out.append((float(jnp.trace(s.cov)), float(jnp.sum(s.class_probs * jnp.sum(d * d, -1))),
-                    float(jnp.sum(s.class_probs * jnp.sum(s.class_variances, -1)))))
+        out.append(
+            (
+                float(jnp.trace(s.cov)),
+                float(jnp.sum(s.class_probs * jnp.sum(d * d, -1))),
+                float(jnp.sum(s.class_probs * jnp.sum(s.class_variances, -1))),
+            )
+        )
         s = jaxmix.predict(s, law)
     return np.asarray(out)
 
@@ -226,14 +238,21 @@ def predicted_path(summ, law, generations):
 #: (model, law spec or "bootstrap", synthetic size / real size, labels): one factor at a time
 #: around (MLP, EpBeta(δ=0.05), same size, labels by the cut point)
 GRID = (
-    [("mlp", s, 1, "cut") for s in ("epbeta:0.01", "epbeta:0.02", "epbeta:0.05", "unif", "bootstrap")]
+    [
+        ("mlp", s, 1, "cut")
+        for s in ("epbeta:0.01", "epbeta:0.02", "epbeta:0.05", "unif", "bootstrap")
+    ]
     + [("cnn8", s, 1, "cut") for s in ("epbeta:0.05", "unif", "bootstrap")]
     + [("mlp", s, 4, "cut") for s in ("epbeta:0.05", "unif")]
     + [("mlp", s, 1, "soft") for s in ("epbeta:0.05", "unif")]
 )
 #: the reduced grid of --quick: every code path once (each model, the bootstrap, size x2, soft labels)
-QUICK_GRID = (("mlp", "epbeta:0.05", 1, "cut"), ("cnn8", "bootstrap", 1, "cut"),
-              ("mlp", "unif", 2, "cut"), ("mlp", "epbeta:0.05", 1, "soft"))
+QUICK_GRID = (
+    ("mlp", "epbeta:0.05", 1, "cut"),
+    ("cnn8", "bootstrap", 1, "cut"),
+    ("mlp", "unif", 2, "cut"),
+    ("mlp", "epbeta:0.05", 1, "soft"),
+)
 
 
 def lda_accuracy(pred, real, ridge=1e-3):
@@ -248,12 +267,16 @@ def lda_accuracy(pred, real, ridge=1e-3):
     """
     from scipy import stats
 
-    m, cov_l, p = (np.asarray(a, np.float64) for a in (pred.class_means, pred.class_covs, pred.class_probs))
+    m, cov_l, p = (
+        np.asarray(a, np.float64) for a in (pred.class_means, pred.class_covs, pred.class_probs)
+    )
     sw = np.einsum("l,lij->ij", p, cov_l)
     sw = sw + ridge * np.mean(np.diag(sw)) * np.eye(sw.shape[0])
     a = np.linalg.solve(sw, m.T).T  # (C, d)
     b = -0.5 * np.sum(m * a, 1) + np.log(np.maximum(p, 1e-300))
-    rm, rc, rp = (np.asarray(x, np.float64) for x in (real.class_means, real.class_covs, real.class_probs))
+    rm, rc, rp = (
+        np.asarray(x, np.float64) for x in (real.class_means, real.class_covs, real.class_probs)
+    )
     acc = 0.0
     for lab in range(len(p)):
         others = [k for k in range(len(p)) if k != lab]
@@ -261,8 +284,14 @@ def lda_accuracy(pred, real, ridge=1e-3):
         mean = da @ rm[lab] + (b[lab] - b[others])
         v = da @ rc[lab] @ da.T
         v = v + 1e-9 * np.trace(v) * np.eye(len(others))
-        mvn = stats.multivariate_normal(np.zeros(len(others)), v, allow_singular=True,
-                                        maxpts=20_000 * len(others), abseps=1e-4, releps=1e-4)
+        mvn = stats.multivariate_normal(
+            np.zeros(len(others)),
+            v,
+            allow_singular=True,
+            maxpts=20_000 * len(others),
+            abseps=1e-4,
+            releps=1e-4,
+        )
         acc += rp[lab] * float(mvn.cdf(mean))
     return acc
 
@@ -291,7 +320,7 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
                 return x[idx], y[idx]
             if soft:  # one-hot labels mixed as continuous columns with the same weight
                 z = jaxmix.mixup(k, jnp.concatenate([x, y], 1), m, law)
-                return z[:, : x.shape[1]], z[:, x.shape[1]:]
+                return z[:, : x.shape[1]], z[:, x.shape[1] :]
             return jaxmix.mixup(k, x, m, law, labels=y)
 
         return jax.vmap(one)(keys, xs, ys)
@@ -304,7 +333,9 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
         kmix, ktrain = jax.random.split(kt)
         if t > 0:
             xs, ys = step(jax.random.split(kmix, runs), xs, ys)
-        accs.append(np.asarray(trainer(xs.shape[1])(jax.random.split(ktrain, runs), xs, ys, xte, yte)) * 100)
+        accs.append(
+            np.asarray(trainer(xs.shape[1])(jax.random.split(ktrain, runs), xs, ys, xte, yte)) * 100
+        )
         cls = jnp.argmax(ys, -1) if soft else ys
         mom.append(np.asarray(moments(xs, cls, c)))
     accs, mom = np.stack(accs), np.stack(mom)  # (T+1, R), (T+1, 3, R)
@@ -324,9 +355,15 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
     base = path[0]
     t_axis = np.arange(generations + 1)
     return {
-        "model": kind, "law": spec, "label": "bootstrap (W ∈ {0,1})" if law is None else C.law_label(spec),
-        "size_ratio": mult, "labels": labels, "K": k_, "u": u,
-        "accuracy_mean": accs.mean(1), "accuracy_sd": accs.std(1, ddof=1) if runs > 1 else np.zeros(generations + 1),
+        "model": kind,
+        "law": spec,
+        "label": "bootstrap (W ∈ {0,1})" if law is None else C.law_label(spec),
+        "size_ratio": mult,
+        "labels": labels,
+        "K": k_,
+        "u": u,
+        "accuracy_mean": accs.mean(1),
+        "accuracy_sd": accs.std(1, ddof=1) if runs > 1 else np.zeros(generations + 1),
         "accuracy_runs": accs.T,
         "total_var_ratio_measured": (mom[:, 0] / base[0]).mean(1),
         "separation_ratio_measured": (mom[:, 1] / base[1]).mean(1),
@@ -336,8 +373,12 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
         "mean_distance_ratio_closed_form": (1 - u) ** t_axis,
         "within_var_ratio_predicted": path[:, 2] / base[2],
         "lda_accuracy_predicted": 100 * np.asarray(lda),
-        "prediction_note": ("labels mixed as soft targets: predict assumes labels by the cut, so the "
-                            "predicted moments are those of the cut labels") if labels == "soft" else "",
+        "prediction_note": (
+            "labels mixed as soft targets: predict assumes labels by the cut, so the "
+            "predicted moments are those of the cut labels"
+        )
+        if labels == "soft"
+        else "",
     }
 
 
@@ -354,13 +395,25 @@ def run_grid(args) -> dict:
     trainers, res = {}, {}
     for i, cond in enumerate(C.progress(grid, desc=f"{NAME} grid", disable=args.no_progress)):
         name = "|".join(map(str, cond))
-        res[name] = _grid_condition(cond, data, jax.random.fold_in(key, i), generations, runs, epochs, batch, lr, trainers)
+        res[name] = _grid_condition(
+            cond, data, jax.random.fold_in(key, i), generations, runs, epochs, batch, lr, trainers
+        )
     out = {
         "claim": "which conditions keep EpBeta's accuracy over generations (model, δ, resampling control, "
-                 "synthetic size, soft labels), beside predict's separation, within-class variance and LDA accuracy",
-        "config": {"dataset": "digits8x8", "n_train": int(xtr.shape[0]), "n_test": int(xte.shape[0]),
-                   "generations": generations, "runs": runs, "epochs": epochs, "batch_size": batch, "lr": lr,
-                   "grid": [list(c) for c in grid], "quick": args.quick, "seed": args.seed},
+        "synthetic size, soft labels), beside predict's separation, within-class variance and LDA accuracy",
+        "config": {
+            "dataset": "digits8x8",
+            "n_train": int(xtr.shape[0]),
+            "n_test": int(xte.shape[0]),
+            "generations": generations,
+            "runs": runs,
+            "epochs": epochs,
+            "batch_size": batch,
+            "lr": lr,
+            "grid": [list(c) for c in grid],
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "conditions": res,
         "figures": [],
     }
@@ -370,22 +423,34 @@ def run_grid(args) -> dict:
 
 def main(argv=None) -> dict:
     def extra(p):
-        p.add_argument("--grid", action="store_true",
-                       help="the experiment grid (MLP/CNN, δ, bootstrap control, synthetic size, soft labels) "
-                            "into OUT/model_collapse_grid.json instead of the main run")
-        p.add_argument("--cifar10", type=Path, default=None,
-                       help="folder of CIFAR-10's python version (data_batch_1..5, test_batch)")
+        p.add_argument(
+            "--grid",
+            action="store_true",
+            help="the experiment grid (MLP/CNN, δ, bootstrap control, synthetic size, soft labels) "
+            "into OUT/model_collapse_grid.json instead of the main run",
+        )
+        p.add_argument(
+            "--cifar10",
+            type=Path,
+            default=None,
+            help="folder of CIFAR-10's python version (data_batch_1..5, test_batch)",
+        )
         p.add_argument("--generations", type=int, default=None)
         p.add_argument("--runs", type=int, default=None)
         p.add_argument("--epochs", type=int, default=None)
-        p.add_argument("--laws", default=",".join(LAWS),
-                       help="comma-separated law specs for the main run (e.g. epbeta:0.05,unif)")
+        p.add_argument(
+            "--laws",
+            default=",".join(LAWS),
+            help="comma-separated law specs for the main run (e.g. epbeta:0.05,unif)",
+        )
 
     args = C.parse_args(NAME, __doc__.splitlines()[0], argv, extra)
     if args.grid:
         return run_grid(args)
     if args.cifar10 is not None:
-        xtr, ytr, xte, yte = load_cifar10(args.cifar10, 2000 if args.quick else None, 500 if args.quick else None)
+        xtr, ytr, xte, yte = load_cifar10(
+            args.cifar10, 2000 if args.quick else None, 500 if args.quick else None
+        )
         kind, dataset, batch, lr = "cnn", "cifar10", 128, 1e-3
         default_epochs = 2 if args.quick else 30
     else:
@@ -415,7 +480,9 @@ def main(argv=None) -> dict:
         ys = jnp.broadcast_to(ytr_j, (runs,) + ytr_j.shape)
         lkey = jax.random.fold_in(key, li)
         if acc0 is None:  # generation 0 (real data) is the same for every law
-            acc0 = np.asarray(train(jax.random.split(jax.random.fold_in(key, 999), runs), xs, ys, xte_j, yte_j))
+            acc0 = np.asarray(
+                train(jax.random.split(jax.random.fold_in(key, 999), runs), xs, ys, xte_j, yte_j)
+            )
         accs, mom = [acc0], [np.asarray(moments(xs, ys, num_classes))]
         for t in range(1, generations + 1):
             gk = jax.random.fold_in(lkey, t)
@@ -437,7 +504,9 @@ def main(argv=None) -> dict:
             "accuracy_sd": accs.std(1, ddof=1) if runs > 1 else np.zeros(generations + 1),
             "accuracy_runs": accs.T,
             "total_var_ratio_measured": (mom[:, 0] / base[0]).mean(1),
-            "total_var_ratio_measured_se": (mom[:, 0] / base[0]).std(1, ddof=1) / math.sqrt(runs) if runs > 1 else None,
+            "total_var_ratio_measured_se": (mom[:, 0] / base[0]).std(1, ddof=1) / math.sqrt(runs)
+            if runs > 1
+            else None,
             "total_var_ratio_predicted": pred[:, 0] / base[0],
             "total_var_ratio_predicted_finite_n": pred[:, 0] / base[0] * finite,
             "separation_ratio_measured": (mom[:, 1] / base[1]).mean(1),
@@ -450,9 +519,20 @@ def main(argv=None) -> dict:
     table = _table(results, generations)
     out = {
         "claim": "EpBeta(δ=0.05) keeps accuracy over generations; Unif(0,1) collapses (paper, CIFAR-10)",
-        "config": {"dataset": dataset, "model": kind, "n_train": n, "n_test": int(xte.shape[0]),
-                   "generations": generations, "runs": runs, "epochs": epochs, "batch_size": batch,
-                   "lr": lr, "laws": list(laws), "quick": args.quick, "seed": args.seed},
+        "config": {
+            "dataset": dataset,
+            "model": kind,
+            "n_train": n,
+            "n_test": int(xte.shape[0]),
+            "generations": generations,
+            "runs": runs,
+            "epochs": epochs,
+            "batch_size": batch,
+            "lr": lr,
+            "laws": list(laws),
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "paper_cifar10": PAPER_CIFAR10,
         "table": table,
         "laws": results,
@@ -466,7 +546,13 @@ def _table(results, generations):
     """Rows t = 0, 1, 5, 10, 15, 20, 25 (those that exist): 'mean ± sd' per law."""
     ts = [t for t in (0, 1, 5, 10, 15, 20, 25) if t <= generations]
     return [
-        {"t": t, **{r["label"]: f"{r['accuracy_mean'][t]:.1f} ± {r['accuracy_sd'][t]:.1f}" for r in results.values()}}
+        {
+            "t": t,
+            **{
+                r["label"]: f"{r['accuracy_mean'][t]:.1f} ± {r['accuracy_sd'][t]:.1f}"
+                for r in results.values()
+            },
+        }
         for t in ts
     ]
 

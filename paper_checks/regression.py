@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 
 NAME = "regression"
@@ -90,7 +90,9 @@ def main(argv=None) -> dict:
     cov_pop = population_cov()
     key = jax.random.key(args.seed)
     results, boxes = {}, {}
-    jobs = [(n, spec, scheme) for n in sizes for spec in laws for scheme in ("shared", "per_column")]
+    jobs = [
+        (n, spec, scheme) for n in sizes for spec in laws for scheme in ("shared", "per_column")
+    ]
     for n, spec, scheme in C.progress(jobs, desc=NAME, disable=args.no_progress):
         params = jnp.asarray(C.as_epbeta(C.law_from_spec(spec)))
         w = weights_of(params, scheme)
@@ -129,8 +131,15 @@ def main(argv=None) -> dict:
     out = {
         "claim": "shared weights keep OLS coefficients (Corollary 3); independent per-column weights "
         "attenuate slopes towards (K⊙Σ)xx⁻¹(K⊙Σ)xy",
-        "config": {"sizes": sizes, "reps": reps, "laws": laws, "beta": BETA, "sigma_x": SIGMA_X,
-                   "quick": args.quick, "seed": args.seed},
+        "config": {
+            "sizes": sizes,
+            "reps": reps,
+            "laws": laws,
+            "beta": BETA,
+            "sigma_x": SIGMA_X,
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "original_fit": orig,
         "results": results,
         "figures": [_plot(args.out, boxes, sizes, laws)],
@@ -147,7 +156,8 @@ def _plot(out, boxes, sizes, laws):
     for c, n in enumerate(sizes):
         cols = [("original", "")] + [(s, sch) for s in laws for sch in ("shared", "per_column")]
         labels = ["original"] + [
-            f"{C.law_label(s)}\n{'shared' if sch == 'shared' else 'per col.'}" for s, sch in cols[1:]
+            f"{C.law_label(s)}\n{'shared' if sch == 'shared' else 'per col.'}"
+            for s, sch in cols[1:]
         ]
         for r in range(4):
             ax = axes[r, c]

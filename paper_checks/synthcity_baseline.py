@@ -28,14 +28,16 @@ def main(argv=None) -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-iter", type=int, default=None, help="training iterations (default: synthcity's)")
+    parser.add_argument(
+        "--n-iter", type=int, default=None, help="training iterations (default: synthcity's)"
+    )
     args = parser.parse_args(argv)
 
     from synthcity.plugins import Plugins
     from synthcity.plugins.core.dataloader import GenericDataLoader
 
     for real in sorted(args.directory.glob("real_*.csv")):
-        table = real.stem[len("real_"):]
+        table = real.stem[len("real_") :]
         df = pd.read_csv(real)
         df["label"] = df["label"].astype(int)
         times = {"fit_s": [], "sample_s": [], "plugin": "ddpm", "n_iter": args.n_iter}
@@ -51,8 +53,10 @@ def main(argv=None) -> None:
             syn = model.generate(count=len(df)).dataframe()[list(df.columns)]
             times["sample_s"].append(time.perf_counter() - t0)
             syn.to_csv(args.directory / f"{table}.TabDDPM.{r}.csv", index=False)
-            print(f"{table} rep {r}: fit {times['fit_s'][-1]:.1f} s, sample {times['sample_s'][-1]:.2f} s",
-                  flush=True)
+            print(
+                f"{table} rep {r}: fit {times['fit_s'][-1]:.1f} s, sample {times['sample_s'][-1]:.2f} s",
+                flush=True,
+            )
         (args.directory / f"{table}.TabDDPM.times.json").write_text(json.dumps(times, indent=1))
 
 

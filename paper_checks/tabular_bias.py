@@ -43,16 +43,15 @@ import importlib
 import math
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 
 NAME = "tabular_bias"
@@ -69,7 +68,9 @@ def load_tables(quick):
     tables = [("penguins", pen.x, pen.labels[:, 0], list(pen.feature_names))]
     if not quick:
         w = load_wine()
-        tables.append(("wine", np.asarray(w.data, float), np.asarray(w.target), list(w.feature_names)))
+        tables.append(
+            ("wine", np.asarray(w.data, float), np.asarray(w.target), list(w.feature_names))
+        )
     return tables
 
 
@@ -88,8 +89,12 @@ def rel_bias(xs, ls, ref, num_classes):
     m = xs.mean(0)
     c = np.cov(xs, rowvar=False)
     io = np.triu_indices(cov.shape[0], 1)
-    cms = np.stack([xs[ls == k].mean(0) if np.any(ls == k) else np.full(xs.shape[1], np.nan)
-                    for k in range(num_classes)])
+    cms = np.stack(
+        [
+            xs[ls == k].mean(0) if np.any(ls == k) else np.full(xs.shape[1], np.nan)
+            for k in range(num_classes)
+        ]
+    )
     return {
         "mean": (m - mean) / sd,
         "var": np.diag(c) / np.diag(cov) - 1.0,
@@ -163,7 +168,10 @@ def run_bootstrap(key, x, lab, reps, ref, num_classes):
         t = C.timer()
         jax.block_until_ready(_bootstrap(k[None], xj, lj))
         times.append(t())
-    bias = {g: np.asarray(v, np.float64) for g, v in jax_rel_bias(xj, lj, xs, ls, ref, num_classes).items()}
+    bias = {
+        g: np.asarray(v, np.float64)
+        for g, v in jax_rel_bias(xj, lj, xs, ls, ref, num_classes).items()
+    }
     # the resampled empirical distribution: every expected relative bias is 0 (1/(n-1) moments)
     pred = {g: np.zeros_like(v[0]) for g, v in bias.items()}
     return bias, 0.0, statistics.median(times), pred
@@ -184,7 +192,10 @@ def run_mixup(key, x, lab, spec, reps, ref, num_classes):
         t = C.timer()
         jax.block_until_ready(jaxmix.mixup(k, xj, n, law, labels=lj))
         times.append(t())
-    bias = {g: np.asarray(v, np.float64) for g, v in jax_rel_bias(xj, lj, xs, ls, ref, num_classes).items()}
+    bias = {
+        g: np.asarray(v, np.float64)
+        for g, v in jax_rel_bias(xj, lj, xs, ls, ref, num_classes).items()
+    }
     pred = predicted_bias(xj, lj, law, num_classes)
     return bias, fit_s, statistics.median(times), pred
 
@@ -206,7 +217,9 @@ def run_external(directory, tname, method, ref, num_classes, names):
     directory = Path(directory)
     out = []
     for path in sorted(directory.glob(f"{tname}.{method}.*.csv")):
-        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)  # columns as in real_<table>.csv
+        data = np.loadtxt(
+            path, delimiter=",", skiprows=1, ndmin=2
+        )  # columns as in real_<table>.csv
         assert data.shape[1] == len(names) + 1, (path, data.shape)
         out.append(rel_bias(data[:, :-1], np.rint(data[:, -1]).astype(int), ref, num_classes))
     times = json.loads((directory / f"{tname}.{method}.times.json").read_text())
@@ -221,8 +234,14 @@ def export_tables(directory, tables):
     for tname, x, lab, names in tables:
         body = np.column_stack([x, lab])
         header = ",".join([n.replace(",", "_") for n in names] + ["label"])
-        np.savetxt(directory / f"real_{tname}.csv", body, delimiter=",", header=header, comments="",
-                   fmt=["%.17g"] * x.shape[1] + ["%d"])
+        np.savetxt(
+            directory / f"real_{tname}.csv",
+            body,
+            delimiter=",",
+            header=header,
+            comments="",
+            fmt=["%.17g"] * x.shape[1] + ["%d"],
+        )
 
 
 def _reused(entry):
@@ -239,7 +258,11 @@ def run_sdv(method, x, lab, names, reps, ref, num_classes, seed):
     from sdv.metadata import Metadata
     from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
 
-    cls = {"GaussianCopula": GaussianCopulaSynthesizer, "CTGAN": CTGANSynthesizer, "TVAE": TVAESynthesizer}[method]
+    cls = {
+        "GaussianCopula": GaussianCopulaSynthesizer,
+        "CTGAN": CTGANSynthesizer,
+        "TVAE": TVAESynthesizer,
+    }[method]
     df = pd.DataFrame(x, columns=names)
     df["label"] = [f"c{v}" for v in lab]
     md = Metadata.detect_from_dataframes({"table": df})  # SDV 2.x API
@@ -273,8 +296,12 @@ def summarise(bias):
         reps = v.shape[0]
         m = np.nanmean(v, 0)
         se = np.nanstd(v, 0, ddof=1) / math.sqrt(reps) if reps > 1 else np.full_like(m, np.nan)
-        out[g] = {"bias": m, "se": se, "mean_abs": float(np.nanmean(np.abs(m))),
-                  "significant_frac": float(np.nanmean(np.abs(m) > 2 * se)) if reps > 1 else None}
+        out[g] = {
+            "bias": m,
+            "se": se,
+            "mean_abs": float(np.nanmean(np.abs(m))),
+            "significant_frac": float(np.nanmean(np.abs(m) > 2 * se)) if reps > 1 else None,
+        }
     return out
 
 
@@ -282,9 +309,19 @@ def main(argv=None) -> dict:
     def extra(p):
         p.add_argument("--no-baselines", action="store_true", help="skip SDV even when installed")
         p.add_argument("--baseline-reps", type=int, default=2)
-        p.add_argument("--reuse", default=None, help="earlier tabular_bias.json whose methods are copied, not rerun")
-        p.add_argument("--export", default=None, help="write the real tables as DIR/real_<table>.csv and stop")
-        p.add_argument("--external", default=None, help="score DIR/<table>.<method>.<r>.csv from another environment")
+        p.add_argument(
+            "--reuse",
+            default=None,
+            help="earlier tabular_bias.json whose methods are copied, not rerun",
+        )
+        p.add_argument(
+            "--export", default=None, help="write the real tables as DIR/real_<table>.csv and stop"
+        )
+        p.add_argument(
+            "--external",
+            default=None,
+            help="score DIR/<table>.<method>.<r>.csv from another environment",
+        )
 
     args = C.parse_args(NAME, __doc__.splitlines()[0], argv, extra)
     reps = 40 if args.quick else 200
@@ -294,16 +331,26 @@ def main(argv=None) -> dict:
         return {"exported": str(args.export)}
     have_sdv, why_sdv = available("sdv.single_table")
     use_sdv = have_sdv and not args.quick and not args.no_baselines
-    external = sorted({p.name.split(".")[1] for p in Path(args.external).glob("*.*.times.json")}) if args.external else []
+    external = (
+        sorted({p.name.split(".")[1] for p in Path(args.external).glob("*.*.times.json")})
+        if args.external
+        else []
+    )
     reuse = {}
     if args.reuse:
         import json
 
         reuse = json.loads(Path(args.reuse).read_text())["tables"]
     baseline_note = (
-        "skipped: --quick" if args.quick else
-        "skipped: --no-baselines" if args.no_baselines else
-        ("SDV ran" if use_sdv else f"SDV not installed here (pip install 'jaxmix[baselines]'); {why_sdv}")
+        "skipped: --quick"
+        if args.quick
+        else "skipped: --no-baselines"
+        if args.no_baselines
+        else (
+            "SDV ran"
+            if use_sdv
+            else f"SDV not installed here (pip install 'jaxmix[baselines]'); {why_sdv}"
+        )
         + (f"; scored from files: {', '.join(external)}" if external else "")
         + (f"; methods already in {Path(args.reuse).name} copied from it" if reuse else "")
     )
@@ -312,40 +359,89 @@ def main(argv=None) -> dict:
     tables = load_tables(args.quick)
     jobs = [(t, ("bootstrap", "Bootstrap")) for t in tables]
     jobs += [(t, ("mixup", s)) for t in tables for s in laws]
-    jobs += [(t, ("sdv", b)) for t in tables for b in BASELINES if use_sdv or b in reuse.get(t[0], {}).get("methods", {})]
+    jobs += [
+        (t, ("sdv", b))
+        for t in tables
+        for b in BASELINES
+        if use_sdv or b in reuse.get(t[0], {}).get("methods", {})
+    ]
     jobs += [(t, ("external", b)) for t in tables for b in external]
     for t in tables:  # other baselines an earlier run scored (e.g. from files): copied
         for m, e in reuse.get(t[0], {}).get("methods", {}).items():
-            if e.get("family") in ("sdv", "external") and (t, ("sdv", m)) not in jobs and (t, ("external", m)) not in jobs:
+            if (
+                e.get("family") in ("sdv", "external")
+                and (t, ("sdv", m)) not in jobs
+                and (t, ("external", m)) not in jobs
+            ):
                 jobs.append((t, ("reused", m)))
-    for (tname, x, lab, names), (kind, method) in C.progress(jobs, desc=NAME, disable=args.no_progress):
+    for (tname, x, lab, names), (kind, method) in C.progress(
+        jobs, desc=NAME, disable=args.no_progress
+    ):
         num_classes = int(lab.max()) + 1
         ref = reference(x, lab, num_classes)
         key, sub = jax.random.split(key)
-        entry = tables_out.setdefault(tname, {"n": int(x.shape[0]), "d": int(x.shape[1]),
-                                              "classes": num_classes, "columns": names, "methods": {}})
+        entry = tables_out.setdefault(
+            tname,
+            {
+                "n": int(x.shape[0]),
+                "d": int(x.shape[1]),
+                "classes": num_classes,
+                "columns": names,
+                "methods": {},
+            },
+        )
         earlier = reuse.get(tname, {}).get("methods", {}).get(method)
         if earlier is not None and kind not in ("mixup", "bootstrap"):
             entry["methods"][method] = _reused(earlier)
             continue
         if kind == "bootstrap":
             bias, fit_s, sample_s, pred = run_bootstrap(sub, x, lab, reps, ref, num_classes)
-            res = {"label": "Bootstrap", "family": "bootstrap", "reps": reps, "fit_s": fit_s,
-                   "sample_s": sample_s, "predicted": pred}
+            res = {
+                "label": "Bootstrap",
+                "family": "bootstrap",
+                "reps": reps,
+                "fit_s": fit_s,
+                "sample_s": sample_s,
+                "predicted": pred,
+            }
         elif kind == "mixup":
             bias, fit_s, sample_s, pred = run_mixup(sub, x, lab, method, reps, ref, num_classes)
-            res = {"label": C.law_label(method), "family": "mixup", "reps": reps, "fit_s": fit_s,
-                   "sample_s": sample_s, "predicted": pred}
+            res = {
+                "label": C.law_label(method),
+                "family": "mixup",
+                "reps": reps,
+                "fit_s": fit_s,
+                "sample_s": sample_s,
+                "predicted": pred,
+            }
         elif kind == "sdv":
-            bias, fit_s, sample_s = run_sdv(method, x, lab, names, args.baseline_reps, ref, num_classes, args.seed)
-            res = {"label": method, "family": "sdv", "reps": args.baseline_reps, "fit_s": fit_s, "sample_s": sample_s}
+            bias, fit_s, sample_s = run_sdv(
+                method, x, lab, names, args.baseline_reps, ref, num_classes, args.seed
+            )
+            res = {
+                "label": method,
+                "family": "sdv",
+                "reps": args.baseline_reps,
+                "fit_s": fit_s,
+                "sample_s": sample_s,
+            }
         else:
-            bias, fit_s, sample_s, n_rep = run_external(args.external, tname, method, ref, num_classes, names)
-            res = {"label": method, "family": "external", "reps": n_rep, "fit_s": fit_s, "sample_s": sample_s}
+            bias, fit_s, sample_s, n_rep = run_external(
+                args.external, tname, method, ref, num_classes, names
+            )
+            res = {
+                "label": method,
+                "family": "external",
+                "reps": n_rep,
+                "fit_s": fit_s,
+                "sample_s": sample_s,
+            }
         res["groups"] = summarise(bias)
         if res["reps"] > args.baseline_reps >= 2:  # the same summary at the baselines' R
             res["equal_reps"] = args.baseline_reps
-            res["groups_equal_reps"] = summarise({g: v[: args.baseline_reps] for g, v in bias.items()})
+            res["groups_equal_reps"] = summarise(
+                {g: v[: args.baseline_reps] for g, v in bias.items()}
+            )
             # expected mean |bias| at R_b, from all disjoint blocks of R_b replications (less noisy
             # than the first block alone), with its SE over blocks
             nb = res["reps"] // args.baseline_reps
@@ -353,19 +449,36 @@ def main(argv=None) -> dict:
                 blocks = v[: nb * args.baseline_reps].reshape(nb, args.baseline_reps, -1)
                 mabs = np.nanmean(np.abs(np.nanmean(blocks, 1)), -1)
                 res["groups_equal_reps"][g]["mean_abs_block_avg"] = float(mabs.mean())
-                res["groups_equal_reps"][g]["mean_abs_block_avg_se"] = float(mabs.std(ddof=1) / math.sqrt(nb)) if nb > 1 else None
+                res["groups_equal_reps"][g]["mean_abs_block_avg_se"] = (
+                    float(mabs.std(ddof=1) / math.sqrt(nb)) if nb > 1 else None
+                )
         entry["methods"][method] = res
 
     ranking = {
         tname: sorted(
-            ((m["label"], float(np.mean([m["groups"][g]["mean_abs"] for g in ("var", "cov", "class_mean")])))
-             for m in t["methods"].values()), key=lambda kv: kv[1])
+            (
+                (
+                    m["label"],
+                    float(
+                        np.mean([m["groups"][g]["mean_abs"] for g in ("var", "cov", "class_mean")])
+                    ),
+                )
+                for m in t["methods"].values()
+            ),
+            key=lambda kv: kv[1],
+        )
         for tname, t in tables_out.items()
     }
     out = {
         "claim": "EpBeta has the smallest bias of means and covariances among mixup laws and synthesizers",
-        "config": {"reps_mixup": reps, "reps_baselines": args.baseline_reps, "laws": list(laws),
-                   "baselines": baseline_note, "quick": args.quick, "seed": args.seed},
+        "config": {
+            "reps_mixup": reps,
+            "reps_baselines": args.baseline_reps,
+            "laws": list(laws),
+            "baselines": baseline_note,
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "ranking_mean_abs_bias_var_cov_classmean": ranking,
         "tables": tables_out,
     }
@@ -378,7 +491,9 @@ def _plot_bias(out, tables):
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
 
-    fig, axes = plt.subplots(len(tables), 1, figsize=(14, 0.55 * 11 * len(tables) + 1), squeeze=False)
+    fig, axes = plt.subplots(
+        len(tables), 1, figsize=(14, 0.55 * 11 * len(tables) + 1), squeeze=False
+    )
     for ax, (tname, t) in zip(axes[:, 0], tables.items()):
         methods = list(t["methods"].values())
         rows, sig = [], []
@@ -392,7 +507,13 @@ def _plot_bias(out, tables):
         shown = np.where(sig, mat, np.nan)
         cmap = plt.get_cmap("RdBu_r").copy()
         cmap.set_bad("0.8")
-        im = ax.imshow(shown, aspect="auto", cmap=cmap, norm=TwoSlopeNorm(0.0, -lim, lim), interpolation="nearest")
+        im = ax.imshow(
+            shown,
+            aspect="auto",
+            cmap=cmap,
+            norm=TwoSlopeNorm(0.0, -lim, lim),
+            interpolation="nearest",
+        )
         ax.set_yticks(range(len(methods)))
         ax.set_yticklabels([m["label"] for m in methods], fontsize=8)
         edges = np.cumsum([len(methods[0]["groups"][g]["bias"]) for g in GROUPS])
@@ -400,7 +521,9 @@ def _plot_bias(out, tables):
             ax.axvline(e - 0.5, color="k", lw=0.8)
         ax.set_xticks(edges - np.diff(np.concatenate([[0], edges])) / 2 - 0.5)
         ax.set_xticklabels(["means", "variances", "covariances", "class means"])
-        ax.set_title(f"{tname}: signed relative bias (blue < 0 < red; grey: |bias| < 2 SE)", fontsize=10)
+        ax.set_title(
+            f"{tname}: signed relative bias (blue < 0 < red; grey: |bias| < 2 SE)", fontsize=10
+        )
         fig.colorbar(im, ax=ax, fraction=0.02)
     return C.save_fig(fig, out, "tabular_bias.png")
 

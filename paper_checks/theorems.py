@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import _common as C  # noqa: E402
 import jaxmix  # noqa: E402
 
 NAME = "theorems"
@@ -47,7 +47,11 @@ def load_tables(quick: bool):
 
     pen = jaxmix.load_penguins()
     tables = [("penguins", pen.x, pen.labels[:, 0])]
-    loaders = [("iris", skd.load_iris), ("wine", skd.load_wine), ("breast_cancer", skd.load_breast_cancer)]
+    loaders = [
+        ("iris", skd.load_iris),
+        ("wine", skd.load_wine),
+        ("breast_cancer", skd.load_breast_cancer),
+    ]
     for name, load in loaders[:1] if quick else loaders:
         b = load()
         tables.append((name, np.asarray(b.data, float), np.asarray(b.target)))
@@ -119,8 +123,12 @@ def check_table(key, x, labels, spec, batches, batch_size):
     w = weights_of(spec, d)
     summ = jaxmix.summarize(x, labels)
     pred = jaxmix.predict(summ, w)
-    pstats = population_stats(pred.cov, pred.class_probs, pred.class_means, pred.mean, pred.class_covs)
-    ostats = population_stats(summ.cov, summ.class_probs, summ.class_means, summ.mean, summ.class_covs)
+    pstats = population_stats(
+        pred.cov, pred.class_probs, pred.class_means, pred.mean, pred.class_covs
+    )
+    ostats = population_stats(
+        summ.cov, summ.class_probs, summ.class_means, summ.mean, summ.class_covs
+    )
 
     keys = jax.random.split(key, batches)
     xs, ls = jax.vmap(lambda k: jaxmix.mixup(k, x, batch_size, w, labels=labels))(keys)
@@ -141,7 +149,10 @@ def check_table(key, x, labels, spec, batches, batch_size):
             "max_abs_z": float(np.max(np.abs(z))),
             "count": int(z.size),
         }
-    extra = {"K": np.asarray(jaxmix.covariance_factor(w)), "u": np.asarray(jaxmix.class_mean_shift(w))}
+    extra = {
+        "K": np.asarray(jaxmix.covariance_factor(w)),
+        "u": np.asarray(jaxmix.class_mean_shift(w)),
+    }
     if spec.startswith("epbeta"):
         # Theorems 10-11 in closed form under variance preservation (a = 1-δ, b = δ)
         delta = float(jaxmix.class_mean_shift(w))
@@ -152,8 +163,13 @@ def check_table(key, x, labels, spec, batches, batch_size):
         via_predict = np.asarray(pred.class_variances)
         extra["thm10_11_formula_max_abs_diff"] = float(np.max(np.abs(formula - via_predict)))
         extra["thm4_mean_formula_max_abs_diff"] = float(
-            np.max(np.abs((1 - delta) * np.asarray(summ.class_means) + delta * np.asarray(summ.mean)
-                          - np.asarray(pred.class_means)))
+            np.max(
+                np.abs(
+                    (1 - delta) * np.asarray(summ.class_means)
+                    + delta * np.asarray(summ.mean)
+                    - np.asarray(pred.class_means)
+                )
+            )
         )
         extra["delta"] = delta
         # O(δ) errors: largest class-mean shift and class-variance change, in data sd units
@@ -173,9 +189,13 @@ def main(argv=None) -> dict:
     for (tname, x, lab), spec in C.progress(jobs, desc=NAME, disable=args.no_progress):
         key, sub = jax.random.split(key)
         xs = (x - x.mean(0)) / x.std(0)
-        claims, extra = check_table(sub, jnp.asarray(xs), jnp.asarray(lab), spec, batches, batch_size)
-        entry = out_tables.setdefault(tname, {"n": int(x.shape[0]), "d": int(x.shape[1]),
-                                              "classes": int(lab.max()) + 1, "laws": {}})
+        claims, extra = check_table(
+            sub, jnp.asarray(xs), jnp.asarray(lab), spec, batches, batch_size
+        )
+        entry = out_tables.setdefault(
+            tname,
+            {"n": int(x.shape[0]), "d": int(x.shape[1]), "classes": int(lab.max()) + 1, "laws": {}},
+        )
         entry["laws"][spec] = {"label": label_of(spec), "claims": claims, **extra}
         all_z.extend(np.concatenate([np.ravel(c["z"]) for c in claims.values()]).tolist())
 
@@ -189,8 +209,14 @@ def main(argv=None) -> dict:
             summary_rows.append(row)
     out = {
         "claim": "predict() equals the Monte Carlo moments of mixup: z-scores ~ N(0, 1)",
-        "config": {"batches": batches, "batch_size": batch_size, "records_per_check": batches * batch_size,
-                   "laws": list(laws), "quick": args.quick, "seed": args.seed},
+        "config": {
+            "batches": batches,
+            "batch_size": batch_size,
+            "records_per_check": batches * batch_size,
+            "laws": list(laws),
+            "quick": args.quick,
+            "seed": args.seed,
+        },
         "z_overall": {
             "count": int(all_z.size),
             "max_abs": float(np.max(np.abs(all_z))),
@@ -228,9 +254,16 @@ def _plot_pred_vs_mc(out, tables):
         for tname, t in tables.items():
             for spec, r in t["laws"].items():
                 c = r["claims"][cname]
-                ax.scatter(np.ravel(c["predicted"]), np.ravel(c["monte_carlo"]), s=4, alpha=0.5,
-                           color=C.law_colour(spec.partition(":")[2] if spec.startswith("percol") else spec),
-                           marker="x" if spec.startswith("percol") else "o")
+                ax.scatter(
+                    np.ravel(c["predicted"]),
+                    np.ravel(c["monte_carlo"]),
+                    s=4,
+                    alpha=0.5,
+                    color=C.law_colour(
+                        spec.partition(":")[2] if spec.startswith("percol") else spec
+                    ),
+                    marker="x" if spec.startswith("percol") else "o",
+                )
         lo, hi = ax.get_xlim()
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.5)
         ax.set_title(cname, fontsize=9)

@@ -111,6 +111,7 @@ def assert_grad_matches_fd(f, params: dict, *, h=1e-5, rtol=1e-6, atol=1e-9):
     """
     grads = jax.grad(lambda p: f(**p))({k: jnp.asarray(v, jnp.float64) for k, v in params.items()})
     for name, value in params.items():
+
         def f1(v, name=name):
             p = dict(params)
             p[name] = v
@@ -118,7 +119,9 @@ def assert_grad_matches_fd(f, params: dict, *, h=1e-5, rtol=1e-6, atol=1e-9):
 
         fd = central_difference(f1, float(value), h)
         g = float(grads[name])
-        assert abs(g - fd) <= atol + rtol * abs(fd), f"d/d{name}: grad {g!r} vs finite difference {fd!r}"
+        assert abs(g - fd) <= atol + rtol * abs(fd), (
+            f"d/d{name}: grad {g!r} vs finite difference {fd!r}"
+        )
 
 
 class CompileCounter:

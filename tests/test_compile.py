@@ -31,10 +31,15 @@ def _run(x, labels, key, law):
     return jax.block_until_ready((syn, s, p))
 
 
-@pytest.mark.parametrize("make_law", [
-    lambda v: jaxmix.Beta(0.4 + v, 0.4 + v),
-    lambda v: jaxmix.per_column([jaxmix.Beta(1.0 + v, 2.0)] * 3, labels=jaxmix.Uniform(0.0, 1.0 + v)),
-])
+@pytest.mark.parametrize(
+    "make_law",
+    [
+        lambda v: jaxmix.Beta(0.4 + v, 0.4 + v),
+        lambda v: jaxmix.per_column(
+            [jaxmix.Beta(1.0 + v, 2.0)] * 3, labels=jaxmix.Uniform(0.0, 1.0 + v)
+        ),
+    ],
+)
 def test_second_call_does_not_compile(count_compiles, make_law):
     x, labels = _data(0)
     _run(x, labels, jax.random.key(0), make_law(0.0))  # first call: compiles

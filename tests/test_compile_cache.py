@@ -50,7 +50,9 @@ def test_jax_variable_kept_then_default(monkeypatch, restore_jax_config, tmp_pat
     assert compile_cache.default_dir() == tmp_path / "xdg" / "jaxmix" / "jax"
     assert compile_cache.enable() == str(tmp_path / "xdg" / "jaxmix" / "jax")
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert compile_cache.default_dir() == Path(os.path.expanduser("~")) / ".cache" / "jaxmix" / "jax"
+    assert (
+        compile_cache.default_dir() == Path(os.path.expanduser("~")) / ".cache" / "jaxmix" / "jax"
+    )
 
 
 def test_unwritable_directory_is_not_an_error(monkeypatch, restore_jax_config, tmp_path):
@@ -76,8 +78,9 @@ def test_cli_turns_the_cache_on_and_it_fills(tmp_path):
         jax.block_until_ready(jaxmix.mixup(jax.random.key(0), x, 100, jaxmix.Beta(0.4, 0.4)))
         """
     )
-    res = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"CACHE-DIR {tmp_path / 'cache'}" in res.stdout
     assert any((tmp_path / "cache").iterdir())

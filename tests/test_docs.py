@@ -25,11 +25,15 @@ def _slug(heading: str) -> str:
 
 
 def _tracked_text_files():
-    proc = subprocess.run(["git", "ls-files", "--", *CITING], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "ls-files", "--", *CITING], cwd=ROOT, capture_output=True, text=True
+    )
     if proc.returncode == 0:
         names = proc.stdout.split()
     else:  # not a git checkout (e.g. an unpacked source archive): every file under the same paths
-        names = [str(p.relative_to(ROOT)) for c in CITING for p in [ROOT / c, *(ROOT / c).rglob("*")]]
+        names = [
+            str(p.relative_to(ROOT)) for c in CITING for p in [ROOT / c, *(ROOT / c).rglob("*")]
+        ]
     for name in names:
         path = ROOT / name
         if path.suffix in {".py", ".md", ".ipynb", ".toml", ".yml"} and path.is_file():

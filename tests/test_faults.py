@@ -74,7 +74,11 @@ def _spawn(tmp_path, mode):
     env.pop("JAX_COMPILATION_CACHE_DIR", None)  # the file-size limit would also hit the cache
     return subprocess.Popen(
         [sys.executable, str(script), str(tmp_path / "syn.npy"), mode],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
     )
 
 

@@ -52,7 +52,9 @@ def test_label_rule_and_parent_reconstruction():
     kp, kw = jax.random.split(key)
     i, j = draw_parents(kp, 6, 200)
     w = jaxmix.Scheme((law,)).sample(kw, 200)[:, 0]
-    np.testing.assert_allclose(xs, w[:, None] * x[i] + (1 - w[:, None]) * x[j], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        xs, w[:, None] * x[i] + (1 - w[:, None]) * x[j], rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_array_equal(ls, jnp.where(w >= 0.35, labels[i], labels[j]))
 
 
@@ -130,13 +132,17 @@ def test_vmap_over_a_batch_of_laws(data):
     assert out.shape == (4, 5, 4)
     s = jaxmix.summarize(x)
     covs = jax.vmap(lambda a: jaxmix.predict(s, jaxmix.Beta(a, a)).cov)(alphas)
-    np.testing.assert_allclose(covs[:, 0, 0] / s.cov[0, 0], (alphas + 1) / (2 * alphas + 1), rtol=1e-6)
+    np.testing.assert_allclose(
+        covs[:, 0, 0] / s.cov[0, 0], (alphas + 1) / (2 * alphas + 1), rtol=1e-6
+    )
 
 
 def test_grad_through_mixup_pathwise(data):
     """The synthetic sample is differentiable in the law's parameters (pathwise gradient)."""
     x, _ = data
-    g = jax.grad(lambda e: jaxmix.mixup(jax.random.key(0), x, 64, jaxmix.Uniform(-e, 1 + e)).var())(0.2)
+    g = jax.grad(lambda e: jaxmix.mixup(jax.random.key(0), x, 64, jaxmix.Uniform(-e, 1 + e)).var())(
+        0.2
+    )
     assert np.isfinite(float(g)) and float(g) > 0
 
 
@@ -177,7 +183,9 @@ def test_out_reuses_the_buffers_and_gives_the_same_records(data):
         cur2 = jaxmix.mixup(key2, imgs2, 8, law2, out=cur)
     assert cc.count == 0 and cur.is_deleted()
     np.testing.assert_array_equal(cur2, jaxmix.mixup(key2, imgs2, 8, law2))
-    np.testing.assert_array_equal(jaxmix.mixup(key, imgs, 8, law), jaxmix.mixup(key, imgs, 8, law, out=cur2))
+    np.testing.assert_array_equal(
+        jaxmix.mixup(key, imgs, 8, law), jaxmix.mixup(key, imgs, 8, law, out=cur2)
+    )
 
 
 def test_bad_out(data):
@@ -189,17 +197,35 @@ def test_bad_out(data):
     cases = [
         (lambda: jaxmix.mixup(key, x, 5, law, labels=labels, out=xs), TypeError, "pair"),
         (lambda: jaxmix.mixup(key, x, 5, law, out=(xs, ls)), TypeError, "x_syn"),
-        (lambda: jaxmix.mixup(key, x, 6, law, labels=labels, out=(xs, ls)), ValueError, "shape \\(6, 4\\)"),
-        (lambda: jaxmix.mixup(key, x, 5, law, out=xs.astype(jnp.int32)), ValueError, "dtype float32"),
-        (lambda: jaxmix.mixup(key, x, 5, law, out=np.zeros((5, 4), np.float32)), TypeError, "JAX arrays"),
+        (
+            lambda: jaxmix.mixup(key, x, 6, law, labels=labels, out=(xs, ls)),
+            ValueError,
+            "shape \\(6, 4\\)",
+        ),
+        (
+            lambda: jaxmix.mixup(key, x, 5, law, out=xs.astype(jnp.int32)),
+            ValueError,
+            "dtype float32",
+        ),
+        (
+            lambda: jaxmix.mixup(key, x, 5, law, out=np.zeros((5, 4), np.float32)),
+            TypeError,
+            "JAX arrays",
+        ),
         (lambda: jaxmix.mixup(key, x, 5, law, out=spent), ValueError, "already donated"),
         (lambda: jaxmix.mixup(key, x, 30, law, out=x), ValueError, "must not be x"),
-        (lambda: jax.jit(lambda o: jaxmix.mixup(key, x, 5, law, out=o))(xs), TypeError, "donate_argnums"),
+        (
+            lambda: jax.jit(lambda o: jaxmix.mixup(key, x, 5, law, out=o))(xs),
+            TypeError,
+            "donate_argnums",
+        ),
     ]
     for call, exc, match in cases:
         with pytest.raises(exc, match=match):
             call()
-    assert not xs.is_deleted() and not ls.is_deleted() and not x.is_deleted()  # failed calls donate nothing
+    assert (
+        not xs.is_deleted() and not ls.is_deleted() and not x.is_deleted()
+    )  # failed calls donate nothing
 
 
 # --- validation at the boundary ----------------------------------------------------------------
@@ -230,20 +256,32 @@ def test_bad_mixup_arguments(data):
     key = jax.random.key(0)
     cases = [
         (lambda: jaxmix.mixup(key, x.at[3, 1].set(jnp.nan), 5, law), ValueError, "x holds NaN"),
-        (lambda: jaxmix.mixup(key, x.at[0, 0].set(jnp.inf), 5, law), ValueError, "x holds NaN or inf"),
+        (
+            lambda: jaxmix.mixup(key, x.at[0, 0].set(jnp.inf), 5, law),
+            ValueError,
+            "x holds NaN or inf",
+        ),
         (lambda: jaxmix.mixup(key, x[:1], 5, law), ValueError, "at least 2 rows"),
         (lambda: jaxmix.mixup(key, x[:, 0], 5, law), ValueError, "x\\[:, None\\]"),
         (lambda: jaxmix.mixup(key, x, 0, law), ValueError, "num_samples"),
         (lambda: jaxmix.mixup(key, x, 2.5, law), TypeError, "num_samples"),
         (lambda: jaxmix.mixup(key, x, 5, "beta"), TypeError, "weights"),
-        (lambda: jaxmix.mixup(key, x, 5, law, labels=labels[:-1]), ValueError, "labels has 29 rows"),
+        (
+            lambda: jaxmix.mixup(key, x, 5, law, labels=labels[:-1]),
+            ValueError,
+            "labels has 29 rows",
+        ),
         (lambda: jaxmix.mixup(key, x, 5, law, labels=-labels), ValueError, "negative"),
         (lambda: jaxmix.mixup(key, x, 5, law, labels=labels + 0.5), TypeError, "integer"),
         (lambda: jaxmix.mixup(key, x, 5, law, tau=float("nan")), ValueError, "tau"),
         (lambda: jaxmix.mixup(0, x, 5, law), TypeError, "key"),
         (lambda: jaxmix.mixup(key, np.array([["a", "b"], ["c", "d"]]), 5, law), TypeError, "x"),
         (lambda: jaxmix.mixup(key, x, 5, jaxmix.per_column([law] * 3)), ValueError, "columns"),
-        (lambda: jaxmix.mixup(key, x, 5, jaxmix.per_column([law] * 4), labels=labels), ValueError, "label law"),
+        (
+            lambda: jaxmix.mixup(key, x, 5, jaxmix.per_column([law] * 4), labels=labels),
+            ValueError,
+            "label law",
+        ),
     ]
     for call, exc, match in cases:
         with pytest.raises(exc, match=match):
@@ -281,7 +319,9 @@ def test_summarize_under_jit_needs_num_classes(data):
         jax.jit(lambda a, b: jaxmix.summarize(a, b))(x, labels)
     s = jax.jit(lambda a, b: jaxmix.summarize(a, b, num_classes=3))(x, labels)
     np.testing.assert_allclose(s.class_probs, [1 / 3] * 3, rtol=1e-6)
-    many = jax.vmap(lambda a, b: jaxmix.summarize(a, b, num_classes=3))(jnp.stack([x, x + 1]), jnp.stack([labels] * 2))
+    many = jax.vmap(lambda a, b: jaxmix.summarize(a, b, num_classes=3))(
+        jnp.stack([x, x + 1]), jnp.stack([labels] * 2)
+    )
     np.testing.assert_allclose(many.mean[1] - many.mean[0], 1.0, rtol=1e-5)
 
 
@@ -301,6 +341,9 @@ def test_closed_over_data_inside_jit():
     @jax.jit
     def f(key):
         s = jaxmix.summarize(x)
-        return jaxmix.mixup(key, x, 3, jaxmix.Uniform(-0.1, 1.1)).sum() + jaxmix.predict(s, jaxmix.Beta(2.0, 3.0)).cov.sum()
+        return (
+            jaxmix.mixup(key, x, 3, jaxmix.Uniform(-0.1, 1.1)).sum()
+            + jaxmix.predict(s, jaxmix.Beta(2.0, 3.0)).cov.sum()
+        )
 
     assert np.isfinite(float(f(jax.random.key(0))))

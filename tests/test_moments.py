@@ -64,12 +64,16 @@ def test_predict_is_closed_on_summary(case, replace, x64):
     d = p.class_means - p.mean
     total = jnp.einsum("c,cij->ij", p.class_probs, p.class_covs + d[:, :, None] * d[:, None, :])
     np.testing.assert_allclose(total, p.cov, rtol=1e-11, atol=1e-11)
-    np.testing.assert_allclose(jnp.einsum("c,cj->j", p.class_probs, p.class_means), p.mean, rtol=1e-12)
+    np.testing.assert_allclose(
+        jnp.einsum("c,cj->j", p.class_probs, p.class_means), p.mean, rtol=1e-12
+    )
 
 
 def test_closed_forms_for_common_laws(x64):
     for a in (0.1, 0.4, 1.0, 5.0):
-        assert float(jaxmix.covariance_factor(jaxmix.Beta(a, a))) == pytest.approx((a + 1) / (2 * a + 1), rel=1e-13)
+        assert float(jaxmix.covariance_factor(jaxmix.Beta(a, a))) == pytest.approx(
+            (a + 1) / (2 * a + 1), rel=1e-13
+        )
     assert float(jaxmix.covariance_factor(jaxmix.Uniform())) == pytest.approx(2 / 3, rel=1e-14)
     # a symmetric variance-preserving EpBeta: kappa + 1 = s^2
     eps = 0.3
@@ -77,7 +81,9 @@ def test_closed_forms_for_common_laws(x64):
     law = jaxmix.EpBeta((s**2 - 1) / 2, (s**2 - 1) / 2, eps, eps)
     assert float(jaxmix.covariance_factor(law)) == pytest.approx(1.0, rel=1e-13)
     # under variance preservation with tau = 1/2, u = E[min(W, 1-W)^2]  (docs/theory.md#theorem-4-class-mean-shift)
-    ref = scipy.integrate.quad(lambda w: min(w, 1 - w) ** 2 * np.exp(float(law.log_prob(w))), -eps, 1 + eps, points=[0.5])[0]
+    ref = scipy.integrate.quad(
+        lambda w: min(w, 1 - w) ** 2 * np.exp(float(law.log_prob(w))), -eps, 1 + eps, points=[0.5]
+    )[0]
     assert float(jaxmix.class_mean_shift(law)) == pytest.approx(ref, rel=1e-8)
     # the law-free bound delta <= eps / (1 + 2 eps)
     assert float(jaxmix.class_mean_shift(law)) <= eps / (1 + 2 * eps)
@@ -95,7 +101,9 @@ def test_theorem4_forms_and_variance_preserving_class_variance(x64):
         other_mean = x[lab != c].mean(0)
         pc = float(s.class_probs[c])
         np.testing.assert_allclose(
-            p.class_means[c], s.class_means[c] - u * (1 - pc) * (s.class_means[c] - other_mean), rtol=1e-12
+            p.class_means[c],
+            s.class_means[c] - u * (1 - pc) * (s.class_means[c] - other_mean),
+            rtol=1e-12,
         )
         d = s.class_means[c] - s.mean
         sig_l = jnp.diagonal(s.class_covs[c])
@@ -111,7 +119,9 @@ def test_finite_sample_factors(x64):
     k = float(jaxmix.covariance_factor(law))
     n = x.shape[0]
     np.testing.assert_allclose(jaxmix.predict(s, law).cov, k * s.cov, rtol=1e-13)
-    np.testing.assert_allclose(jaxmix.predict(s, law, replace=False).cov, (n * k - 1) / (n - 1) * s.cov, rtol=1e-13)
+    np.testing.assert_allclose(
+        jaxmix.predict(s, law, replace=False).cov, (n * k - 1) / (n - 1) * s.cov, rtol=1e-13
+    )
 
 
 def test_repeated_synthesis_compounds(x64):
@@ -151,7 +161,6 @@ def test_u_derivative_in_tau(x64):
 # --- predict vs Monte Carlo ------------------------------------------------------------------
 
 
-
 MC_CASES = [(case, 0.5, True) for case in sorted(LAW_CASES)] + [
     (case, 0.3, False) for case in sorted(LAW_CASES)
 ]
@@ -167,7 +176,9 @@ def test_predict_matches_monte_carlo(case, tau, replace):
     x, lab = _table(dtype=np.float32, n=40)
     s = jaxmix.summarize(x, lab)
     pred = jaxmix.predict(s, weights, tau=tau, replace=replace)
-    x_syn, l_syn = jaxmix.mixup(jax.random.key(7), x, 250_000, weights, labels=lab, tau=tau, replace=replace)
+    x_syn, l_syn = jaxmix.mixup(
+        jax.random.key(7), x, 250_000, weights, labels=lab, tau=tau, replace=replace
+    )
     assert_summary_matches(pred, x_syn, l_syn, what=f"{case} tau={tau} replace={replace}")
 
 

@@ -48,13 +48,19 @@ def _free_port() -> int:
 def test_two_processes_match_one_device(tmp_path):
     port = _free_port()
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    ).strip()
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, str(i), str(NUM_PROCESSES), str(port), str(tmp_path)],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for i in range(NUM_PROCESSES)
     ]
@@ -74,8 +80,12 @@ def test_two_processes_match_one_device(tmp_path):
     for i, (p, out) in enumerate(zip(procs, outs)):
         assert p.returncode == 0 and f"MULTIPROCESS-OK {i}" in out, out[-4000:]
     files = sorted(tmp_path.glob("stream.process*.npy"))
-    assert [f.name for f in files] == ["stream.process0.labels.npy", "stream.process0.npy",
-                                       "stream.process1.labels.npy", "stream.process1.npy"]
+    assert [f.name for f in files] == [
+        "stream.process0.labels.npy",
+        "stream.process0.npy",
+        "stream.process1.labels.npy",
+        "stream.process1.npy",
+    ]
 
 
 def _worker(pid: int, num_processes: int, port: int, out_dir: str) -> None:
@@ -85,7 +95,8 @@ def _worker(pid: int, num_processes: int, port: int, out_dir: str) -> None:
         coordinator_address=f"127.0.0.1:{port}", num_processes=num_processes, process_id=pid
     )
     import numpy as np
-    from jax.sharding import NamedSharding, PartitionSpec as P
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
 
     import jaxmix
     from jaxmix import sharding, stream
@@ -112,8 +123,10 @@ def _worker(pid: int, num_processes: int, port: int, out_dir: str) -> None:
     # validation on device: a NaN in process 1's rows is seen by every process
     bad = x.copy()
     bad[-1, 0] = np.nan
-    for fn in (lambda: jaxmix.summarize(global_rows(bad)),
-               lambda: sharding.mixup_sharded(jax.random.key(0), global_rows(bad), 8, jaxmix.Uniform())):
+    for fn in (
+        lambda: jaxmix.summarize(global_rows(bad)),
+        lambda: sharding.mixup_sharded(jax.random.key(0), global_rows(bad), 8, jaxmix.Uniform()),
+    ):
         try:
             fn()
         except ValueError as err:
@@ -153,8 +166,12 @@ def _worker(pid: int, num_processes: int, port: int, out_dir: str) -> None:
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-6 * np.abs(b).max(), err_msg=name)
     pred_one = jaxmix.predict(one, laws[1])
     pred_glob = jaxmix.predict(glob, laws[1])
-    np.testing.assert_allclose(np.asarray(pred_glob.cov), np.asarray(pred_one.cov), rtol=0,
-                               atol=2e-6 * np.abs(np.asarray(pred_one.cov)).max())
+    np.testing.assert_allclose(
+        np.asarray(pred_glob.cov),
+        np.asarray(pred_one.cov),
+        rtol=0,
+        atol=2e-6 * np.abs(np.asarray(pred_one.cov)).max(),
+    )
 
     say("summarize")
     # streaming: one file per process; together, the rows of the one-table stream

@@ -31,8 +31,20 @@ def test_wheel_installs_and_runs(tmp_path):
     dist = tmp_path / "dist"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(dist),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (wheel,) = dist.glob("jaxmix-*.whl")
@@ -44,7 +56,11 @@ def test_wheel_installs_and_runs(tmp_path):
     metadata = zipfile.ZipFile(wheel).read(info[0]).decode()
     assert "License-Expression: MIT" in metadata
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requires = {line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")}
+    requires = {
+        line.split(":", 1)[1].strip()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:")
+    }
     for dep in project["dependencies"]:
         assert dep in requires, f"{dep} not declared in the wheel's metadata"
     licences = [n for n in names if n.endswith("LICENSE")]
@@ -56,19 +72,28 @@ def test_wheel_installs_and_runs(tmp_path):
     py = bin_dir / "python"
     fresh_site = subprocess.run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(fresh_site, "_jaxmix_test_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
     proc = subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     where = subprocess.run(
         [str(py), "-c", "import jaxmix; print(jaxmix.__file__); print(jaxmix.__version__)"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert where.returncode == 0, where.stderr[-3000:]
     path, version = where.stdout.split()
@@ -77,7 +102,11 @@ def test_wheel_installs_and_runs(tmp_path):
 
     run = subprocess.run(
         [str(bin_dir / "jaxmix"), "design", "--delta", "0.05"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "0.05" in run.stdout, run.stdout

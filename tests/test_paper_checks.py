@@ -73,8 +73,16 @@ def test_figure1(tmp_path):
 def test_theorems(tmp_path):
     _, data = run("theorems", tmp_path)
     assert set(data["tables"]) >= {"penguins", "iris"}
-    claims = {"thm2_cov", "cor3_corr", "cor3_ols", "thm4_probs", "thm4_class_means",
-              "thm4_cov_indicator", "thm10_11_class_var", "cor9_var_ratio"}
+    claims = {
+        "thm2_cov",
+        "cor3_corr",
+        "cor3_ols",
+        "thm4_probs",
+        "thm4_class_means",
+        "thm4_cov_indicator",
+        "thm10_11_class_var",
+        "cor9_var_ratio",
+    }
     b = data["config"]["batches"]
     assert b >= 32
     for tname, t in data["tables"].items():
@@ -152,7 +160,11 @@ def test_tabular_bias(tmp_path):
         b = np.asarray(m["groups"]["class_mean"]["bias"])
         se = np.asarray(m["groups"]["class_mean"]["se"])
         assert np.all(np.abs(b - np.asarray(m["predicted"]["class_mean"])) < 4.5 * se + 0.01)
-    rank = [r for r in data["ranking_mean_abs_bias_var_cov_classmean"]["penguins"] if r[0] not in ("Copy", "Bootstrap")]
+    rank = [
+        r
+        for r in data["ranking_mean_abs_bias_var_cov_classmean"]["penguins"]
+        if r[0] not in ("Copy", "Bootstrap")
+    ]
     assert rank[0][0].startswith("EpBeta")
     # the bootstrap (plain resampling) is the noise floor: unbiased in every group
     boot = pen["Bootstrap"]
@@ -167,7 +179,10 @@ def test_tabular_bias(tmp_path):
         eq = m["groups_equal_reps"]["var"]
         assert eq["mean_abs_block_avg"] > 0 and len(eq["bias"]) == len(m["groups"]["var"]["bias"])
     # at equal R the bootstrap's noise is as large as EpBeta's variance "bias"
-    assert boot["groups_equal_reps"]["var"]["mean_abs_block_avg"] > 0.5 * ep["groups_equal_reps"]["var"]["mean_abs_block_avg"]
+    assert (
+        boot["groups_equal_reps"]["var"]["mean_abs_block_avg"]
+        > 0.5 * ep["groups_equal_reps"]["var"]["mean_abs_block_avg"]
+    )
 
 
 @pytest.mark.slow
@@ -185,7 +200,9 @@ def test_model_collapse(tmp_path):
         assert abs(pv[0] - 1) < 1e-6
         # sanity only (2 runs give no SE): measured total variance within 15 % of predicted
         mv = np.asarray(r["total_var_ratio_measured"])
-        assert np.all(np.abs(mv / np.asarray(r["total_var_ratio_predicted_finite_n"]) - 1) < 0.15), (spec, mv, pv)
+        assert np.all(
+            np.abs(mv / np.asarray(r["total_var_ratio_predicted_finite_n"]) - 1) < 0.15
+        ), (spec, mv, pv)
     unif = data["laws"]["unif"]
     assert abs(unif["total_var_ratio_predicted"][1] - 2 / 3) < 1e-5
     assert abs(data["laws"]["epbeta:0.05"]["total_var_ratio_predicted"][t_max] - 1) < 1e-3
@@ -195,7 +212,16 @@ def test_model_collapse(tmp_path):
 def test_model_collapse_cifar10_missing_path(tmp_path):
     mod = load("model_collapse")
     with pytest.raises(SystemExit, match="CIFAR-10 python-version folder"):
-        mod.main(["--quick", "--no-progress", "--out", str(tmp_path), "--cifar10", str(tmp_path / "nope")])
+        mod.main(
+            [
+                "--quick",
+                "--no-progress",
+                "--out",
+                str(tmp_path),
+                "--cifar10",
+                str(tmp_path / "nope"),
+            ]
+        )
 
 
 @pytest.mark.skipif(
@@ -215,8 +241,22 @@ def test_model_collapse_cifar10_format(tmp_path):
         with open(folder / name, "wb") as fh:
             pickle.dump({b"data": data, b"labels": labels}, fh)
     mod = load("model_collapse")
-    out = mod.main(["--quick", "--no-progress", "--out", str(tmp_path / "o"), "--cifar10", str(folder),
-                    "--generations", "1", "--runs", "1", "--epochs", "1"])
+    out = mod.main(
+        [
+            "--quick",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "o"),
+            "--cifar10",
+            str(folder),
+            "--generations",
+            "1",
+            "--runs",
+            "1",
+            "--epochs",
+            "1",
+        ]
+    )
     assert out["config"]["dataset"] == "cifar10" and out["config"]["n_train"] == 60
     assert all(math.isfinite(v) for r in out["laws"].values() for v in np.ravel(r["accuracy_mean"]))
 
@@ -255,7 +295,8 @@ def test_readme_collapse_tables_follow_json():
     # at t = 5, EpBeta and Beta(0.4,0.4) are within 2 SE of each other: no lead "at every t >= 5"
     a, b, runs = d["laws"]["epbeta:0.05"], d["laws"]["beta:0.4"], d["config"]["runs"]
     z5 = (a["accuracy_mean"][5] - b["accuracy_mean"][5]) / math.sqrt(
-        (a["accuracy_sd"][5] ** 2 + b["accuracy_sd"][5] ** 2) / runs)
+        (a["accuracy_sd"][5] ** 2 + b["accuracy_sd"][5] ** 2) / runs
+    )
     if abs(z5) <= 2:
         assert "from t = 5 on" not in lead.split("Beta(0.4,0.4)")[1]
 
@@ -273,7 +314,9 @@ def test_odelta(tmp_path):
     for r in rows:
         assert abs(r["u"] - r["delta"]) < 1e-4 and abs(r["K"] - 1) < 1e-5  # Algorithm 1
         # t_15: P(|t| > 6) ≈ 2e-5 per z-score, 96 z-scores
-        assert np.max(np.abs(r["z_class_mean"])) < 6 and np.max(np.abs(r["z_class_var"])) < 6, r["delta"]
+        assert np.max(np.abs(r["z_class_mean"])) < 6 and np.max(np.abs(r["z_class_var"])) < 6, r[
+            "delta"
+        ]
         # the closed form's error / δ for class means is -d_l at every δ
         np.testing.assert_allclose(np.asarray(r["class_mean_error_pred"]) / r["u"], -d, atol=1e-9)
     # the check can fail: dropping the δ(1-δ)d_l² term of Theorem 11 is rejected at δ = 0.1
@@ -288,12 +331,19 @@ def test_regression_categorical(tmp_path):
     _, data = run("regression_categorical", tmp_path)
     laws = data["laws"]
     for spec, r in laws.items():
-        assert np.max(np.abs(r["z"])) < 4.5, (spec, r["z"])  # t_15: P(|t| > 4.5) ≈ 4e-4, 12 z-scores
+        assert np.max(np.abs(r["z"])) < 4.5, (
+            spec,
+            r["z"],
+        )  # t_15: P(|t| > 4.5) ≈ 4e-4, 12 z-scores
     ep, un = laws["epbeta:0.05"], laws["unif"]
     # a shared weight moves the dummy's coefficient by O(u): EpBeta less than Unif(0,1)
-    assert abs(ep["predicted_shift_vs_original"][2]) < 0.5 * abs(un["predicted_shift_vs_original"][2])
+    assert abs(ep["predicted_shift_vs_original"][2]) < 0.5 * abs(
+        un["predicted_shift_vs_original"][2]
+    )
     # ignoring u (the dummy's covariance kept) is rejected for Unif(0,1), u = 1/4
-    wrong = (np.asarray(un["mean_coef"]) - np.asarray(un["predicted_limit_if_u_were_0"])) / np.asarray(un["se"])
+    wrong = (
+        np.asarray(un["mean_coef"]) - np.asarray(un["predicted_limit_if_u_were_0"])
+    ) / np.asarray(un["se"])
     assert np.max(np.abs(wrong)) > 10
     assert data["checks"][0]["passed"]
 
@@ -313,7 +363,10 @@ def test_tau(tmp_path):
         for row in r["taus"]:
             assert abs(row["u_jaxmix"] - row["u_quadrature"]) < 1e-5, (spec, row["tau"])
             # t_31: P(|t| > 5) ≈ 2e-5 per z-score, 225 z-scores
-            assert np.max(np.abs(row["z_class_probs"])) < 5 and np.max(np.abs(row["z_class_means"])) < 5
+            assert (
+                np.max(np.abs(row["z_class_probs"])) < 5
+                and np.max(np.abs(row["z_class_means"])) < 5
+            )
         assert abs(r["argmin_tau"] - 0.5) < 0.011  # τ = 1/2 minimises u (99-point grid)
     un = {row["tau"]: row["u_quadrature"] for row in data["laws"]["unif"]["taus"]}
     for tau, u in un.items():  # Unif(0,1): u(τ) = ((1-τ)² + τ²)/2
@@ -323,7 +376,9 @@ def test_tau(tmp_path):
 
 @pytest.mark.slow  # compiles an MLP and a CNN trainer and trains them over generations
 def test_model_collapse_grid(tmp_path):
-    out = load("model_collapse").main(["--quick", "--no-progress", "--grid", "--out", str(tmp_path)])
+    out = load("model_collapse").main(
+        ["--quick", "--no-progress", "--grid", "--out", str(tmp_path)]
+    )
     data = json.loads((tmp_path / "model_collapse_grid.json").read_text())
     assert data["config"]["quick"] and data["meta"]["command"].endswith(f"--grid --out {tmp_path}")
     t_max = data["config"]["generations"]
@@ -332,13 +387,24 @@ def test_model_collapse_grid(tmp_path):
     assert {c["labels"] for c in conds.values()} == {"cut", "soft"}
     for name, c in conds.items():
         acc = np.asarray(c["accuracy_runs"])
-        assert acc.shape == (data["config"]["runs"], t_max + 1) and np.all((acc >= 0) & (acc <= 100))
+        assert acc.shape == (data["config"]["runs"], t_max + 1) and np.all(
+            (acc >= 0) & (acc <= 100)
+        )
         lda = np.asarray(c["lda_accuracy_predicted"])
-        assert lda.shape == (t_max + 1,) and lda[0] > 80, (name, lda)  # LDA on the real class moments
+        assert lda.shape == (t_max + 1,) and lda[0] > 80, (
+            name,
+            lda,
+        )  # LDA on the real class moments
         t = np.arange(t_max + 1)
-        np.testing.assert_allclose(c["mean_distance_ratio_closed_form"], (1 - c["u"]) ** t, rtol=1e-9)
+        np.testing.assert_allclose(
+            c["mean_distance_ratio_closed_form"], (1 - c["u"]) ** t, rtol=1e-9
+        )
         # predict's separation is the closed form's square: (1 - u)^(2t)
-        np.testing.assert_allclose(c["separation_ratio_predicted"], (1 - c["u"]) ** (2 * t), rtol=2e-4)
+        np.testing.assert_allclose(
+            c["separation_ratio_predicted"], (1 - c["u"]) ** (2 * t), rtol=2e-4
+        )
     boot = conds["cnn8|bootstrap|1|cut"]
-    assert boot["u"] == 0 and np.allclose(boot["lda_accuracy_predicted"], boot["lda_accuracy_predicted"][0])
+    assert boot["u"] == 0 and np.allclose(
+        boot["lda_accuracy_predicted"], boot["lda_accuracy_predicted"][0]
+    )
     assert out["conditions"].keys() == conds.keys()

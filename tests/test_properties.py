@@ -97,7 +97,9 @@ def test_mixup_keys_labels_tau(seed, codes, big, ldtype, tau):
         cast = labels.astype(ldtype)
     if not np.array_equal(cast.astype(np.float64), labels.astype(np.float64)):
         return  # not representable in this dtype: nothing to ask of jaxmix
-    call = lambda: jaxmix.mixup(jax.random.key(seed), x, 8, jaxmix.Beta(2.0, 2.0), labels=cast, tau=tau)  # noqa: E731
+    call = lambda: jaxmix.mixup(
+        jax.random.key(seed), x, 8, jaxmix.Beta(2.0, 2.0), labels=cast, tau=tau
+    )  # noqa: E731
     out, err = _raises_clearly(call, "labels", "tau")
     valid_tau = isinstance(tau, float) and math.isfinite(tau)
     valid_labels = labels.min() >= 0 and labels.max() < 2**31 - 1
@@ -180,7 +182,11 @@ def _valid_params(kind, p):
 @given(law=LAWS, seed=st.integers(0, 2**31))
 def test_law_constructors_and_methods(law, seed):
     kind, params = law
-    names = {"Beta": ("alpha", "beta"), "EpBeta": ("alpha", "beta", "eps0", "eps1"), "Uniform": ("low", "high")}
+    names = {
+        "Beta": ("alpha", "beta"),
+        "EpBeta": ("alpha", "beta", "eps0", "eps1"),
+        "Uniform": ("low", "high"),
+    }
     built, err = _raises_clearly(lambda: getattr(jaxmix, kind)(*params), *names[kind])
     valid = _valid_params(kind, params)
     if err is not None:
@@ -192,11 +198,18 @@ def test_law_constructors_and_methods(law, seed):
     assert np.all(np.isfinite(draws)), (kind, params)
     span = (hi - lo) if math.isfinite(hi - lo) else max(abs(lo), abs(hi))
     tol = 1e-6 * span
-    assert np.all((draws >= lo - tol) & (draws <= hi + tol)), (kind, params, draws.min(), draws.max())
+    assert np.all((draws >= lo - tol) & (draws <= hi + tol)), (
+        kind,
+        params,
+        draws.min(),
+        draws.max(),
+    )
 
 
 _TRACED_SAMPLE = {  # one compiled program per law class, reused by every example
-    kind: eqx.filter_jit(lambda p, kind=kind: getattr(jaxmix, kind)(*p).sample(jax.random.key(0), (64,)))
+    kind: eqx.filter_jit(
+        lambda p, kind=kind: getattr(jaxmix, kind)(*p).sample(jax.random.key(0), (64,))
+    )
     for kind in ("Beta", "EpBeta", "Uniform")
 }
 
@@ -233,7 +246,10 @@ def test_predict(rows, a, tau, replace):
     x = rng.normal(size=(5, 2))[:rows]
     s = jaxmix.summarize(x, np.arange(rows) % 2, num_classes=2)
     out, err = _raises_clearly(
-        lambda: jaxmix.predict(s, jaxmix.Beta(a, a), tau=tau, replace=replace), "tau", "replace", "rows"
+        lambda: jaxmix.predict(s, jaxmix.Beta(a, a), tau=tau, replace=replace),
+        "tau",
+        "replace",
+        "rows",
     )
     valid = isinstance(tau, float) and math.isfinite(tau) and isinstance(replace, bool)
     valid = valid and (replace or rows >= 2)
@@ -281,7 +297,12 @@ def test_data_beyond_float32_is_refused_after_the_cast():
 
 
 @pytest.mark.parametrize(
-    "bad", [np.where(L == 0, 2**31, L), np.where(L == 0, 2**40, L), np.where(L == 0, 2**32 - 1, L).astype(np.uint32)]
+    "bad",
+    [
+        np.where(L == 0, 2**31, L),
+        np.where(L == 0, 2**40, L),
+        np.where(L == 0, 2**32 - 1, L).astype(np.uint32),
+    ],
 )
 def test_labels_are_range_checked_before_the_cast(bad):
     """2^31 wrapped to -2^31, 2^40 to 0, uint32 2^32-1 to -1 (class_probs summed to 0.9)."""
@@ -307,7 +328,9 @@ def test_predict_without_replacement_needs_two_rows():
     with pytest.raises(ValueError, match="at least 2 rows"):
         jaxmix.predict(jaxmix.summarize(X[:1]), jaxmix.Uniform(), replace=False)
     text = _runtime_error_text(
-        lambda: jax.jit(lambda s: jaxmix.predict(s, jaxmix.Uniform(), replace=False).cov)(jaxmix.summarize(X[:1]))
+        lambda: jax.jit(lambda s: jaxmix.predict(s, jaxmix.Uniform(), replace=False).cov)(
+            jaxmix.summarize(X[:1])
+        )
     )
     assert "jaxmix: predict(..., replace=False) needs a summary of at least 2 rows" in text
 
@@ -341,13 +364,21 @@ def test_traced_tau_labels_and_data_are_checked():
     scheme = jaxmix.per_column([jaxmix.Uniform()] * 3, labels=0)
     msg = _plain_jit_message(lambda t: jaxmix.mixup(KEY, X, 5, scheme, labels=L, tau=t), jnp.nan)
     assert msg.startswith("tau must be finite")  # every label once went to the second parent
-    msg = _plain_jit_message(lambda lab: jaxmix.mixup(KEY, X, 5, scheme, labels=lab), jnp.asarray(L - 1))
+    msg = _plain_jit_message(
+        lambda lab: jaxmix.mixup(KEY, X, 5, scheme, labels=lab), jnp.asarray(L - 1)
+    )
     assert msg.startswith("labels must be class codes")
-    msg = _plain_jit_message(lambda lab: jaxmix.summarize(X, lab, num_classes=3).class_probs, jnp.asarray(L - 1))
+    msg = _plain_jit_message(
+        lambda lab: jaxmix.summarize(X, lab, num_classes=3).class_probs, jnp.asarray(L - 1)
+    )
     assert msg.startswith("labels must be class codes")  # class_probs once summed to 0.6
-    msg = _plain_jit_message(lambda lab: jaxmix.summarize(X, lab, num_classes=2).class_probs, jnp.asarray(L))
+    msg = _plain_jit_message(
+        lambda lab: jaxmix.summarize(X, lab, num_classes=2).class_probs, jnp.asarray(L)
+    )
     assert msg.startswith("labels holds a code >= num_classes=2")
-    msg = _plain_jit_message(lambda x: jaxmix.mixup(KEY, x, 5, jaxmix.Uniform()), jnp.asarray(X).at[0, 0].set(jnp.nan))
+    msg = _plain_jit_message(
+        lambda x: jaxmix.mixup(KEY, x, 5, jaxmix.Uniform()), jnp.asarray(X).at[0, 0].set(jnp.nan)
+    )
     assert msg.startswith("x holds NaN or inf")
 
 

@@ -204,9 +204,16 @@ def test_uniform_index_is_uniform():
 def test_uniforms_strictly_inside_the_unit_interval():
     """The largest word once rounded to 1.0 in float32 (log1p(-u) = -inf, NaN gradients)."""
     top, bottom = jnp.uint32(0xFFFFFFFF), jnp.uint32(0)
-    assert 0.0 < float(sampling._unit(bottom, jnp.float32)) < float(sampling._unit(top, jnp.float32)) < 1.0
+    assert (
+        0.0
+        < float(sampling._unit(bottom, jnp.float32))
+        < float(sampling._unit(top, jnp.float32))
+        < 1.0
+    )
     # symmetric grid: u and 1 - u are both values
-    assert float(sampling._unit(top, jnp.float32)) == 1.0 - float(sampling._unit(bottom, jnp.float32))
+    assert float(sampling._unit(top, jnp.float32)) == 1.0 - float(
+        sampling._unit(bottom, jnp.float32)
+    )
 
 
 def test_uniforms_strictly_inside_float64(x64):
@@ -221,7 +228,9 @@ def test_pathwise_gradient_small_alpha_float32():
     n = 10**6
     grad = jax.grad(lambda a: jaxmix.Beta(a, 5.0).sample(jax.random.key(101), (n,)).mean())(0.1)
     assert np.isfinite(float(grad))
-    per_draw = jax.jvp(lambda a: sampling.beta(jax.random.key(101), a, 5.0, (n,)), (0.1,), (1.0,))[1]
+    per_draw = jax.jvp(lambda a: sampling.beta(jax.random.key(101), a, 5.0, (n,)), (0.1,), (1.0,))[
+        1
+    ]
     se = float(jnp.std(per_draw)) / math.sqrt(n)
     exact = 5.0 / 5.1**2
     assert abs(float(grad) - exact) < Z_MAX * se, (float(grad), exact, se)
@@ -292,7 +301,9 @@ def test_loggamma_against_scipy():
         assert (np.abs(emp - law.cdf(t)) - slack).max() < dkwm_epsilon(n, 1e-6), s
 
 
-@pytest.mark.parametrize("a,b", [(np.nan, 1.0), (-1.0, 1.0), (0.0, 2.0), (np.inf, 1.0), (2.0, np.nan)])
+@pytest.mark.parametrize(
+    "a,b", [(np.nan, 1.0), (-1.0, 1.0), (0.0, 2.0), (np.inf, 1.0), (2.0, np.nan)]
+)
 def test_invalid_parameters_give_nan_at_once(a, b):
     """The sampler's one documented NaN: invalid (a, b) give NaN draws without entering a loop
     (traced NaN or -1 once hung); the law constructors refuse them (test_properties)."""

@@ -7,11 +7,10 @@ XLA_FLAGS=--xla_force_host_platform_device_count=4; this test session keeps its 
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
-
-import pathlib
 
 import pytest
 
@@ -47,11 +46,19 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_sharded_mixup_matches_one_device():
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    ).strip()
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
-                         timeout=600, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert res.returncode == 0 and "SHARDING-OK" in res.stdout, res.stdout + res.stderr
 
 
@@ -67,7 +74,9 @@ def test_mesh_helpers_one_device():
     x = sharding.shard_rows(np.ones((4, 2), np.float32), mesh)
     assert x.shape == (4, 2)
     with pytest.raises(TypeError, match="mesh"):
-        sharding.mixup_sharded(jax.random.key(0), np.ones((4, 2)), 3, __import__("jaxmix").Uniform(), mesh="cpu")
+        sharding.mixup_sharded(
+            jax.random.key(0), np.ones((4, 2)), 3, __import__("jaxmix").Uniform(), mesh="cpu"
+        )
 
 
 def test_process_rows_layout():
@@ -93,11 +102,15 @@ def test_per_process_stream_one_process_equals_stream(tmp_path):
     law = jaxmix.per_column([jaxmix.Uniform()] * 3, labels=jaxmix.Uniform())
     kw = dict(labels=labels, block_size=32, chunk_size=64, progress=False)
     ref = stream.mixup_to_npy(jax.random.key(2), x, 300, law, tmp_path / "ref.npy", **kw)
-    got = stream.mixup_to_npy_per_process(jax.random.key(2), x, 300, law, tmp_path / "syn-{process}.npy", **kw)
+    got = stream.mixup_to_npy_per_process(
+        jax.random.key(2), x, 300, law, tmp_path / "syn-{process}.npy", **kw
+    )
     assert got == (str(tmp_path / "syn-0.npy"), str(tmp_path / "syn-0.labels.npy"))
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(np.load(g), np.load(r))
     seen = []
-    stream.mixup_to_callback_per_process(jax.random.key(2), x, 300, law, lambda s, a, b: seen.append((s, len(a))), **kw)
+    stream.mixup_to_callback_per_process(
+        jax.random.key(2), x, 300, law, lambda s, a, b: seen.append((s, len(a))), **kw
+    )
     assert seen[0][0] == 0 and sum(n for _, n in seen) == 300
     assert all(s2 == s1 + n1 for (s1, n1), (s2, _) in zip(seen, seen[1:]))  # in order, no gaps

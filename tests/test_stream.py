@@ -21,8 +21,15 @@ def data():
 def _collect(key, x, m, law, labels, chunk_size):
     parts = []
     stream.mixup_to_callback(
-        key, x, m, law, lambda s, *a: parts.append((s,) + a), labels=labels,
-        chunk_size=chunk_size, block_size=BLOCK, progress=False,
+        key,
+        x,
+        m,
+        law,
+        lambda s, *a: parts.append((s,) + a),
+        labels=labels,
+        chunk_size=chunk_size,
+        block_size=BLOCK,
+        progress=False,
     )
     starts = [p[0] for p in parts]
     assert starts == sorted(starts) and starts[0] == 0
@@ -39,12 +46,21 @@ def test_chunk_size_invariance_and_in_memory_equality(data, tmp_path):
         np.testing.assert_array_equal(other[0], ref[0][0])
         np.testing.assert_array_equal(other[1], ref[0][1])
     # row r is row r % BLOCK of mixup(fold_in(key, r // BLOCK), x, BLOCK, ...)
-    blocks = [jaxmix.mixup(jax.random.fold_in(key, b), x, BLOCK, law, labels=labels) for b in range(5)]
+    blocks = [
+        jaxmix.mixup(jax.random.fold_in(key, b), x, BLOCK, law, labels=labels) for b in range(5)
+    ]
     np.testing.assert_array_equal(np.concatenate([b[0] for b in blocks])[:m], ref[0][0])
     np.testing.assert_array_equal(np.concatenate([b[1] for b in blocks])[:m], ref[0][1])
     # the .npy writer gives the same rows, loadable memory-mapped
     p, lp = stream.mixup_to_npy(
-        key, x, m, law, tmp_path / "syn.npy", labels=labels, chunk_size=50, block_size=BLOCK,
+        key,
+        x,
+        m,
+        law,
+        tmp_path / "syn.npy",
+        labels=labels,
+        chunk_size=50,
+        block_size=BLOCK,
         progress=True,
     )
     assert lp.endswith("syn.labels.npy")
@@ -64,26 +80,43 @@ def test_without_labels_and_plain_progress(data, tmp_path, monkeypatch, capsys):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tqdm)
-    p = stream.mixup_to_npy(jax.random.key(1), x, 130, jaxmix.Uniform(), tmp_path / "u.npy",
-                            chunk_size=40, block_size=BLOCK)
+    p = stream.mixup_to_npy(
+        jax.random.key(1),
+        x,
+        130,
+        jaxmix.Uniform(),
+        tmp_path / "u.npy",
+        chunk_size=40,
+        block_size=BLOCK,
+    )
     err = capsys.readouterr().err
     assert "130/130 rows (100%)" in err  # jaxmix.progress plain fallback
     out = np.load(p)
     assert out.shape == (130, 3) and out.dtype == np.float32
-    blocks = [jaxmix.mixup(jax.random.fold_in(jax.random.key(1), b), x, BLOCK, jaxmix.Uniform())
-              for b in range(3)]
+    blocks = [
+        jaxmix.mixup(jax.random.fold_in(jax.random.key(1), b), x, BLOCK, jaxmix.Uniform())
+        for b in range(3)
+    ]
     np.testing.assert_array_equal(np.concatenate(blocks)[:130], out)
 
 
 def test_bad_arguments(data, tmp_path):
     x, labels = data
     with pytest.raises(ValueError, match="chunk_size"):
-        stream.mixup_to_npy(jax.random.key(0), x, 10, jaxmix.Uniform(), tmp_path / "a.npy", chunk_size=0)
+        stream.mixup_to_npy(
+            jax.random.key(0), x, 10, jaxmix.Uniform(), tmp_path / "a.npy", chunk_size=0
+        )
     with pytest.raises(TypeError, match="key"):
         stream.mixup_to_callback(0, x, 10, jaxmix.Uniform(), print)
     with pytest.raises(ValueError, match="label law"):
-        stream.mixup_to_callback(jax.random.key(0), x, 10, jaxmix.per_column([jaxmix.Uniform()] * 3),
-                                 print, labels=labels)
+        stream.mixup_to_callback(
+            jax.random.key(0),
+            x,
+            10,
+            jaxmix.per_column([jaxmix.Uniform()] * 3),
+            print,
+            labels=labels,
+        )
 
 
 def test_labels_path_equal_to_path_is_refused(data, tmp_path):
@@ -92,13 +125,27 @@ def test_labels_path_equal_to_path_is_refused(data, tmp_path):
     path = tmp_path / "x.npy"
     with pytest.raises(ValueError, match="labels_path must differ from path"):
         jaxmix.mixup_to_npy(
-            jax.random.key(0), x, 10, jaxmix.Uniform(), path, labels=labels,
-            labels_path=str(path), progress=False,
+            jax.random.key(0),
+            x,
+            10,
+            jaxmix.Uniform(),
+            path,
+            labels=labels,
+            labels_path=str(path),
+            progress=False,
         )
-    with pytest.raises(ValueError, match="labels_path must differ from path"):  # same file, other spelling
+    with pytest.raises(
+        ValueError, match="labels_path must differ from path"
+    ):  # same file, other spelling
         jaxmix.mixup_to_npy(
-            jax.random.key(0), x, 10, jaxmix.Uniform(), path, labels=labels,
-            labels_path=tmp_path / "." / "x.npy", progress=False,
+            jax.random.key(0),
+            x,
+            10,
+            jaxmix.Uniform(),
+            path,
+            labels=labels,
+            labels_path=tmp_path / "." / "x.npy",
+            progress=False,
         )
     assert not path.exists()
 
@@ -108,8 +155,15 @@ def test_npy_is_published_whole_and_leaves_no_temporary(data, tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, np.zeros((2, 3)))
     out = jaxmix.mixup_to_npy(
-        jax.random.key(1), x, 300, jaxmix.Uniform(), path, labels=labels,
-        chunk_size=BLOCK, block_size=BLOCK, progress=False,
+        jax.random.key(1),
+        x,
+        300,
+        jaxmix.Uniform(),
+        path,
+        labels=labels,
+        chunk_size=BLOCK,
+        block_size=BLOCK,
+        progress=False,
     )
     assert np.load(out[0], mmap_mode="r").shape == (300, 3)
     assert np.load(out[1], mmap_mode="r").shape == (300,)
@@ -137,7 +191,13 @@ def test_error_mid_stream_keeps_the_previous_file(data, tmp_path, monkeypatch):
     monkeypatch.setattr(stream, "mixup_to_callback", failing)
     with pytest.raises(OSError):
         jaxmix.mixup_to_npy(
-            jax.random.key(1), x, 300, jaxmix.Uniform(), path, chunk_size=BLOCK, block_size=BLOCK,
+            jax.random.key(1),
+            x,
+            300,
+            jaxmix.Uniform(),
+            path,
+            chunk_size=BLOCK,
+            block_size=BLOCK,
             progress=False,
         )
     np.testing.assert_array_equal(np.load(path), np.ones((2, 3)))
@@ -147,7 +207,9 @@ def test_error_mid_stream_keeps_the_previous_file(data, tmp_path, monkeypatch):
 def test_bad_paths_are_refused(data, tmp_path):
     x, _ = data
     with pytest.raises(ValueError, match="does not exist"):
-        jaxmix.mixup_to_npy(jax.random.key(0), x, 10, jaxmix.Uniform(), tmp_path / "no" / "x.npy", progress=False)
+        jaxmix.mixup_to_npy(
+            jax.random.key(0), x, 10, jaxmix.Uniform(), tmp_path / "no" / "x.npy", progress=False
+        )
     with pytest.raises(ValueError, match="is a folder"):
         jaxmix.mixup_to_npy(jax.random.key(0), x, 10, jaxmix.Uniform(), tmp_path, progress=False)
     with pytest.raises(TypeError, match="path must be a file path"):

@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import jaxmix
 from helpers import assert_grad_matches_fd
@@ -17,12 +16,16 @@ def _summary():
 
 
 def test_grad_covariance_factor(x64):
-    assert_grad_matches_fd(lambda a, b: jaxmix.covariance_factor(jaxmix.Beta(a, b)), {"a": 0.7, "b": 2.5})
+    assert_grad_matches_fd(
+        lambda a, b: jaxmix.covariance_factor(jaxmix.Beta(a, b)), {"a": 0.7, "b": 2.5}
+    )
     assert_grad_matches_fd(
         lambda a, b, e0, e1: jaxmix.covariance_factor(jaxmix.EpBeta(a, b, e0, e1)),
         {"a": 1.3, "b": 0.8, "e0": 0.2, "e1": 0.35},
     )
-    assert_grad_matches_fd(lambda lo, hi: jaxmix.covariance_factor(jaxmix.Uniform(lo, hi)), {"lo": -0.1, "hi": 1.2})
+    assert_grad_matches_fd(
+        lambda lo, hi: jaxmix.covariance_factor(jaxmix.Uniform(lo, hi)), {"lo": -0.1, "hi": 1.2}
+    )
 
 
 def test_grad_class_mean_shift_in_every_parameter(x64):
@@ -45,7 +48,9 @@ def test_grad_predict_class_moments(x64):
     assert_grad_matches_fd(f, {"a": 1.5, "b": 1.1, "e0": 0.3, "e1": 0.1})
 
     def g(a, lo):
-        sch = jaxmix.per_column([jaxmix.Beta(a, 2.0), jaxmix.Uniform(lo, 1.0), jaxmix.Beta(1.0, a)], labels=0)
+        sch = jaxmix.per_column(
+            [jaxmix.Beta(a, 2.0), jaxmix.Uniform(lo, 1.0), jaxmix.Beta(1.0, a)], labels=0
+        )
         return jaxmix.predict(s, sch, replace=False).class_covs[0].sum()
 
     assert_grad_matches_fd(g, {"a": 1.7, "lo": -0.2})
