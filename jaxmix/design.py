@@ -1006,7 +1006,15 @@ def design_weights(
     z0s = _starts(z0, pos_mask, starts)
     params = (values, fixed, tau, summary, numbers)
     traced = not all(_checks.is_concrete(v) for v in jax.tree_util.tree_leaves((params, z0s)))
-    weights, fields = (_design_jit_nested if traced else _design_jit)(problem, params, z0s)
+    if traced:
+        weights, fields = _design_jit_nested(problem, params, z0s)
+    else:
+        try:
+            weights, fields = _design_jit(problem, params, z0s)
+        except ValueError as err:  # called inside an outer jit with concrete inputs
+            if "compiler_options" not in str(err):
+                raise
+            weights, fields = _design_jit_nested(problem, params, z0s)
     report = DesignReport(**fields, parameters=free_names, tol=float(tol))
     if warn and _checks.is_concrete(report.converged) and not bool(report.converged):
         import warnings
