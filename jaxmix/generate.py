@@ -104,11 +104,11 @@ def _mixup_into(args, out):
 
 def mixup(
     key: PRNGKeyArray,
-    x: Float[ArrayLike, "n *features"],
+    x: Float[ArrayLike, " n *features"],
     num_samples: int,
     weights,
     *,
-    labels: Int[ArrayLike, "n *k"] | None = None,
+    labels: Int[ArrayLike, " n *k"] | None = None,
     tau: ArrayLike = 0.5,
     replace: bool = True,
     out: jax.Array | tuple[jax.Array, jax.Array] | None = None,

@@ -94,7 +94,7 @@ def _class_moments(x, labels, num_classes: int, mean):
 
 
 def summarize(
-    x: Float[ArrayLike, "n *features"],
+    x: Float[ArrayLike, " n *features"],
     labels: Int[ArrayLike, " n"] | None = None,
     *,
     num_classes: int | None = None,
