@@ -1,7 +1,8 @@
 """Benchmark 1: Beta/EpBeta.sample (jaxmix.sampling.beta) against numpy's Generator.beta.
 
 10^7 float32 draws per law, best of 3 after a warm-up (compile) call, both in this process
-(``--quick``, the smoke run the tests make: 10^5 draws, two laws). Also reports ``jax.random.beta`` at 10^5 draws (it is too slow for 10^7 here).
+(``--quick``, the smoke run the tests make: 10^5 draws, two laws). Also reports
+``jax.random.beta`` at 10^5 draws (it is too slow for 10^7 here).
 Run: ``python -m benchmarks.bench_sampling [--quick] [--write]``.
 """
 
@@ -28,16 +29,19 @@ def main(quick: bool = False, write: bool = False) -> dict:
         law = jaxmix.Beta(a, b)
         f = jax.jit(lambda k, law=law: law.sample(k, (n,)))
         t_jax = best_time(f, jax.random.key(1))
-        t_np = best_time(lambda: rng.beta(a, b, n).astype(np.float32))
+        t_np = best_time(lambda a=a, b=b: rng.beta(a, b, n).astype(np.float32))
         ep = jaxmix.EpBeta(a, b, 0.1, 0.2)
         t_ep = best_time(jax.jit(lambda k, ep=ep: ep.sample(k, (n,))), jax.random.key(1))
         m = 10**4 if quick else 10**5
         t_jrb = best_time(
-            jax.jit(lambda k: jax.random.beta(k, a, b, (m,))), jax.random.key(0), repeat=1
+            jax.jit(lambda k, a=a, b=b, m=m: jax.random.beta(k, a, b, (m,))),
+            jax.random.key(0),
+            repeat=1,
         )
         ratios[(a, b)] = t_np / t_jax
         print(
-            f"  Beta({a}, {b}): jaxmix {1e9 * t_jax / n:6.1f} ns/draw, EpBeta {1e9 * t_ep / n:6.1f}, "
+            f"  Beta({a}, {b}): jaxmix {1e9 * t_jax / n:6.1f} ns/draw, "
+            f"EpBeta {1e9 * t_ep / n:6.1f}, "
             f"numpy {1e9 * t_np / n:6.1f}, jax.random.beta {1e9 * t_jrb / m:6.1f}  -> "
             f"numpy/jaxmix = {t_np / t_jax:.2f}x, numpy/EpBeta = {t_np / t_ep:.2f}x, "
             f"jax.random.beta/jaxmix = {(t_jrb / m) / (t_jax / n):.1f}x"

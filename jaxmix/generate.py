@@ -164,7 +164,7 @@ def _check_out(out, x, labels, num_samples: int, inputs=()) -> None:
         raise TypeError(
             f"out must be {hint} returned by an earlier mixup call, got {type(out).__name__}."
         )
-    for a, (shape, dtype) in zip(got, want):
+    for a, (shape, dtype) in zip(got, want, strict=True):
         if isinstance(a, jax.core.Tracer):
             raise TypeError(
                 "out must be a concrete array; inside your own jit, donate the buffer with "

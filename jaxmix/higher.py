@@ -63,7 +63,7 @@ __all__ = [
 # --- data -----------------------------------------------------------------------------------------
 
 
-def central_moments(xc: Float[Array, "n d"], order: int) -> Float[Array, "..."]:
+def central_moments(xc: Float[Array, "n d"], order: int) -> Float[Array, " ..."]:
     """1/n central moment tensor of order 3 or 4 of already-centred rows ``xc``: (d,)*order."""
     n = xc.shape[0]
     if order == 3:
@@ -100,7 +100,7 @@ def _set_partitions(items):
         yield [[first]] + part
 
 
-def weight_product_moment(weights, kinds: tuple[bool, ...]) -> Float[Array, "..."]:
+def weight_product_moment(weights, kinds: tuple[bool, ...]) -> Float[Array, " ..."]:
     """E[∏_r f_r(W_{k_r})] for every index tuple (k_1, ..., k_r): f_r = W if kinds[r] else 1 - W.
 
     A scalar for a shared law (E[W^a (1 - W)^b], a = sum(kinds)), else a tensor (d,)*r: for
@@ -220,7 +220,7 @@ def _geometric(a, t):
     )
 
 
-def kurtosis_map(weights, kurtosis: ArrayLike, generations: ArrayLike = 1) -> Float[Array, "..."]:
+def kurtosis_map(weights, kurtosis: ArrayLike, generations: ArrayLike = 1) -> Float[Array, " ..."]:
     """Kurtosis κ = m4/σ⁴ of a column after t generations of mixup (with replacement).
 
     One generation: κ' = (T4 κ + 6d)/K², K = 1 - 2(E[W] - E[W²]) the variance factor; so
@@ -236,7 +236,7 @@ def kurtosis_map(weights, kurtosis: ArrayLike, generations: ArrayLike = 1) -> Fl
     return at * jnp.asarray(kurtosis, a.dtype) + b * geo
 
 
-def skewness_map(weights, skewness: ArrayLike, generations: ArrayLike = 1) -> Float[Array, "..."]:
+def skewness_map(weights, skewness: ArrayLike, generations: ArrayLike = 1) -> Float[Array, " ..."]:
     """Skewness m3/σ³ after t generations: multiplied by (T3 / K^(3/2))^t (1 under VP)."""
     k = _variance_factor(weights)
     a = third_moment_factor(weights) / k**1.5

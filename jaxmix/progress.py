@@ -95,7 +95,7 @@ class ProgressBar:
             self._stream.flush()
         self.enable = False
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc) -> None:
