@@ -487,7 +487,7 @@ def cmd_report(args, out=None) -> int:
         synth.spec.categorical
     ):
         synth = _load(args.synth, real.spec.categorical, True, "SYNTH.csv")
-    x_synth, labels_synth = _align_synth(real, synth, args.real, args.synth)
+    _align_synth(real, synth, args.real, args.synth)  # the errors, with the file names
     if not real.spec.numeric:
         raise UsageError(f"{args.real}: no numeric columns to report on.")
     tau = args.tau if args.tau is not None else float((record or {}).get("tau", 0.5))
@@ -512,18 +512,17 @@ def cmd_report(args, out=None) -> int:
                 f"{record_path}: no usable law in the synth record ({err}); give --weights."
             ) from None
         source = f"synth record {record_path}"
-    fid = report.fidelity(
-        real.x,
-        x_synth,
+    # the same code as Synthesizer.report: dates on the real table's origin, the real range
+    # over all observed values (as --bounds holds to)
+    observed = _load(args.real, cats, False, "REAL.csv", keep_missing=True)
+    fid = report.fidelity_frames(
+        real,
+        synth,
         weights,
-        labels_real=real.labels if real.spec.categorical else None,
-        labels_synth=labels_synth,
-        names=real.spec.numeric,
-        label_names=real.spec.categorical,
-        categories=real.spec.categories,
         tau=tau,
         generations=generations,
         bounds=bounds,
+        observed=observed,
     )
     fid.meta["weights_source"] = source
     path = report.write_report(args.output, fid, weights, sources=(args.real, args.synth))

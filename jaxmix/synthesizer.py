@@ -362,8 +362,15 @@ class Synthesizer:
             df_real, self.categorical, drop_missing=True
         )  # moments of complete rows
         synth = io.from_pandas(df_synth, real.spec.categorical, drop_missing=True)
+        observed = io.from_pandas(df_real, self.categorical, keep_missing=True)  # the real range
         fid = report.fidelity_frames(
-            real, synth, self.law, tau=self.tau, generations=self.generations, bounds=self.bounds
+            real,
+            synth,
+            self.law,
+            tau=self.tau,
+            generations=self.generations,
+            bounds=self.bounds,
+            observed=observed,
         )
         return fid.tables
 

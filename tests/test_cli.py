@@ -680,3 +680,45 @@ def test_missing_values_and_dates_through_the_csv(tmp_path, capsys):
     assert set(syn["kind"].dropna()) <= {"a", "b"}
     rc, out, err = run(["report", src, out_csv, "-o", tmp_path / "rep"], capsys)
     assert rc == 0, err
+
+
+def _tiny_dated(tmp_path):
+    """A real table with a date column and a synthetic one whose earliest date is 30 days later."""
+    rng = np.random.default_rng(3)
+    day = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 100, 60), unit="D")
+    real = pd.DataFrame({"date": day.strftime("%Y-%m-%d"), "temp": rng.normal(10, 2, 60)})
+    late = pd.to_datetime(real["date"]) >= pd.Timestamp("2021-01-31")
+    syn = real[late].reset_index(drop=True)
+    real.to_csv(tmp_path / "real.csv", index=False)
+    syn.to_csv(tmp_path / "syn.csv", index=False)
+    return real, syn
+
+
+def test_report_puts_synthetic_dates_on_the_real_origin(tmp_path, capsys):
+    """The synthetic date mean is measured from the real table's earliest date, not its own."""
+    real, syn = _tiny_dated(tmp_path)
+    rc, out, err = run(
+        ["report", tmp_path / "real.csv", tmp_path / "syn.csv", "-o", tmp_path / "rep"], capsys
+    )
+    assert rc == 0, err
+    cols = pd.read_csv(tmp_path / "rep" / "columns.csv").set_index("column")
+    origin = pd.to_datetime(real["date"]).min()
+    want = float((pd.to_datetime(syn["date"]) - origin).dt.total_seconds().mean())
+    assert cols.loc["date", "mean_synth"] == pytest.approx(want, rel=1e-6)  # 7 digits written
+    assert cols.loc["date", "outside_pct"] == 0.0
+
+
+def test_report_range_is_all_observed_values_as_clip_uses(tmp_path, capsys):
+    """The row holding the largest count has a missing value elsewhere: clip keeps that count
+    (its range is over all observed values), so the report must not call it outside."""
+    real = pd.DataFrame({"count": [1.0, 2.0, 3.0, 4.0, 9.0], "temp": [1.0, 2.5, 2.0, 4.0, np.nan]})
+    syn = pd.DataFrame({"count": [9.0, 1.0, 2.0, 3.0], "temp": [1.0, 2.0, 3.0, 4.0]})
+    real.to_csv(tmp_path / "real.csv", index=False)
+    syn.to_csv(tmp_path / "syn.csv", index=False)
+    rc, out, err = run(
+        ["report", tmp_path / "real.csv", tmp_path / "syn.csv", "-o", tmp_path / "rep"], capsys
+    )
+    assert rc == 0, err
+    cols = pd.read_csv(tmp_path / "rep" / "columns.csv").set_index("column")
+    assert cols.loc["count", "outside_pct"] == 0.0
+    assert cols.loc["temp", "outside_pct"] == 0.0

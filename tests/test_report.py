@@ -112,7 +112,8 @@ def test_uniform_tables_show_the_two_thirds_loss(data):
     text = report.headline(fid)
     assert "Variance lost by design" in text[0] and "keep 44.4 %" in text[0]
     # realized = predicted: the loss is the law's, named once, and no warning of a mismatch
-    lossy = report.fidelity(x, x * np.sqrt(2 / 3), jaxmix.Uniform(), names=("p", "q", "r"))
+    shrunk = x.mean(0) + np.sqrt(2 / 3) * (x - x.mean(0))  # the mean kept, as mixup keeps it
+    lossy = report.fidelity(x, shrunk, jaxmix.Uniform(), names=("p", "q", "r"))
     lines = report.headline(lossy)
     assert "keep 66.7 %" in lines[0] and not any("WARNING" in line for line in lines)
 
@@ -331,3 +332,62 @@ def test_weight_density_is_drawn_to_the_support_edges():
     assert ys[0] == 0.0 and ys[-1] == 0.0 and np.all(np.isfinite(ys))
     lo, hi = ax.get_xlim()
     assert lo < -0.3 and hi > 1.3
+
+
+def test_fidelity_frames_puts_dates_on_the_real_origin():
+    """Each table's dates are seconds since its own earliest date; the synthetic ones are moved
+    onto the real origin before any moment is taken."""
+    import pandas as pd
+
+    from jaxmix import io
+
+    day = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.arange(40) % 20, unit="D")
+    real = pd.DataFrame({"date": day, "v": np.arange(40.0) % 7})
+    syn = real[real["date"] >= pd.Timestamp("2021-01-06")].reset_index(drop=True)
+    fid = report.fidelity_frames(io.from_pandas(real), io.from_pandas(syn), KEEP)
+    row = fid.tables["columns"][0]
+    want = float((syn["date"] - day.min()).dt.total_seconds().mean())
+    assert row["column"] == "date" and row["mean_synth"] == pytest.approx(want, rel=1e-9)
+    assert row["outside_pct"] == 0.0
+
+
+def test_outside_range_allows_the_written_precision():
+    """A float32 / 7-significant-digit copy of a real bound is inside; 1e-4 past it is outside."""
+    lo, hi = -0.04464164, 0.05068011873981862
+    x_real = np.array([[lo], [0.0], [hi]])
+    x_synth = np.array(
+        [[float(np.float32(hi))], [float(f"{hi:.7g}")], [float(f"{lo:.7g}")], [hi * (1 + 1e-4)]]
+    )
+    assert float(np.float32(hi)) > hi  # the case that an exact comparison gets wrong
+    out = report.column_noise(x_real, x_synth)["outside"]
+    assert float(out[0]) == pytest.approx(0.25)
+
+
+def test_mean_shift_flagged_only_beyond_noise_with_direction(data):
+    """A mean 0.2 sd above the prediction: within noise at m = 40 rows, flagged at m = 40,000
+    (column and class means), worded as above. (The class means of q and r are the real ones,
+    not the predicted ones pulled toward the overall mean, so they may be flagged too.)"""
+    x, labels = data
+    sd = x.std(0)
+    shifted = x + np.array([0.2, 0.0, 0.0]) * sd
+    kw = dict(names=("p", "q", "r"), label_names=("a", "b"), categories=((0, 1, 2), (0, 1)))
+    small = report.fidelity(
+        x, shifted[:40], KEEP, labels_real=labels, labels_synth=labels[:40], **kw
+    )
+    assert not any(r["mean_flag"] for r in small.tables["columns"])
+    assert not any("WARNING" in line for line in report.headline(small))
+    big = report.fidelity(
+        x,
+        np.tile(shifted, (100, 1)),
+        KEEP,
+        labels_real=labels,
+        labels_synth=np.tile(labels, (100, 1)),
+        **kw,
+    )
+    assert [r["mean_flag"] for r in big.tables["columns"]] == [True, False, False]
+    lines = report.headline(big)
+    warn = [line for line in lines if "WARNING: mean differs" in line]
+    assert len(warn) == 1 and "1 of 3 columns: p above by 0.2" in warn[0], lines
+    cls = [line for line in lines if "class mean differs" in line]
+    assert len(cls) == 1 and "p | a=" in cls[0] and "above the prediction" in cls[0], lines
+    assert any(r["flag"] for r in big.tables["classes"] if r["column"] == "p")

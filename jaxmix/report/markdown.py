@@ -73,6 +73,8 @@ _COLUMN_HEADERS = {
     "mean_pred": "mean pred",
     "mean_synth": "mean synth",
     "mean_se": "± SE",
+    "mean_z": "mean z",
+    "mean_flag": "mean flagged",
     "var_ratio_pred": "var ratio pred",
     "var_ratio_synth": "var ratio synth",
     "var_ratio_se": "± SE",
@@ -92,7 +94,11 @@ def to_markdown(
     t = fid.tables
     cols, note_c = _top(
         t["columns"],
-        lambda r: r.get("var_z", r["var_ratio_synth"] - r["var_ratio_pred"]),
+        lambda r: max(
+            r.get("var_z", r["var_ratio_synth"] - r["var_ratio_pred"]),
+            r.get("mean_z", 0.0),
+            key=lambda v: abs(v) if math.isfinite(v) else 0.0,
+        ),
         "columns",
     )
     pairs, note_p = _top(
@@ -111,7 +117,9 @@ def to_markdown(
         "*pred* = `jaxmix.predict` applied to the real table's moments (the exact moments of the "
         "synthetic population), *synth* = realized in the synthetic table, *SE* = its Monte Carlo "
         f"standard error from the {m['rows_synth']} synthetic rows, *z* = (synth - pred) / SE. "
-        f"A column is flagged when |z| > {Z_WARN:g} and the gap exceeds {100 * MATERIAL:.0f} % of the variance.\n",
+        f"A column is flagged when |z| > {Z_WARN:g} and the gap exceeds "
+        f"{100 * MATERIAL:.0f} % of the variance; "
+        f"a column or class mean when |z| > {Z_WARN:g} and the gap exceeds {MATERIAL:g} real sd.\n",
         "## Headline\n",
         "\n".join(f"- {line}" for line in headline(fid)) + "\n",
         "![variance ratios](variance_ratio.png)\n",

@@ -35,6 +35,7 @@ report directory.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -301,6 +302,7 @@ def fidelity(
     tau: float = 0.5,
     generations: int = 1,
     bounds: str = "keep",
+    real_range=None,
 ) -> Fidelity:
     """Compare a real table (n, d) with a synthetic one (m, d) and with the prediction.
 
@@ -313,6 +315,9 @@ def fidelity(
         tau: the cut point used; generations: G, the number of rounds of repeated synthesis.
         bounds: how the synthetic table treated values outside the real range ("keep",
             "clip" or "resample"; shown in the report, the prediction is ``predict``'s either way).
+        real_range: (lo, hi), each (d,), the real range for the outside-range share; default
+            the min and max of ``x_real`` (give all observed values when ``x_real`` holds only
+            the complete rows, as ``bounds`` does).
     Returns:
         :class:`Fidelity`, whose ``tables`` hold "columns", "pairs", "classes" and "ols".
         Categorical columns with more than :data:`MAX_CATEGORIES` categories are reduced as the
@@ -359,7 +364,9 @@ def fidelity(
         real, real_by, _tabulate(scheme, tau_arr), tau_arr, jnp.asarray(generations)
     )
     tables = {
-        "columns": column_table(real, synth, pred, names, noise=column_noise(x_real, x_synth)),
+        "columns": column_table(
+            real, synth, pred, names, noise=column_noise(x_real, x_synth, real_range)
+        ),
         "pairs": pair_table(real, synth, pred, names),
         "classes": class_table(real_by, synth_by, pred_by, names, label_names, categories),
         "ols": ols_table(real, synth, pred, names),
@@ -399,11 +406,36 @@ def _merge_rare(lr, ls, categories):
     return lr, ls, tuple(out)
 
 
+def _date_shift(frame, ref, names) -> np.ndarray:
+    """Seconds to add to each of ``names`` in ``frame`` to put its date columns on ``ref``'s
+    origin (``jaxmix.io`` encodes a date column as seconds since that table's earliest value);
+    0 for every other column."""
+    mine = {n: o for n, _, o in getattr(frame.spec, "datetimes", ())}
+    theirs = {n: o for n, _, o in getattr(ref.spec, "datetimes", ())}
+    return np.asarray(
+        [
+            (mine[n] - theirs[n]).total_seconds() if n in mine and n in theirs else 0.0
+            for n in names
+        ],
+        np.float64,
+    )
+
+
 def fidelity_frames(
-    real, synth, weights, *, tau: float = 0.5, generations: int = 1, bounds: str = "keep"
+    real,
+    synth,
+    weights,
+    *,
+    tau: float = 0.5,
+    generations: int = 1,
+    bounds: str = "keep",
+    observed=None,
 ) -> Fidelity:
     """:func:`fidelity` of two ``jaxmix.io.Frame`` with the same columns (the synthetic table's
-    columns are reordered and its categories recoded onto the real ones)."""
+    columns are reordered, its categories recoded onto the real ones and its date columns put
+    on the real table's origin). ``observed``: the real table with its missing values kept
+    (``keep_missing=True``); its per-column min and max over all observed values are the real
+    range for the outside-range share (the range ``bounds`` holds to), else ``real``'s."""
     rs, ss = real.spec, synth.spec
     if set(rs.columns) != set(ss.columns):
         raise ValueError(
@@ -414,7 +446,14 @@ def fidelity_frames(
         raise ValueError(
             f"column {bad[0]!r} is numeric in the real table but not in the synthetic one."
         )
-    x = synth.x[:, [ss.numeric.index(c) for c in rs.numeric]]
+    x = synth.x[:, [ss.numeric.index(c) for c in rs.numeric]] + _date_shift(synth, real, rs.numeric)
+    real_range = None
+    if observed is not None:
+        xo = observed.x[:, [observed.spec.numeric.index(c) for c in rs.numeric]]
+        xo = xo + _date_shift(observed, real, rs.numeric)
+        with warnings.catch_warnings():  # an all-missing column: NaN range, nothing outside
+            warnings.simplefilter("ignore", RuntimeWarning)
+            real_range = (np.nanmin(xo, 0), np.nanmax(xo, 0))
     codes = []
     for j, name in enumerate(rs.categorical):
         lookup = {str(v): i for i, v in enumerate(rs.categories[j])}
@@ -439,22 +478,34 @@ def fidelity_frames(
         tau=tau,
         generations=generations,
         bounds=bounds,
+        real_range=real_range,
     )
 
 
-def column_noise(x_real, x_synth) -> dict[str, np.ndarray]:
+RANGE_RTOL = 1e-6  # a value within this fraction of the column scale past a bound is inside
+
+
+def column_noise(x_real, x_synth, real_range=None) -> dict[str, np.ndarray]:
     """Per column, from the synthetic table (m rows): the standard error of its mean (sd/sqrt(m))
-    and of its variance (sqrt((μ4 - s⁴)/m)), and the share of values outside the real [min, max]."""
+    and of its variance (sqrt((μ4 - s⁴)/m)), and the share of values outside the real [lo, hi].
+
+    ``real_range`` = (lo, hi), each (d,), defaults to the min and max of ``x_real`` (NaN
+    ignored). A value counts as outside only beyond ``RANGE_RTOL * max(|lo|, |hi|)`` past a
+    bound, so a float32 or 7-significant-digit copy of a bound value stays inside."""
     x_real, x_synth = np.asarray(x_real, np.float64), np.asarray(x_synth, np.float64)
     m = x_synth.shape[0]
     c = x_synth - x_synth.mean(0)
     s2 = np.mean(c**2, 0)
     m4 = np.mean(c**4, 0)
-    lo, hi = x_real.min(0), x_real.max(0)
+    if real_range is None:
+        lo, hi = np.nanmin(x_real, 0), np.nanmax(x_real, 0)
+    else:
+        lo, hi = (np.asarray(a, np.float64) for a in real_range)
+    tol = RANGE_RTOL * np.maximum(np.abs(lo), np.abs(hi))
     return {
         "mean_se": np.sqrt(s2 / m),
         "var_se": np.sqrt(np.clip(m4 - s2**2, 0, None) / m),
-        "outside": np.mean((x_synth < lo) | (x_synth > hi), 0),
+        "outside": np.mean((x_synth < lo - tol) | (x_synth > hi + tol), 0),
     }
 
 
@@ -486,8 +537,10 @@ def column_table(
     ``var_ratio_pred`` is Var_pred / Var_real (K_kk^G), ``var_ratio_synth`` is the realized ratio
     and ``var_change_pct`` = 100 (ratio - 1). With ``noise`` (:func:`column_noise`) each row also
     has ``mean_se``, ``var_ratio_se`` (the SE of the realized ratio), ``var_z`` = (realized -
-    predicted) / SE, ``flag`` (gap > MATERIAL and |z| > Z_WARN) and ``outside_pct``, the
-    percentage of synthetic values outside the real range.
+    predicted) / SE, ``flag`` (gap > MATERIAL and |z| > Z_WARN), ``mean_err_sd`` = (synthetic -
+    predicted mean) / real sd, ``mean_z`` = (synthetic - predicted mean) / mean_se,
+    ``mean_flag`` (the same rule: |mean_err_sd| > MATERIAL and |mean_z| > Z_WARN) and
+    ``outside_pct``, the percentage of synthetic values outside the real range.
     """
     vr, vs, vp = _np(real.variance), _np(synth.variance), _np(pred.variance)
     rs, rp = _ratio(vs, vr), _ratio(vp, vr)
@@ -507,9 +560,16 @@ def column_table(
             se = float(noise["var_se"][c] / vr[c]) if vr[c] > 0 else float("nan")
             gap = row["var_ratio_synth"] - row["var_ratio_pred"]
             z = gap / se if se > 0 else (0.0 if gap == 0 else float("nan"))
+            sd = math.sqrt(vr[c]) if vr[c] > 0 else float("nan")
+            mgap = row["mean_synth"] - row["mean_pred"]
+            mse = float(noise["mean_se"][c])
+            mz = mgap / mse if mse > 0 else (0.0 if mgap == 0 else float("nan"))
             row.update(
                 {
-                    "mean_se": float(noise["mean_se"][c]),
+                    "mean_err_sd": mgap / sd,
+                    "mean_z": float(mz),
+                    "mean_flag": bool(abs(mgap) > MATERIAL * sd and abs(mz) > Z_WARN),
+                    "mean_se": mse,
                     "var_ratio_se": se,
                     "var_z": float(z),
                     "flag": bool(abs(gap) > MATERIAL and abs(z) > Z_WARN),
@@ -553,8 +613,9 @@ def pair_table(real: Summary, synth: Summary, pred: Summary, names: Sequence[str
 def class_table(real_by, synth_by, pred_by, names, label_names, categories) -> Table:
     """Per categorical column, category and numeric column: the share of rows and the class mean
     (real, predicted, synthetic); ``mean_err_sd`` = (synthetic - real) / real column sd,
-    ``mean_se_sd`` its Monte Carlo SE (class sd / sqrt(m_l), in real sd units) and ``mean_z`` =
-    (synthetic - predicted) / SE."""
+    ``mean_se_sd`` its Monte Carlo SE (class sd / sqrt(m_l), in real sd units), ``mean_z`` =
+    (synthetic - predicted) / SE and ``flag``: |synthetic - predicted| > MATERIAL real sd and
+    |mean_z| > Z_WARN."""
     rows = []
     for j, lname in enumerate(label_names):
         r, s, p = real_by[j], synth_by[j], pred_by[j]
@@ -586,6 +647,11 @@ def class_table(real_by, synth_by, pred_by, names, label_names, categories) -> T
                         else float("nan"),
                         "mean_se_sd": float(se),
                         "mean_z": float(z),
+                        "flag": bool(
+                            sd[f] > 0
+                            and abs(ms - float(p.class_means[c, f])) > MATERIAL * sd[f]
+                            and abs(z) > Z_WARN
+                        ),
                     }
                 )
     return rows
@@ -677,6 +743,18 @@ def headline(fid: Fidelity) -> list[str]:
                     f"{100 * MATERIAL:.0f} %); largest gap: {worst['column']} {_kept(worst)} "
                     f"(z = {worst['var_z']:+.1f})."
                 )
+        mflag = [r for r in cols if r.get("mean_flag")]
+        if mflag:
+            shown = "; ".join(
+                f"{r['column']} {'above' if r['mean_err_sd'] > 0 else 'below'} by "
+                f"{abs(r['mean_err_sd']):.3f} sd (z = {r['mean_z']:+.1f})"
+                for r in mflag[:5]
+            )
+            more = f" (and {len(mflag) - 5} more, see columns.csv)" if len(mflag) > 5 else ""
+            lines.append(
+                f"**WARNING: mean differs from the prediction beyond noise** in {len(mflag)} of "
+                f"{len(cols)} columns: {shown}{more}."
+            )
         out = max(cols, key=lambda r: r["outside_pct"])
         bounds = fid.meta.get("bounds", "keep")
         if bounds == "keep":
@@ -701,6 +779,20 @@ def headline(fid: Fidelity) -> list[str]:
         se = worst.get("corr_se", float("nan"))
         lines.append(
             f"Largest correlation error: {worst['corr_err']:+.3f} ± {se:.3f} ({worst['pair']})."
+        )
+    cflag = [r for r in fid.tables["classes"] if r.get("flag")]
+    if cflag:
+        cflag.sort(key=lambda r: -abs(r["mean_z"]))
+        shown = "; ".join(
+            f"{r['column']} | {r['class']} "
+            f"{'above' if r['mean_synth'] > r['mean_pred'] else 'below'} the prediction by "
+            f"{abs(r['mean_err_sd'] - r['pred_err_sd']):.3f} sd (z = {r['mean_z']:+.1f})"
+            for r in cflag[:5]
+        )
+        more = f" (and {len(cflag) - 5} more, see classes.csv)" if len(cflag) > 5 else ""
+        lines.append(
+            f"**WARNING: class mean differs from the prediction beyond noise** in {len(cflag)} of "
+            f"{len(fid.tables['classes'])} class-column cells: {shown}{more}."
         )
     classes = [r for r in fid.tables["classes"] if math.isfinite(r["mean_err_sd"])]
     if classes:
