@@ -44,7 +44,9 @@ class TableSpec(NamedTuple):
     columns: all column names in the original order; numeric: the d numeric column names (the
     columns of ``x``, in order); categorical: the k categorical column names (the columns of
     ``labels``, in order); categories: for each categorical column the tuple of its category
-    values (code c is ``categories[col][c]``); dtypes: the original dtype of every column.
+    values (code c is ``categories[col][c]``); dtypes: the original dtype of every column;
+    datetimes: (name, format, origin) per date column; date_steps: (name, 86400.0) for a date
+    column whose every value is a whole day (written back rounded to whole days), else 1.0.
     """
 
     columns: tuple[str, ...]
@@ -53,6 +55,7 @@ class TableSpec(NamedTuple):
     categories: tuple[tuple[Any, ...], ...]
     dtypes: tuple[Any, ...]
     datetimes: tuple[tuple[str, Any, Any], ...] = ()
+    date_steps: tuple[tuple[str, float], ...] = ()  # (name, seconds): a date column's resolution
 
     def dtype(self, column: str):
         """The original dtype of ``column``."""
@@ -147,6 +150,17 @@ def _as_datetime(series):
     origin = parsed.min()
     seconds = (parsed - origin).dt.total_seconds().to_numpy(dtype=np.float64)
     return seconds, fmt, origin
+
+
+DAY = 86400.0
+
+
+def _date_step(seconds, origin) -> float:
+    """86400 when the origin and every observed value are whole days (midnight), else 1."""
+    pd = _pandas()
+    v = seconds[~np.isnan(seconds)]
+    whole = origin == pd.Timestamp(origin).normalize() and bool(np.all(v % DAY == 0))
+    return DAY if whole else 1.0
 
 
 def from_pandas(
@@ -251,6 +265,7 @@ def from_pandas(
         tuple(categories),
         tuple(dtypes),
         tuple((c, dates[c][1], dates[c][2]) for c in numeric if c in dates),
+        tuple((c, _date_step(dates[c][0], dates[c][2])) for c in numeric if c in dates),
     )
     return Frame(x, labels, spec)
 
@@ -301,12 +316,14 @@ def to_pandas(
     check_columns(forced, spec.numeric, "integer (numeric columns only)")
     data = {}
     dates = {name: (fmt, origin) for name, fmt, origin in getattr(spec, "datetimes", ())}
+    steps = dict(getattr(spec, "date_steps", ()))
     for c, name in enumerate(spec.numeric):
         v = x[:, c]
         dt = spec.dtype(name)
         if name in dates:
             fmt, origin = dates[name]
-            t = origin + pd.to_timedelta(np.round(v), unit="s")
+            step = steps.get(name, 1.0)  # the input's resolution: whole days or seconds
+            t = origin + pd.to_timedelta(np.round(v / step) * step, unit="s")
             data[name] = pd.Series(t.strftime(fmt) if fmt else t, copy=False)
             continue
         is_int = pd.api.types.is_integer_dtype(dt)

@@ -88,3 +88,20 @@ def test_missing_values_kept_at_their_real_rate_and_dates_written_back(real):
     real_seen = pd.to_datetime(df["seen"], format="%d/%m/%Y")
     assert real_seen.min() <= seen.min() and seen.max() <= real_seen.max()
     assert seen.nunique() > 300  # mixed, not copied
+
+
+def test_day_only_dates_come_back_as_whole_days():
+    """A datetime64 column of whole days comes back as whole days (rounded, as the CSV path
+    writes them); a column with times keeps its seconds."""
+    rng = np.random.default_rng(5)
+    day = pd.Timestamp("2022-03-01") + pd.to_timedelta(rng.integers(0, 60, 30), unit="D")
+    df = pd.DataFrame({"day": day, "at": day + pd.to_timedelta(rng.integers(0, 86400, 30), "s")})
+    out = jaxmix.Synthesizer().fit(df).sample(200, key_from_seed(0))
+    assert (out["day"] == out["day"].dt.normalize()).all()
+    assert (out["at"] != out["at"].dt.normalize()).any()
+    frame = jaxmix.from_pandas(df.assign(day=day.strftime("%Y-%m-%d")))
+    back = jaxmix.to_pandas(np.array([[0.6 * 86400, 0.0], [0.4 * 86400, 0.0]]), None, frame.spec)
+    assert list(back["day"]) == [
+        (day.min() + pd.Timedelta(days=1)).strftime("%Y-%m-%d"),
+        day.min().strftime("%Y-%m-%d"),
+    ]
