@@ -513,8 +513,9 @@ def cmd_report(args, out=None) -> int:
             ) from None
         source = f"synth record {record_path}"
     # the same code as Synthesizer.report: dates on the real table's origin, the real range
-    # over all observed values (as --bounds holds to)
+    # over all observed values (as --bounds holds to), the outside share over all synthetic values
     observed = _load(args.real, cats, False, "REAL.csv", keep_missing=True)
+    observed_synth = _load(args.synth, real.spec.categorical, False, "SYNTH.csv", keep_missing=True)
     fid = report.fidelity_frames(
         real,
         synth,
@@ -523,6 +524,7 @@ def cmd_report(args, out=None) -> int:
         generations=generations,
         bounds=bounds,
         observed=observed,
+        observed_synth=observed_synth,
     )
     fid.meta["weights_source"] = source
     path = report.write_report(args.output, fid, weights, sources=(args.real, args.synth))

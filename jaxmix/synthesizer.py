@@ -363,6 +363,7 @@ class Synthesizer:
         )  # moments of complete rows
         synth = io.from_pandas(df_synth, real.spec.categorical, drop_missing=True)
         observed = io.from_pandas(df_real, self.categorical, keep_missing=True)  # the real range
+        observed_synth = io.from_pandas(df_synth, real.spec.categorical, keep_missing=True)
         fid = report.fidelity_frames(
             real,
             synth,
@@ -371,6 +372,7 @@ class Synthesizer:
             generations=self.generations,
             bounds=self.bounds,
             observed=observed,
+            observed_synth=observed_synth,
         )
         return fid.tables
 

@@ -710,9 +710,10 @@ def test_report_puts_synthetic_dates_on_the_real_origin(tmp_path, capsys):
 
 def test_report_range_is_all_observed_values_as_clip_uses(tmp_path, capsys):
     """The row holding the largest count has a missing value elsewhere: clip keeps that count
-    (its range is over all observed values), so the report must not call it outside."""
+    (its range is over all observed values), so the report must not call it outside; a
+    synthetic value past the range in an incomplete row is counted."""
     real = pd.DataFrame({"count": [1.0, 2.0, 3.0, 4.0, 9.0], "temp": [1.0, 2.5, 2.0, 4.0, np.nan]})
-    syn = pd.DataFrame({"count": [9.0, 1.0, 2.0, 3.0], "temp": [1.0, 2.0, 3.0, 4.0]})
+    syn = pd.DataFrame({"count": [9.0, 1.0, 2.0, 3.0, 20.0], "temp": [1.0, 2.0, 3.0, 4.0, np.nan]})
     real.to_csv(tmp_path / "real.csv", index=False)
     syn.to_csv(tmp_path / "syn.csv", index=False)
     rc, out, err = run(
@@ -720,5 +721,6 @@ def test_report_range_is_all_observed_values_as_clip_uses(tmp_path, capsys):
     )
     assert rc == 0, err
     cols = pd.read_csv(tmp_path / "rep" / "columns.csv").set_index("column")
-    assert cols.loc["count", "outside_pct"] == 0.0
+    # the share is over every synthetic value, incomplete rows too (20 is 1 of 5 counts)
+    assert cols.loc["count", "outside_pct"] == pytest.approx(20.0)
     assert cols.loc["temp", "outside_pct"] == 0.0

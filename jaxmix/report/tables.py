@@ -303,6 +303,7 @@ def fidelity(
     generations: int = 1,
     bounds: str = "keep",
     real_range=None,
+    synth_values=None,
 ) -> Fidelity:
     """Compare a real table (n, d) with a synthetic one (m, d) and with the prediction.
 
@@ -318,6 +319,8 @@ def fidelity(
         real_range: (lo, hi), each (d,), the real range for the outside-range share; default
             the min and max of ``x_real`` (give all observed values when ``x_real`` holds only
             the complete rows, as ``bounds`` does).
+        synth_values: (m', d) the synthetic values with incomplete rows kept (NaN = missing), for
+            the outside-range share; default ``x_synth``.
     Returns:
         :class:`Fidelity`, whose ``tables`` hold "columns", "pairs", "classes" and "ols".
         Categorical columns with more than :data:`MAX_CATEGORIES` categories are reduced as the
@@ -365,7 +368,7 @@ def fidelity(
     )
     tables = {
         "columns": column_table(
-            real, synth, pred, names, noise=column_noise(x_real, x_synth, real_range)
+            real, synth, pred, names, noise=column_noise(x_real, x_synth, real_range, synth_values)
         ),
         "pairs": pair_table(real, synth, pred, names),
         "classes": class_table(real_by, synth_by, pred_by, names, label_names, categories),
@@ -430,12 +433,15 @@ def fidelity_frames(
     generations: int = 1,
     bounds: str = "keep",
     observed=None,
+    observed_synth=None,
 ) -> Fidelity:
     """:func:`fidelity` of two ``jaxmix.io.Frame`` with the same columns (the synthetic table's
     columns are reordered, its categories recoded onto the real ones and its date columns put
     on the real table's origin). ``observed``: the real table with its missing values kept
     (``keep_missing=True``); its per-column min and max over all observed values are the real
-    range for the outside-range share (the range ``bounds`` holds to), else ``real``'s."""
+    range for the outside-range share (the range ``bounds`` holds to), else ``real``'s;
+    ``observed_synth``, the synthetic table read the same way, gives the values that share is
+    taken over (all observed values), else ``synth``'s."""
     rs, ss = real.spec, synth.spec
     if set(rs.columns) != set(ss.columns):
         raise ValueError(
@@ -454,6 +460,11 @@ def fidelity_frames(
         with warnings.catch_warnings():  # an all-missing column: NaN range, nothing outside
             warnings.simplefilter("ignore", RuntimeWarning)
             real_range = (np.nanmin(xo, 0), np.nanmax(xo, 0))
+    synth_values = None
+    if observed_synth is not None:
+        os_ = observed_synth.spec
+        synth_values = observed_synth.x[:, [os_.numeric.index(c) for c in rs.numeric]]
+        synth_values = synth_values + _date_shift(observed_synth, real, rs.numeric)
     codes = []
     for j, name in enumerate(rs.categorical):
         lookup = {str(v): i for i, v in enumerate(rs.categories[j])}
@@ -479,19 +490,29 @@ def fidelity_frames(
         generations=generations,
         bounds=bounds,
         real_range=real_range,
+        synth_values=synth_values,
     )
+
+
+def _outside_share(v, lo, hi) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    seen = ~np.isnan(v)
+    out = np.sum(seen & ((v < lo) | (v > hi)), 0)
+    return out / np.maximum(np.sum(seen, 0), 1)
 
 
 RANGE_RTOL = 1e-6  # a value within this fraction of the column scale past a bound is inside
 
 
-def column_noise(x_real, x_synth, real_range=None) -> dict[str, np.ndarray]:
+def column_noise(x_real, x_synth, real_range=None, x_values=None) -> dict[str, np.ndarray]:
     """Per column, from the synthetic table (m rows): the standard error of its mean (sd/sqrt(m))
     and of its variance (sqrt((μ4 - s⁴)/m)), and the share of values outside the real [lo, hi].
 
     ``real_range`` = (lo, hi), each (d,), defaults to the min and max of ``x_real`` (NaN
     ignored). A value counts as outside only beyond ``RANGE_RTOL * max(|lo|, |hi|)`` past a
-    bound, so a float32 or 7-significant-digit copy of a bound value stays inside."""
+    bound, so a float32 or 7-significant-digit copy of a bound value stays inside. The share is
+    over ``x_values`` (the synthetic values with its incomplete rows kept, NaN = missing) when
+    given, else over ``x_synth``."""
     x_real, x_synth = np.asarray(x_real, np.float64), np.asarray(x_synth, np.float64)
     m = x_synth.shape[0]
     c = x_synth - x_synth.mean(0)
@@ -505,7 +526,7 @@ def column_noise(x_real, x_synth, real_range=None) -> dict[str, np.ndarray]:
     return {
         "mean_se": np.sqrt(s2 / m),
         "var_se": np.sqrt(np.clip(m4 - s2**2, 0, None) / m),
-        "outside": np.mean((x_synth < lo - tol) | (x_synth > hi + tol), 0),
+        "outside": _outside_share(x_synth if x_values is None else x_values, lo - tol, hi + tol),
     }
 
 
