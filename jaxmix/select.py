@@ -1,44 +1,9 @@
 """Compatibility module: Algorithm 1 lives in :mod:`jaxmix.epbeta_select`, the general design
 solver in :mod:`jaxmix.design`; every name is re-exported here and from :mod:`jaxmix`."""
 
-from jaxmix.design import (  # noqa: F401
-    QUANTITIES,
-    AbstractObjective,
-    AbstractTarget,
-    AtLeast,
-    AtMost,
-    DesignReport,
-    Equal,
-    Maximize,
-    Minimize,
-    design_weights,
-)
-from jaxmix.epbeta_select import (  # noqa: F401
-    clear_caches,
-    law_free_delta_bound,
-    max_attainable_delta,
-    select_epbeta,
-    vp_curve_law,
-    vp_curve_params,
-    vp_curve_shift,
-)
+from jaxmix import design as _design
+from jaxmix import epbeta_select as _epbeta_select
+from jaxmix.design import *  # noqa: F403
+from jaxmix.epbeta_select import *  # noqa: F403
 
-__all__ = [
-    "QUANTITIES",
-    "AbstractObjective",
-    "AbstractTarget",
-    "AtLeast",
-    "AtMost",
-    "DesignReport",
-    "Equal",
-    "Maximize",
-    "Minimize",
-    "clear_caches",
-    "design_weights",
-    "law_free_delta_bound",
-    "max_attainable_delta",
-    "select_epbeta",
-    "vp_curve_law",
-    "vp_curve_params",
-    "vp_curve_shift",
-]
+__all__ = [*_design.__all__, *_epbeta_select.__all__]
