@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU benchmark run: on a machine with one NVIDIA GPU and nothing but this repository,
 #   benchmarks/gpu.sh            (or: make bench-gpu)
-# makes a virtual environment (.cache/venv-gpu, git-ignored), installs jaxmix with the CUDA 12 build of jaxlib
-# (pip "jax[cuda12]", which brings its own CUDA libraries: only the NVIDIA driver is needed),
+# uses PYTHON (default python3) as it is when its JAX already sees a GPU and has jaxmix's dependencies;
+# otherwise makes a virtual environment (.cache/venv-gpu, git-ignored) and installs jaxmix with the
+# CUDA 12 build of jaxlib (pip "jax[cuda12]", which brings its own CUDA libraries: only the driver is needed),
 # then runs, each as a ratio against a baseline timed in the same process:
 #   sampling    Beta(0.4, 0.4) and EpBeta draws, 10^7           vs numpy Generator.beta (host)
 #   synthesis   mixup 10^7 x 64 from 10^5 rows, labels, Beta    vs a device copy of the output
@@ -27,7 +28,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --dry-run) DRY=1 ;;
     --out) OUT="$2"; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown argument $1 (use --dry-run, --out FILE)" >&2; exit 2 ;;
   esac
   shift
@@ -45,14 +46,22 @@ else
     exit 1
   fi
   PY0=${PYTHON:-python3}
-  if [[ ! -x .cache/venv-gpu/bin/python ]]; then
-    "$PY0" -m venv .cache/venv-gpu
+  # A Python whose JAX already sees a GPU and has jaxmix's dependencies (a CUDA image, a cluster
+  # module) is used as it is: nothing is installed and the run needs no network.
+  if "$PY0" -c "import jax, equinox, optax, jaxtyping, matplotlib, numpy; \
+assert any(d.platform == 'gpu' for d in jax.devices())" >/dev/null 2>&1; then
+    PYTHON=$PY0
+    echo "gpu.sh: using $PY0 as it is (its JAX sees a GPU; nothing installed)"
+  else
+    if [[ ! -x .cache/venv-gpu/bin/python ]]; then
+      "$PY0" -m venv .cache/venv-gpu
+    fi
+    PYTHON=.cache/venv-gpu/bin/python
+    t0=$(date +%s)
+    "$PYTHON" -m pip install -q --upgrade pip
+    "$PYTHON" -m pip install -q -e . "jax[cuda12]"
+    echo "gpu.sh: install took $(( $(date +%s) - t0 )) s"
   fi
-  PYTHON=.cache/venv-gpu/bin/python
-  t0=$(date +%s)
-  "$PYTHON" -m pip install -q --upgrade pip
-  "$PYTHON" -m pip install -q -e . "jax[cuda12]"
-  echo "gpu.sh: install took $(( $(date +%s) - t0 )) s"
   SIZE=full
 fi
 
