@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import jaxmix  # noqa: E402
+from jaxmix import higher  # noqa: E402
 
 NAME = "model_collapse"
 LAWS = ("epbeta:0.05", "unif", "beta:0.4")
@@ -68,8 +69,9 @@ def load_cifar10(path, limit_train=None, limit_test=None):
     missing = [n for n in names if not (root / n).is_file()]
     if not root.is_dir() or missing:
         raise SystemExit(
-            f"--cifar10: {root} is not a CIFAR-10 python-version folder (missing: {', '.join(missing) or root}). "
-            "Download and unpack cifar-10-python.tar.gz yourself and pass the cifar-10-batches-py folder; "
+            f"--cifar10: {root} is not a CIFAR-10 python-version folder "
+            f"(missing: {', '.join(missing) or root}). Download and unpack "
+            "cifar-10-python.tar.gz yourself and pass the cifar-10-batches-py folder; "
             "this script never downloads."
         )
 
@@ -113,7 +115,10 @@ class CNN(eqx.Module):
 
 
 class DigitsCNN(eqx.Module):
-    """A small CNN for 8x8 grey images given as 64 pixels: conv(16)-relu-pool, conv(32)-relu-pool, dense."""
+    """A small CNN for 8x8 grey images given as 64 pixels.
+
+    conv(16)-relu-pool, conv(32)-relu-pool, dense.
+    """
 
     c1: eqx.nn.Conv2d
     c2: eqx.nn.Conv2d
@@ -220,7 +225,7 @@ def moments(x, y, num_classes):
 def predicted_path(summ, law, generations):
     """predict applied t = 0..T times: total variance, separation, within-class variance."""
     out, s = [], summ
-    for t in range(generations + 1):
+    for _ in range(generations + 1):
         d = s.class_means - s.mean
         out.append(
             (
@@ -245,18 +250,42 @@ GRID = (
     + [("cnn8", s, 1, "cut") for s in ("epbeta:0.05", "unif", "bootstrap")]
     + [("mlp", s, 4, "cut") for s in ("epbeta:0.05", "unif")]
     + [("mlp", s, 1, "soft") for s in ("epbeta:0.05", "unif")]
+    + [("mlp", "min_d:0.05", 1, "cut")]
 )
-#: the reduced grid of --quick: every code path once (each model, the bootstrap, size x2, soft labels)
+#: the reduced grid of --quick: every code path once (each model, the bootstrap, size x2, soft
+#: labels, the least-tail design)
 QUICK_GRID = (
     ("mlp", "epbeta:0.05", 1, "cut"),
     ("cnn8", "bootstrap", 1, "cut"),
     ("mlp", "unif", 2, "cut"),
     ("mlp", "epbeta:0.05", 1, "soft"),
+    ("mlp", "min_d:0.05", 1, "cut"),
 )
 
 
+def grid_law(spec):
+    """(law or None, label) of a grid spec: a ``jaxmix.specs`` law, ``bootstrap`` (None), or
+    ``min_d:DELTA``, the variance-preserving EpBeta with u = δ, ε0 = 0 and the least tail factor
+    d = E[W²(1 - W)²] over ε1 (``jaxmix.higher.min_tail_epbeta``)."""
+    if spec == "bootstrap":
+        return None, "bootstrap (W ∈ {0,1})"
+    if spec.startswith("min_d:"):
+        delta = float(spec.split(":", 1)[1])
+        law, eps1 = higher.min_tail_epbeta(delta, eps0=0.0)
+        return law, f"min-d EpBeta(δ={delta:g}), ε0=0, ε1={eps1:.3f}"
+    return C.law_from_spec(spec), C.law_label(spec)
+
+
+@jax.jit
+def column_kurtosis(x):
+    """Per-run, per-column kurtosis m4/σ⁴ (1/n moments; 3 for a Gaussian) of x (R, n, d)."""
+    c = x - x.mean(1, keepdims=True)
+    v = (c * c).mean(1)
+    return (c**4).mean(1) / (v * v)
+
+
 def lda_accuracy(pred, real, ridge=1e-3):
-    """Accuracy on the real class distributions of the Gaussian (LDA) classifier built from ``pred``.
+    """Accuracy on the real class distributions of the Gaussian (LDA) classifier from ``pred``.
 
     The classifier: class means μ~_l, pooled within-class covariance Σ_w = Σ_l p_l Σ~_l (+ ridge ×
     its mean diagonal: digits have constant pixels), priors p_l; rule argmax_l a_l·x + b_l with
@@ -310,7 +339,7 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
             trainers[k] = make_trainer(kind, xtr.shape[1:], c, rows, epochs, batch, lr, soft=soft)
         return trainers[k]
 
-    law = None if spec == "bootstrap" else C.law_from_spec(spec)
+    law, label = grid_law(spec)
 
     @jax.jit
     def step(keys, xs, ys):
@@ -327,7 +356,10 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
 
     xs = jnp.broadcast_to(xtr, (runs,) + xtr.shape)
     ys = jnp.broadcast_to(yoh if soft else ytr, (runs,) + (yoh.shape if soft else ytr.shape))
-    accs, mom = [], []
+    # kurtosis over the pixels that vary in the real training split (a constant pixel has none)
+    var0 = np.asarray(xtr).reshape(n, -1).var(0)
+    kcols = np.flatnonzero(var0 > 1e-3 * var0.mean())
+    accs, mom, kurt = [], [], []
     for t in range(generations + 1):
         kt = jax.random.fold_in(key, t)
         kmix, ktrain = jax.random.split(kt)
@@ -338,7 +370,20 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
         )
         cls = jnp.argmax(ys, -1) if soft else ys
         mom.append(np.asarray(moments(xs, cls, c)))
+        flat = xs.reshape(runs, xs.shape[1], -1)[:, :, kcols]
+        kurt.append(np.median(np.asarray(column_kurtosis(flat)), axis=1))
     accs, mom = np.stack(accs), np.stack(mom)  # (T+1, R), (T+1, 3, R)
+    kurt = np.stack(kurt)  # (T+1, R): median over the varying pixels, per run
+    kurt0 = np.asarray(
+        column_kurtosis(jnp.asarray(np.asarray(xtr).reshape(1, n, -1)[:, :, kcols]))
+    )[0]
+    t_axis = np.arange(generations + 1)
+    if law is None:
+        kurt_pred = np.full(generations + 1, np.median(kurt0))
+    else:
+        kurt_pred = np.median(
+            np.asarray(higher.kurtosis_map(law, kurt0[None, :], t_axis[:, None])), axis=1
+        )
 
     summ0 = jaxmix.summarize(xtr, ytr, num_classes=c)
     if law is None:
@@ -353,15 +398,16 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
             lda.append(lda_accuracy(st, summ0))
             st = jaxmix.predict(st, law)
     base = path[0]
-    t_axis = np.arange(generations + 1)
     return {
         "model": kind,
         "law": spec,
-        "label": "bootstrap (W ∈ {0,1})" if law is None else C.law_label(spec),
+        "label": label,
+        "law_params": None if law is None else C.law_params(law),
         "size_ratio": mult,
         "labels": labels,
         "K": k_,
         "u": u,
+        "tail_d": 0.0 if law is None else float(higher.tail_factor(law)),
         "accuracy_mean": accs.mean(1),
         "accuracy_sd": accs.std(1, ddof=1) if runs > 1 else np.zeros(generations + 1),
         "accuracy_runs": accs.T,
@@ -373,6 +419,12 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
         "mean_distance_ratio_closed_form": (1 - u) ** t_axis,
         "within_var_ratio_predicted": path[:, 2] / base[2],
         "lda_accuracy_predicted": 100 * np.asarray(lda),
+        "kurtosis_columns": int(kcols.size),
+        "kurtosis_median_measured": kurt.mean(1),
+        "kurtosis_median_measured_se": kurt.std(1, ddof=1) / math.sqrt(runs)
+        if runs > 1
+        else np.zeros(generations + 1),
+        "kurtosis_median_predicted": kurt_pred,
         "prediction_note": (
             "labels mixed as soft targets: predict assumes labels by the cut, so the "
             "predicted moments are those of the cut labels"
@@ -399,8 +451,9 @@ def run_grid(args) -> dict:
             cond, data, jax.random.fold_in(key, i), generations, runs, epochs, batch, lr, trainers
         )
     out = {
-        "claim": "which conditions keep EpBeta's accuracy over generations (model, δ, resampling control, "
-        "synthetic size, soft labels), beside predict's separation, within-class variance and LDA accuracy",
+        "claim": "which conditions keep EpBeta's accuracy over generations (model, δ, "
+        "resampling control, synthetic size, soft labels, a least-tail design), beside "
+        "predict's separation, within-class variance, LDA accuracy and kurtosis",
         "config": {
             "dataset": "digits8x8",
             "n_train": int(xtr.shape[0]),
@@ -518,7 +571,8 @@ def main(argv=None) -> dict:
         pass
     table = _table(results, generations)
     out = {
-        "claim": "EpBeta(δ=0.05) keeps accuracy over generations; Unif(0,1) collapses (paper, CIFAR-10)",
+        "claim": "EpBeta(δ=0.05) keeps accuracy over generations; "
+        "Unif(0,1) collapses (paper, CIFAR-10)",
         "config": {
             "dataset": dataset,
             "model": kind,
@@ -567,7 +621,9 @@ def _plot(out, results, generations):
         m, s = np.asarray(r["accuracy_mean"]), np.asarray(r["accuracy_sd"])
         axes[0].plot(t, m, "o-", ms=3, color=col, label=r["label"])
         axes[0].fill_between(t, m - s, m + s, color=col, alpha=0.2)
-        for ax, key in zip(axes[1:], ("total_var_ratio", "separation_ratio", "within_var_ratio")):
+        for ax, key in zip(
+            axes[1:], ("total_var_ratio", "separation_ratio", "within_var_ratio"), strict=True
+        ):
             ax.plot(t, r[f"{key}_measured"], "o", ms=3, color=col, label=f"{r['label']} measured")
             ax.plot(t, r[f"{key}_predicted"], "-", color=col, lw=1, label="predict applied t times")
     axes[0].set_ylabel("test accuracy on real data (%)")
