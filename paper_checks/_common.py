@@ -161,6 +161,43 @@ def write_json(out: Path, name: str, data: dict) -> Path:
     return path
 
 
+def write_check(
+    args,
+    name: str,
+    *,
+    claim: str,
+    config: dict,
+    what: str,
+    result: str,
+    max_abs_z: float,
+    passed: bool,
+    figures=(),
+    **data,
+) -> dict:
+    """The common end of a one-check script: ``{claim, config, **data, checks, figures}``.
+
+    ``config`` gains ``quick`` and ``seed`` from ``args``; ``checks`` is the one entry
+    ``{name, what, result, max_abs_z, passed}``. Written to ``args.out/NAME.json``; returned.
+    """
+    out = {
+        "claim": claim,
+        "config": {**config, "quick": args.quick, "seed": args.seed},
+        **data,
+        "checks": [
+            {
+                "name": name,
+                "what": what,
+                "result": result,
+                "max_abs_z": float(max_abs_z),
+                "passed": bool(passed),
+            }
+        ],
+        "figures": list(figures),
+    }
+    write_json(args.out, name, out)
+    return out
+
+
 def save_fig(fig, out: Path, filename: str, dpi: int = 90) -> str:
     """Save a matplotlib figure as PNG into ``out`` and close it; returns the file name."""
     import matplotlib.pyplot as plt

@@ -79,35 +79,27 @@ def main(argv=None) -> dict:
     zmax = float(max(zall))
     empty = sum(r["records_in_empty_cells"] for r in res.values())
     zprod = min(r["independent_parents_max_abs_z"] for r in res.values())
-    checks = [
-        {
-            "name": "joint_categorical",
-            "what": f"{len(p)} cells of species × island × sex (penguins), {len(CASES)} law/τ cases, {total} records each",
-            "result": (
-                f"{int((p > 0).sum())} non-empty cells kept (records in empty cells: {empty}); independent parents "
-                f"per column would put a cell at |z| = {zprod:.0f}"
-            ),
-            "max_abs_z": zmax,
-            "passed": bool(zmax < 4.5 and empty == 0),
-        }
-    ]
-    out = {
-        "claim": "categorical columns cut on one weight keep their joint distribution exactly",
-        "config": {
+    return C.write_check(
+        args,
+        NAME,
+        claim="categorical columns cut on one weight keep their joint distribution exactly",
+        config={
             "records": total,
             "cases": [list(c) for c in CASES],
             "columns": list(pen.label_names),
             "sizes": list(sizes),
-            "quick": args.quick,
-            "seed": args.seed,
         },
-        "original_p": p,
-        "cases": res,
-        "checks": checks,
-        "figures": [],
-    }
-    C.write_json(args.out, NAME, out)
-    return out
+        what=f"{len(p)} cells of species × island × sex (penguins), {len(CASES)} law/τ cases, "
+        f"{total} records each",
+        result=(
+            f"{int((p > 0).sum())} non-empty cells kept (records in empty cells: {empty}); "
+            f"independent parents per column would put a cell at |z| = {zprod:.0f}"
+        ),
+        max_abs_z=zmax,
+        passed=zmax < 4.5 and empty == 0,
+        original_p=p,
+        cases=res,
+    )
 
 
 if __name__ == "__main__":

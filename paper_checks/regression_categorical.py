@@ -116,39 +116,31 @@ def main(argv=None) -> dict:
         }
     zmax = float(max(zs))
     ep, un = res["epbeta:0.05"], res["unif"]
-    checks = [
-        {
-            "name": "regression_categorical",
-            "what": "OLS of y on (1, x, dummy) after mixup with a shared weight vs the closed-form limit "
-            "with Cov[x~, D~] = (1−u) Cov[x, D]",
-            "result": (
-                f"dummy coefficient {orig[2]:.3f} on the original data; EpBeta(δ=0.05) {ep['mean_coef'][2]:.3f} "
-                f"(predicted {ep['predicted_limit'][2]:.3f}), Unif(0,1) {un['mean_coef'][2]:.3f} "
-                f"(predicted {un['predicted_limit'][2]:.3f})"
-            ),
-            "max_abs_z": zmax,
-            "passed": bool(zmax < 4.5),
-        }
-    ]
-    out = {
-        "claim": "with a categorical covariate, a shared weight moves OLS coefficients by the closed form in K and u",
-        "config": {
+    return C.write_check(
+        args,
+        NAME,
+        claim="with a categorical covariate, a shared weight moves OLS coefficients by the "
+        "closed form in K and u",
+        config={
             "n": n,
             "beta": list(BETA),
             "p_dummy": 0.4,
             "batches": batches,
             "records_per_batch": m,
             "laws": list(LAWS),
-            "quick": args.quick,
-            "seed": args.seed,
         },
-        "original_fit": orig,
-        "laws": res,
-        "checks": checks,
-        "figures": [],
-    }
-    C.write_json(args.out, NAME, out)
-    return out
+        what="OLS of y on (1, x, dummy) after mixup with a shared weight vs the closed-form "
+        "limit with Cov[x~, D~] = (1−u) Cov[x, D]",
+        result=(
+            f"dummy coefficient {orig[2]:.3f} on the original data; EpBeta(δ=0.05) "
+            f"{ep['mean_coef'][2]:.3f} (predicted {ep['predicted_limit'][2]:.3f}), Unif(0,1) "
+            f"{un['mean_coef'][2]:.3f} (predicted {un['predicted_limit'][2]:.3f})"
+        ),
+        max_abs_z=zmax,
+        passed=zmax < 4.5,
+        original_fit=orig,
+        laws=res,
+    )
 
 
 if __name__ == "__main__":

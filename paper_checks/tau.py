@@ -117,36 +117,27 @@ def main(argv=None) -> dict:
         }
     zmax, umax = float(max(zs)), float(max(udiff))
     minimised = all(r["u_grid_min"] >= r["u_half"] - 1e-9 for r in res.values())
-    checks = [
-        {
-            "name": "tau",
-            "what": f"τ ∈ {{{', '.join(map(str, TAUS))}}}: u(τ) vs quadrature; class proportions and class means "
-            "vs predict(tau=τ) (penguins); τ = 1/2 minimises u",
-            "result": (
-                f"|u_jaxmix − u_quadrature| ≤ {umax:.1e}; u(τ) smallest at τ = "
-                + ", ".join(f"{r['argmin_tau']:.2f} ({r['label']})" for r in res.values())
-            ),
-            "max_abs_z": zmax,
-            "passed": bool(zmax < 5.0 and umax < 1e-5 and minimised),
-        }
-    ]
-    out = {
-        "claim": "class proportions kept for every τ; class means shift by u(τ); τ = 1/2 minimises u",
-        "config": {
+    return C.write_check(
+        args,
+        NAME,
+        claim="class proportions kept for every τ; class means shift by u(τ); τ = 1/2 minimises u",
+        config={
             "laws": list(LAWS),
             "taus": list(TAUS),
             "batches": batches,
             "records_per_batch": m,
-            "quick": args.quick,
-            "seed": args.seed,
         },
-        "tau_grid": grid,
-        "laws": res,
-        "checks": checks,
-        "figures": [],
-    }
-    C.write_json(args.out, NAME, out)
-    return out
+        what=f"τ ∈ {{{', '.join(map(str, TAUS))}}}: u(τ) vs quadrature; class proportions and "
+        "class means vs predict(tau=τ) (penguins); τ = 1/2 minimises u",
+        result=(
+            f"|u_jaxmix − u_quadrature| ≤ {umax:.1e}; u(τ) smallest at τ = "
+            + ", ".join(f"{r['argmin_tau']:.2f} ({r['label']})" for r in res.values())
+        ),
+        max_abs_z=zmax,
+        passed=zmax < 5.0 and umax < 1e-5 and minimised,
+        tau_grid=grid,
+        laws=res,
+    )
 
 
 if __name__ == "__main__":
