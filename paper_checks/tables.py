@@ -96,7 +96,8 @@ def provenance(data, check) -> str:
     if "command" not in m:
         return (
             f"*`{check}.json` predates run metadata: it records jax {m.get('jax', '?')}, jaxmix "
-            f"{m.get('jaxmix', '?')}, backend {m.get('backend', '?')}, written {m.get('written_utc', '?')}; "
+            f"{m.get('jaxmix', '?')}, backend {m.get('backend', '?')}, "
+            f"written {m.get('written_utc', '?')}; "
             "no command line, commit, machine or wall time.*"
         )
     mach = m.get("machine", {})
@@ -118,7 +119,7 @@ def figure1_table(r):
     if d is None:
         return missing("figure1", "is missing")
     rows = []
-    for spec, law in d["laws"].items():
+    for law in d["laws"].values():
         gens = {gg["t"]: gg for gg in law["generations"]}
         ts = [t for t in (1, 5, 10) if t in gens]
         meas = ", ".join(g(gens[t]["var_ratio"][0]) for t in ts)
@@ -176,7 +177,10 @@ def _reg_rows(d, n):
             if e is None:
                 continue
             diff, se = e["diff_vs_original"][1], e["diff_vs_original_se"][1]
-            zmax = max(abs(a / b) for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"]))
+            zmax = max(
+                abs(a / b)
+                for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"], strict=True)
+            )
             rows.append(
                 [
                     f"{e['law']}, {scheme.replace('_', ' ')}",
@@ -207,7 +211,7 @@ def regression_table(r):
 
 
 def regression_shared_z(r):
-    """Largest |z| of (synthetic − original fit) over the coefficients, shared weight, per n and law."""
+    """Largest |z| of (synthetic − original fit) per coefficient, shared weight, per n and law."""
     d = r.get("regression")
     if d is None:
         return missing("regression", "is missing")
@@ -220,7 +224,9 @@ def regression_shared_z(r):
             if e is None:
                 row.append("—")
                 continue
-            zs = [a / b for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"])]
+            zs = [
+                a / b for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"], strict=True)
+            ]
             k = max(range(len(zs)), key=lambda i: abs(zs[i]))
             row.append(f"{f(zs[k], 2)} (β{k})")
         rows.append(row)
@@ -237,7 +243,7 @@ def regression_shared_zmax(r):
         abs(a / b)
         for key, e in d["results"].items()
         if key.endswith("|shared")
-        for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"])
+        for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"], strict=True)
     )
     return f(z, 2)
 
@@ -281,8 +287,9 @@ def theorems_summary(r):
     wc = max(CLAIMS, key=lambda c: worst[c[0]])
     return (
         f"{z['count']} z-scores in all: mean {f(z['mean'], 2)}, sd {f(z['sd'], 2)}, "
-        f"{f(100 * z['frac_abs_gt_2'], 1)} % beyond ±2 (N(0,1): 4.6 %), {f(100 * z['frac_abs_gt_3'], 2)} % "
-        f"beyond ±3 (0.27 %), largest |z| {f(z['max_abs'], 2)} ({worst['table']}, {worst['law']}, {wc[1]})"
+        f"{f(100 * z['frac_abs_gt_2'], 1)} % beyond ±2 (N(0,1): 4.6 %), "
+        f"{f(100 * z['frac_abs_gt_3'], 2)} % beyond ±3 (0.27 %), largest |z| "
+        f"{f(z['max_abs'], 2)} ({worst['table']}, {worst['law']}, {wc[1]})"
     )
 
 
@@ -296,7 +303,8 @@ def theorems_odelta(r):
                 cv.append(e["class_var_error_max"])
                 fd.append(e["thm10_11_formula_max_abs_diff"])
     return (
-        f"the closed form equals `predict` to {g(max(fd), 1)} (float32); the O(δ) errors at δ = 0.05 are "
+        f"the closed form equals `predict` to {g(max(fd), 1)} (float32); "
+        "the O(δ) errors at δ = 0.05 are "
         f"at most {f(max(cm), 3)} sd for class means and {f(max(cv), 3)} for class variances "
         "(in units of the total variance)"
     )
@@ -374,7 +382,7 @@ def tabular_bias_z(r):
                 b, se = e["groups"][gr]["bias"], e["groups"][gr]["se"]
                 pred = e.get("predicted", {}).get(gr) if gr == "class_mean" else None
                 tgt = pred if pred is not None else [0.0] * len(b)
-                zs = [_z(bb, ss, tt) for bb, ss, tt in zip(b, se, tgt)]
+                zs = [_z(bb, ss, tt) for bb, ss, tt in zip(b, se, tgt, strict=True)]
                 zs = [z for z in zs if z is not None]
                 if not zs:
                     row.append("n/a (replications identical: SE 0)")
@@ -526,7 +534,7 @@ def model_collapse_accuracy(r):
 
 
 def model_collapse_lead(r):
-    """From which t EpBeta's lead over each other law stays above 2 SE (sd over runs / sqrt(runs))."""
+    """From which t EpBeta's lead over each other law stays above 2 SE (sd over runs / √runs)."""
     d = r["model_collapse"]
     laws, runs = d["laws"], d["config"]["runs"]
     ep = next(s for s in laws if s.startswith("epbeta"))
@@ -557,7 +565,8 @@ def model_collapse_config(r):
     c = d["config"]
     return (
         f"{c['n_train']} train / {c['n_test']} test, {c['model'].upper()}, {c['epochs']} epochs, "
-        f"batch {c['batch_size']}, Adam {c['lr']:g}, {c['generations']} generations, {c['runs']} runs"
+        f"batch {c['batch_size']}, Adam {c['lr']:g}, {c['generations']} generations, "
+        f"{c['runs']} runs"
     )
 
 
@@ -634,8 +643,10 @@ def model_collapse_grid(r):
                     f"{f(c['accuracy_mean'][t], 1)} ± {f(c['accuracy_sd'][t], 1)}" for t in ts
                 ),
                 " / ".join(f(c["lda_accuracy_predicted"][t], 1) for t in ts),
-                f"{f(c['separation_ratio_measured'][tmax], 3)} / {f(c['separation_ratio_predicted'][tmax], 3)}",
-                f"{f(c['within_var_ratio_measured'][tmax], 3)} / {f(c['within_var_ratio_predicted'][tmax], 3)}",
+                f"{f(c['separation_ratio_measured'][tmax], 3)} / "
+                f"{f(c['separation_ratio_predicted'][tmax], 3)}",
+                f"{f(c['within_var_ratio_measured'][tmax], 3)} / "
+                f"{f(c['within_var_ratio_predicted'][tmax], 3)}",
             ]
         )
     t_lab = " / ".join(map(str, ts))
@@ -652,6 +663,162 @@ def model_collapse_grid(r):
             f"within-class var at t = {tmax}: measured / predicted",
         ],
         rows,
+    )
+
+
+def _grid(r):
+    d = r.get("model_collapse_grid")
+    if d is None:
+        return None, None
+    return d, d["config"]
+
+
+def _cond(d, model, law, size=1, labels="cut"):
+    return d["conditions"].get(f"{model}|{law}|{size}|{labels}")
+
+
+def _diff_z(a, b, t, runs):
+    """(difference of mean accuracies at t, z with SE = sqrt((sd_a² + sd_b²)/runs))."""
+    diff = a["accuracy_mean"][t] - b["accuracy_mean"][t]
+    se = math.sqrt((a["accuracy_sd"][t] ** 2 + b["accuracy_sd"][t] ** 2) / runs)
+    return diff, (diff / se if se > 0 else 0.0)
+
+
+def model_collapse_grid_drop(r):
+    """Per condition: accuracy lost from t = 0 to t = T (± SE over runs) beside the loss the
+    closed-form LDA on predict's moments gives, and the predicted (1 − u)^T class-mean distance."""
+    d, c = _grid(r)
+    if d is None:
+        return missing("model_collapse", "has no `model_collapse_grid.json` yet")
+    tmax, runs = c["generations"], c["runs"]
+    rows = []
+    for e in d["conditions"].values():
+        a = [x[0] - x[tmax] for x in e["accuracy_runs"]]
+        m = sum(a) / len(a)
+        sd = math.sqrt(sum((v - m) ** 2 for v in a) / (len(a) - 1)) if len(a) > 1 else 0.0
+        lda = e["lda_accuracy_predicted"]
+        rows.append(
+            [
+                e["model"].upper(),
+                e["label"],
+                f"×{e['size_ratio']}",
+                e["labels"],
+                f"{f(m, 1)} ± {f(sd / math.sqrt(runs), 1)}",
+                f(lda[0] - lda[tmax], 1),
+                f(e["mean_distance_ratio_closed_form"][tmax], 3),
+            ]
+        )
+    return table(
+        [
+            "model",
+            "law",
+            "synthetic size",
+            "labels",
+            f"accuracy lost t = 0 → {tmax} (points ± SE)",
+            f"LDA on predicted moments: points lost t = 0 → {tmax}",
+            f"(1 − u)^{tmax}",
+        ],
+        rows,
+    )
+
+
+def model_collapse_grid_kurtosis(r):
+    """Median pixel kurtosis per generation, measured (± SE over runs) / kurtosis_map's curve."""
+    d, c = _grid(r)
+    if d is None:
+        return missing("model_collapse", "has no `model_collapse_grid.json` yet")
+    tmax = c["generations"]
+    ts = [t for t in (0, 1, 2, 5, 10, 15, 20, 25) if t <= tmax]
+    keys = [
+        ("mlp", "epbeta:0.05"),
+        ("mlp", "min_d:0.05"),
+        ("mlp", "unif"),
+        ("mlp", "bootstrap"),
+    ]
+    rows = []
+    for model, law in keys:
+        e = _cond(d, model, law)
+        if e is None or "kurtosis_median_measured" not in e:
+            continue
+        km, ks, kp = (
+            e["kurtosis_median_measured"],
+            e["kurtosis_median_measured_se"],
+            e["kurtosis_median_predicted"],
+        )
+        rows.append(
+            [e["label"], g(e["tail_d"], 3)]
+            + [f"{f(km[t], 2)} ± {f(ks[t], 2)} / {f(kp[t], 2)}" for t in ts]
+        )
+    if not rows:
+        return "*Not generated: the grid JSON has no kurtosis columns.*"
+    return table(
+        ["law (MLP, ×1, cut)", "d = E[W²(1−W)²]"] + [f"t = {t}" for t in ts],
+        rows,
+    )
+
+
+def model_collapse_grid_tail(r):
+    """EpBeta(δ) against the least-d design at the same δ (same K = 1, same u): accuracy per t."""
+    d, c = _grid(r)
+    if d is None:
+        return missing("model_collapse", "has no `model_collapse_grid.json` yet")
+    a, b = _cond(d, "mlp", "epbeta:0.05"), _cond(d, "mlp", "min_d:0.05")
+    if a is None or b is None:
+        return "*Not generated: the grid has no EpBeta(0.05) / least-d pair.*"
+    tmax, runs = c["generations"], c["runs"]
+    ts = [t for t in (0, 1, 2, 3, 5, 8, 10, 12, 15, 20, 25) if t <= tmax]
+    rows = []
+    for t in ts:
+        diff, z = _diff_z(b, a, t, runs)
+        rows.append(
+            [
+                str(t),
+                f"{f(a['accuracy_mean'][t], 1)} ± {f(a['accuracy_sd'][t], 1)}",
+                f"{f(b['accuracy_mean'][t], 1)} ± {f(b['accuracy_sd'][t], 1)}",
+                f"{f(diff, 1)} ({f(z, 1)})",
+                f"{f(a['kurtosis_median_measured'][t], 2)} / "
+                f"{f(b['kurtosis_median_measured'][t], 2)}",
+            ]
+        )
+    return table(
+        [
+            "t",
+            f"{a['label']} (d = {g(a['tail_d'], 3)})",
+            f"{b['label']} (d = {g(b['tail_d'], 3)})",
+            "least-d − EpBeta (z)",
+            "median pixel kurtosis: EpBeta / least-d",
+        ],
+        rows,
+    )
+
+
+def model_collapse_grid_tail_verdict(r):
+    """The least-d vs EpBeta comparison in one sentence: where |z| > 2, and the mean difference."""
+    d, c = _grid(r)
+    if d is None:
+        return "*not run yet.*"
+    a, b = _cond(d, "mlp", "epbeta:0.05"), _cond(d, "mlp", "min_d:0.05")
+    if a is None or b is None:
+        return "*not run yet.*"
+    tmax, runs = c["generations"], c["runs"]
+    zs = [_diff_z(b, a, t, runs) for t in range(1, tmax + 1)]
+    above = [t for t, (_, z) in enumerate(zs, 1) if z > 2]
+    below = [t for t, (_, z) in enumerate(zs, 1) if z < -2]
+    mean_diff = sum(x for x, _ in zs) / len(zs)
+    # the mean over t of the per-t differences; its SE from the per-run averages over t
+    pa = [sum(v[1:]) / tmax for v in a["accuracy_runs"]]
+    pb = [sum(v[1:]) / tmax for v in b["accuracy_runs"]]
+
+    def sd(v):
+        m = sum(v) / len(v)
+        return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+
+    se = math.sqrt((sd(pa) ** 2 + sd(pb) ** 2) / runs)
+    return (
+        f"averaged over t = 1..{tmax}, least-d minus EpBeta is {f(mean_diff, 1)} points "
+        f"(SE {f(se, 1)}, z = {f(mean_diff / se if se > 0 else 0.0, 1)}); per generation, "
+        f"z > 2 at t = {', '.join(map(str, above)) or 'none'}, z < −2 at t = "
+        f"{', '.join(map(str, below)) or 'none'} ({tmax} generations, {runs} runs each)"
     )
 
 
@@ -729,6 +896,10 @@ GENERATORS = {
     "model_collapse_lead": model_collapse_lead,
     "model_collapse_grid": model_collapse_grid,
     "model_collapse_grid_meta": model_collapse_grid_meta,
+    "model_collapse_grid_drop": model_collapse_grid_drop,
+    "model_collapse_grid_kurtosis": model_collapse_grid_kurtosis,
+    "model_collapse_grid_tail": model_collapse_grid_tail,
+    "model_collapse_grid_tail_verdict": model_collapse_grid_tail_verdict,
     "model_collapse_moments": model_collapse_moments,
     "model_collapse_meta": model_collapse_meta,
     "implied": implied_table,
