@@ -32,7 +32,8 @@ def _fmt(v) -> str:
 
 
 def markdown_table(rows: Table, headers: dict[str, str] | None = None) -> str:
-    """A GitHub-markdown table of ``rows``; ``headers`` maps keys to column titles (and picks them)."""
+    """A GitHub-markdown table of ``rows``; ``headers`` maps keys to column titles (and picks
+    them)."""
     if not rows:
         return "(none)\n"
     keys = list(headers) if headers else list(rows[0])
@@ -69,19 +70,38 @@ def _top(rows: Table, key, name: str) -> tuple[Table, str]:
 
 _COLUMN_HEADERS = {
     "column": "column",
-    "mean_real": "mean real",
     "mean_pred": "mean pred",
     "mean_synth": "mean synth",
     "mean_se": "± SE",
     "mean_z": "mean z",
-    "mean_flag": "mean flagged",
     "var_ratio_pred": "var ratio pred",
     "var_ratio_synth": "var ratio synth",
     "var_ratio_se": "± SE",
-    "var_z": "z",
-    "flag": "flagged",
+    "var_z": "var z",
+    "skew_pred": "skew pred",
+    "skew_synth": "skew synth",
+    "skew_se": "± SE",
+    "kurt_pred": "kurt pred",
+    "kurt_synth": "kurt synth",
+    "kurt_se": "± SE",
+    "flagged": "flagged",
     "outside_pct": "outside range %",
 }
+_FLAGS = {"mean_flag": "mean", "flag": "var", "skew_flag": "skew", "kurt_flag": "kurt"}
+_COLUMN_Z = ("var_z", "mean_z", "skew_z", "kurt_z")
+
+
+def _with_flags(rows: Table) -> Table:
+    """Column rows with ``flagged``: the flagged statistics, e.g. "var, kurt" (markdown only)."""
+    return [
+        {**r, "flagged": ", ".join(v for k, v in _FLAGS.items() if r.get(k))} if "flag" in r else r
+        for r in rows
+    ]
+
+
+def _para(text: str, note: str) -> str:
+    """One paragraph: ``text`` followed by the top-rows ``note`` when there is one."""
+    return f"{text} {note}" if note else text + "\n"
 
 
 def to_markdown(
@@ -93,10 +113,10 @@ def to_markdown(
     src = f"real `{sources[0]}`, synthetic `{sources[1]}`" if sources else "real vs synthetic"
     t = fid.tables
     cols, note_c = _top(
-        t["columns"],
+        _with_flags(t["columns"]),
         lambda r: max(
-            r.get("var_z", r["var_ratio_synth"] - r["var_ratio_pred"]),
-            r.get("mean_z", 0.0),
+            [r.get("var_z", r["var_ratio_synth"] - r["var_ratio_pred"])]
+            + [r[k] for k in _COLUMN_Z[1:] if k in r],
             key=lambda v: abs(v) if math.isfinite(v) else 0.0,
         ),
         "columns",
@@ -119,19 +139,26 @@ def to_markdown(
         f"standard error from the {m['rows_synth']} synthetic rows, *z* = (synth - pred) / SE. "
         f"A column is flagged when |z| > {Z_WARN:g} and the gap exceeds "
         f"{100 * MATERIAL:.0f} % of the variance; "
-        f"a column or class mean when |z| > {Z_WARN:g} and the gap exceeds {MATERIAL:g} real sd.\n",
+        f"a column or class mean when |z| > {Z_WARN:g} and the gap exceeds {MATERIAL:g} real sd; "
+        f"a skewness (m3/σ³) when |z| > {Z_WARN:g} and the gap exceeds {MATERIAL:g}, a kurtosis "
+        f"(m4/σ⁴, 3 for a Gaussian) when |z| > {Z_WARN:g} and the gap exceeds "
+        f"{100 * MATERIAL:.0f} % of the prediction.\n",
         "## Headline\n",
         "\n".join(f"- {line}" for line in headline(fid)) + "\n",
         "![variance ratios](variance_ratio.png)\n",
         "## Weights\n",
         markdown_table(law_rows) if law_rows else "",
         "![weight density](weight_density.png)\n",
-        "## Columns: mean, variance ratio (synthetic / real), share outside the real range\n",
+        "## Columns: mean, variance ratio (synthetic / real), skewness, kurtosis, share outside "
+        "the real range\n",
         note_c,
-        markdown_table(cols, {k: v for k, v in _COLUMN_HEADERS.items() if k in t["columns"][0]}),
+        markdown_table(cols, {k: v for k, v in _COLUMN_HEADERS.items() if k in cols[0]}),
         "## Pairs: correlation\n",
-        "corr err = synthetic - real correlation; cov err = (synthetic - real covariance) / (real sd × real sd).\n",
-        note_p,
+        _para(
+            "corr err = synthetic - real correlation; cov err = (synthetic - real covariance) / "
+            "(real sd × real sd).",
+            note_p,
+        ),
         markdown_table(
             pairs,
             {
@@ -149,9 +176,11 @@ def to_markdown(
     if fid.label_names:
         parts += [
             "## Class means per category\n",
-            "In real sd units: err = synthetic - real, pred err = predicted - real (the O(δ) shift of "
-            "Theorem 4), z = (synthetic - predicted) / SE.\n",
-            note_k,
+            _para(
+                "In real sd units: err = synthetic - real, pred err = predicted - real (the O(δ) "
+                "shift of Theorem 4), z = (synthetic - predicted) / SE.",
+                note_k,
+            ),
             markdown_table(
                 classes,
                 {

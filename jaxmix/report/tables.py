@@ -12,15 +12,26 @@ generations of repeated synthesis), and the one realized by the synthetic table.
 - per categorical column and category: the share of rows and the class means
   (predicted: x̄ + E[V] (μ_l - x̄), Theorem 4);
 - OLS slopes of each numeric column on all the others, β = Σ_oo⁻¹ Σ_or, from each covariance;
-- per column the share of synthetic values outside the real [min, max] (EpBeta extrapolates).
+- per column the share of synthetic values outside the real [min, max] (EpBeta extrapolates);
+- per column skewness m3/σ³ and kurtosis m4/σ⁴ (predicted through the exact order-3 and order-4
+  maps of ``jaxmix.higher``, ``skewness_map`` and ``kurtosis_map``, G generations, with
+  replacement: skewness is multiplied by T3/K^(3/2), kurtosis + 3 by 1 + 2d under variance
+  preservation; docs/higher_moments.md).
 
 Monte Carlo error: given the real table, the m synthetic records are iid draws from the
 population whose moments ``predict`` gives, so a realized statistic differs from its prediction
 by sampling noise of order 1/sqrt(m). Each row carries that standard error (SE), estimated from
 the synthetic table: sd/sqrt(m) for a mean, sqrt((μ4 - s⁴)/m) for a variance,
-(1 - r²)/sqrt(m) for a correlation, the class sd/sqrt(m_l) for a class mean. A gap is flagged
-only when it is material (:data:`MATERIAL`, 5 % of the variance) and beyond :data:`Z_WARN` SE;
-at 4 SE a correctly working synthesizer raises a false warning about once in 16,000 columns.
+(1 - r²)/sqrt(m) for a correlation, the class sd/sqrt(m_l) for a class mean, and for skewness
+and kurtosis the delta method: with c = x - x̄ and the sample moments m2, m3, m4, each row's
+influence on g1 = m3/m2^(3/2) is ψ3/m2^(3/2) - (3/2)(m3/m2^(5/2)) ψ2 and on b2 = m4/m2² is
+ψ4/m2² - 2(m4/m2³) ψ2 (ψ2 = c² - m2, ψ3 = c³ - m3 - 3 m2 c, ψ4 = c⁴ - m4 - 4 m3 c), and the SE is
+the root mean square influence over sqrt(m) (moments up to order 6 and 8 enter through the
+squares; 6/m and 24/m for a Gaussian). Every row uses one rule, :func:`beyond_noise`: a gap is
+flagged only when it is material (:data:`MATERIAL`: 5 % of the variance; 0.05 sd for a mean;
+0.05 for a skewness, which is already in σ³ units; 5 % of the predicted kurtosis) and beyond
+:data:`Z_WARN` SE; at 4 SE a correctly working synthesizer raises a false warning about once in
+16,000 statistics.
 
 A categorical column with more than :data:`MAX_CATEGORIES` categories keeps its most frequent
 ``MAX_CATEGORIES - 1`` (by real share) and merges the rest into one class ``(other)``. Merging is
@@ -45,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from jaxmix import _checks
+from jaxmix import _checks, compile_cache, higher
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, predict
 from jaxmix.schemes import Scheme, as_scheme
@@ -59,7 +70,9 @@ __all__ = [
     "MAX_CATEGORIES",
     "Table",
     "Z_WARN",
+    "beyond_noise",
     "class_table",
+    "column_shape",
     "column_table",
     "describe_law",
     "fidelity",
@@ -70,6 +83,7 @@ __all__ = [
     "ols_table",
     "pair_table",
     "predict_generations",
+    "predict_shape",
     "table_summary",
 ]
 
@@ -81,11 +95,21 @@ Z_WARN = 4.0  # ... nor one within this many standard errors
 MAX_CATEGORIES = 20  # categories per categorical column shown; the rest are merged into "(other)"
 
 
+def beyond_noise(gap: float, se: float, material: float) -> tuple[float, bool]:
+    """The flag rule of every row: z = gap / SE, flagged when |gap| > ``material`` and
+    |z| > :data:`Z_WARN`. z is 0 for a zero gap with zero SE, NaN for an undefined SE (never
+    flagged)."""
+    gap, se = float(gap), float(se)
+    z = gap / se if se > 0 else (0.0 if gap == 0 else float("nan"))
+    return z, bool(abs(gap) > material and abs(z) > Z_WARN)
+
+
 # --- weights ---------------------------------------------------------------------------------
 
 
 def describe_law(law) -> str:
-    """A one-line name with parameters, e.g. ``EpBeta(alpha=0.78, beta=0.78, eps0=0.3, eps1=0.3)``."""
+    """A one-line name with parameters, e.g.
+    ``EpBeta(alpha=0.78, beta=0.78, eps0=0.3, eps1=0.3)``."""
     if isinstance(law, Scheme):
         if law.shared and len(law.laws) == 1:
             return describe_law(law.laws[0])
@@ -116,19 +140,26 @@ def law_moments(law: AbstractLaw, *, tau: float = 0.5) -> dict[str, float]:
     K = 1 - 2E[W] + 2E[W²] is the per-generation (co)variance factor (Theorem 2) and
     u = E[1 - V] the class-mean shift (Theorem 4; u = δ under variance preservation).
     """
-    tau_arr = jnp.asarray(tau, _checks.float_dtype())
-    table = _tabulate(Scheme((law,)), tau_arr)
-    m1, m2 = float(table.laws[0].m1), float(table.laws[0].m2)
+    tau_arr = np.asarray(tau, _checks.float_dtype())
+    # one program for E[W], E[W²] and u, run from a stored executable when the cache is on
+    m1, m2, u = (float(v) for v in np.asarray(compile_cache.call(_law_moments_jit, law, tau_arr)))
     lo, hi = (float(np.asarray(v)) for v in law.support)
     return {
         "E[W]": m1,
         "Var[W]": m2 - m1 * m1,
         "E[W^2]-E[W]": m2 - m1,
         "K": 1.0 - 2.0 * m1 + 2.0 * m2,
-        "u": float(_shift(table, tau_arr)),
+        "u": u,
         "support_low": lo,
         "support_high": hi,
     }
+
+
+@jax.jit
+def _law_moments_jit(law, tau):
+    """(E[W], E[W²], u) stacked: the moment table and the class-mean shift in one program."""
+    table = _tabulate(Scheme((law,)), tau)
+    return jnp.stack([table.laws[0].m1, table.laws[0].m2, class_mean_shift(table, tau=tau)])
 
 
 @eqx.filter_jit
@@ -368,7 +399,12 @@ def fidelity(
     )
     tables = {
         "columns": column_table(
-            real, synth, pred, names, noise=column_noise(x_real, x_synth, real_range, synth_values)
+            real,
+            synth,
+            pred,
+            names,
+            noise=column_noise(x_real, x_synth, real_range, synth_values),
+            shape=predict_shape(x_real, scheme, generations),
         ),
         "pairs": pair_table(real, synth, pred, names),
         "classes": class_table(real_by, synth_by, pred_by, names, label_names, categories),
@@ -472,7 +508,8 @@ def fidelity_frames(
         missing = [v for v in values if str(v) not in lookup]
         if missing:
             raise ValueError(
-                f"column {name!r} of the synthetic table has category {missing[0]!r}, which the real table does not have."
+                f"column {name!r} of the synthetic table has category {missing[0]!r}, which the "
+                "real table does not have."
             )
         remap = np.asarray([lookup[str(v)] for v in values], np.int64)
         codes.append(remap[synth.labels[:, ss.categorical.index(name)]])
@@ -527,6 +564,61 @@ def column_noise(x_real, x_synth, real_range=None, x_values=None) -> dict[str, n
         "mean_se": np.sqrt(s2 / m),
         "var_se": np.sqrt(np.clip(m4 - s2**2, 0, None) / m),
         "outside": _outside_share(x_synth if x_values is None else x_values, lo - tol, hi + tol),
+        **column_shape(x_synth),
+    }
+
+
+def column_shape(x) -> dict[str, np.ndarray]:
+    """Per column of x (m, d): skewness g1 = m3/m2^(3/2), kurtosis b2 = m4/m2² (1/m moments)
+    and their delta-method standard errors (module docstring), each (d,); NaN for a constant
+    column. One column at a time, so the memory is O(m) beyond x."""
+    x = np.asarray(x, np.float64)
+    m, d = x.shape
+    out = {k: np.full(d, np.nan) for k in ("skew", "skew_se", "kurt", "kurt_se")}
+    for k in range(d):
+        c = x[:, k] - x[:, k].mean()
+        c2 = c * c
+        m2, m3, m4 = c2.mean(), (c2 * c).mean(), (c2 * c2).mean()
+        if not m2 > 0:
+            continue
+        psi2 = c2 - m2
+        psi3 = c2 * c - m3 - 3.0 * m2 * c
+        psi4 = c2 * c2 - m4 - 4.0 * m3 * c
+        inf_skew = psi3 / m2**1.5 - 1.5 * m3 / m2**2.5 * psi2
+        inf_kurt = psi4 / m2**2 - 2.0 * m4 / m2**3 * psi2
+        out["skew"][k], out["kurt"][k] = m3 / m2**1.5, m4 / m2**2
+        out["skew_se"][k] = math.sqrt(np.mean(inf_skew**2) / m)
+        out["kurt_se"][k] = math.sqrt(np.mean(inf_kurt**2) / m)
+    return out
+
+
+@eqx.filter_jit
+def _shape_maps(scheme, skew, kurt, generations):
+    return (
+        higher.skewness_map(scheme, skew, generations),
+        higher.kurtosis_map(scheme, kurt, generations),
+    )
+
+
+def predict_shape(x_real, weights, generations: int = 1) -> dict[str, np.ndarray]:
+    """Per column: the real table's skewness and kurtosis (``skew_real``, ``kurt_real``) and
+    the predicted ones after ``generations`` rounds of mixup with replacement (``skew_pred``,
+    ``kurt_pred``: ``jaxmix.higher.skewness_map`` and ``kurtosis_map``, the exact order-3 and
+    order-4 maps on a column), each (d,)."""
+    real = column_shape(x_real)
+    f = _checks.float_dtype()
+    sp, kp = _shape_maps(
+        as_scheme(weights),
+        jnp.asarray(real["skew"], f),
+        jnp.asarray(real["kurt"], f),
+        jnp.asarray(generations, f),
+    )
+    d = real["skew"].shape[0]
+    return {
+        "skew_real": real["skew"],
+        "kurt_real": real["kurt"],
+        "skew_pred": np.broadcast_to(np.asarray(sp, np.float64), (d,)),
+        "kurt_pred": np.broadcast_to(np.asarray(kp, np.float64), (d,)),
     }
 
 
@@ -551,7 +643,13 @@ def _corr(cov) -> np.ndarray:
 
 
 def column_table(
-    real: Summary, synth: Summary, pred: Summary, names: Sequence[str], *, noise=None
+    real: Summary,
+    synth: Summary,
+    pred: Summary,
+    names: Sequence[str],
+    *,
+    noise=None,
+    shape=None,
 ) -> Table:
     """Per column: mean (real, predicted, synthetic), variance and variance ratio synthetic/real.
 
@@ -561,7 +659,11 @@ def column_table(
     predicted) / SE, ``flag`` (gap > MATERIAL and |z| > Z_WARN), ``mean_err_sd`` = (synthetic -
     predicted mean) / real sd, ``mean_z`` = (synthetic - predicted mean) / mean_se,
     ``mean_flag`` (the same rule: |mean_err_sd| > MATERIAL and |mean_z| > Z_WARN) and
-    ``outside_pct``, the percentage of synthetic values outside the real range.
+    ``outside_pct``, the percentage of synthetic values outside the real range. With ``shape``
+    (:func:`predict_shape`) as well, ``skew_real``, ``skew_pred``, ``skew_synth``, ``skew_se``,
+    ``skew_z``, ``skew_flag`` and the same six ``kurt_*`` cells (skewness m3/σ³, kurtosis m4/σ⁴;
+    flagged by :func:`beyond_noise`, material above 0.05 in skewness and 5 % of the predicted
+    kurtosis).
     """
     vr, vs, vp = _np(real.variance), _np(synth.variance), _np(pred.variance)
     rs, rp = _ratio(vs, vr), _ratio(vp, vr)
@@ -579,26 +681,48 @@ def column_table(
         }
         if noise is not None:
             se = float(noise["var_se"][c] / vr[c]) if vr[c] > 0 else float("nan")
-            gap = row["var_ratio_synth"] - row["var_ratio_pred"]
-            z = gap / se if se > 0 else (0.0 if gap == 0 else float("nan"))
+            z, flag = beyond_noise(row["var_ratio_synth"] - row["var_ratio_pred"], se, MATERIAL)
             sd = math.sqrt(vr[c]) if vr[c] > 0 else float("nan")
             mgap = row["mean_synth"] - row["mean_pred"]
             mse = float(noise["mean_se"][c])
-            mz = mgap / mse if mse > 0 else (0.0 if mgap == 0 else float("nan"))
+            mz, mflag = beyond_noise(mgap, mse, MATERIAL * sd)
             row.update(
                 {
                     "mean_err_sd": mgap / sd,
-                    "mean_z": float(mz),
-                    "mean_flag": bool(abs(mgap) > MATERIAL * sd and abs(mz) > Z_WARN),
+                    "mean_z": mz,
+                    "mean_flag": mflag,
                     "mean_se": mse,
                     "var_ratio_se": se,
-                    "var_z": float(z),
-                    "flag": bool(abs(gap) > MATERIAL and abs(z) > Z_WARN),
+                    "var_z": z,
+                    "flag": flag,
                     "outside_pct": float(100.0 * noise["outside"][c]),
                 }
             )
+            if shape is not None and "skew" in noise:
+                row.update(_shape_cells(c, shape, noise))
         rows.append(row)
     return rows
+
+
+def _shape_cells(c: int, shape, noise) -> dict[str, Any]:
+    """Skewness and kurtosis cells of column c: real, predicted, realized, SE, z, flag."""
+    out: dict[str, Any] = {}
+    for stat in ("skew", "kurt"):
+        pred, synth = float(shape[f"{stat}_pred"][c]), float(noise[stat][c])
+        se = float(noise[f"{stat}_se"][c])
+        material = MATERIAL if stat == "skew" else MATERIAL * abs(pred)
+        z, flag = beyond_noise(synth - pred, se, material)
+        out.update(
+            {
+                f"{stat}_real": float(shape[f"{stat}_real"][c]),
+                f"{stat}_pred": pred,
+                f"{stat}_synth": synth,
+                f"{stat}_se": se,
+                f"{stat}_z": z,
+                f"{stat}_flag": flag,
+            }
+        )
+    return out
 
 
 def pair_table(real: Summary, synth: Summary, pred: Summary, names: Sequence[str]) -> Table:
@@ -652,7 +776,9 @@ def class_table(real_by, synth_by, pred_by, names, label_names, categories) -> T
                     if (m_l > 0 and sd[f] > 0)
                     else float("nan")
                 )
-                z = (ms - float(p.class_means[c, f])) / (se * sd[f]) if se > 0 else float("nan")
+                z, flag = beyond_noise(
+                    ms - float(p.class_means[c, f]), se * sd[f], MATERIAL * sd[f]
+                )
                 rows.append(
                     {
                         "class": f"{lname}={cat}",
@@ -667,12 +793,8 @@ def class_table(real_by, synth_by, pred_by, names, label_names, categories) -> T
                         if sd[f] > 0
                         else float("nan"),
                         "mean_se_sd": float(se),
-                        "mean_z": float(z),
-                        "flag": bool(
-                            sd[f] > 0
-                            and abs(ms - float(p.class_means[c, f])) > MATERIAL * sd[f]
-                            and abs(z) > Z_WARN
-                        ),
+                        "mean_z": z,
+                        "flag": flag,
                     }
                 )
     return rows
@@ -725,6 +847,48 @@ def _kept(row) -> str:
     )
 
 
+_SHAPE_WORDS = {"skew": "skewness", "kurt": "kurtosis"}
+
+
+def _shape_lines(cols: Table, g: int) -> list[str]:
+    """The predicted tail change (the column whose kurtosis moves most) and a warning per
+    statistic whose realized value differs from the prediction beyond noise."""
+    lines = []
+    moved = [r for r in cols if math.isfinite(r["kurt_pred"] - r["kurt_real"])]
+    if moved:
+        r = max(moved, key=lambda r: abs(r["kurt_pred"] - r["kurt_real"]))
+        factors = [
+            r2["skew_pred"] / r2["skew_real"]
+            for r2 in cols
+            if math.isfinite(r2["skew_real"]) and abs(r2["skew_real"]) > 1e-12
+        ]
+        skew = ""
+        if factors:
+            lo, hi = min(factors), max(factors)
+            span = f"{lo:.3g}" + (f" to {hi:.3g}" if hi - lo > 5e-4 else "")
+            skew = f"; skewness × {span} predicted"
+        lines.append(
+            f"Tails after {g} generation(s): kurtosis of {r['column']} {r['kurt_real']:.3g} "
+            f"(real) → {r['kurt_pred']:.3g} predicted, {r['kurt_synth']:.3g} ± "
+            f"{r['kurt_se']:.2g} realized "
+            f"(the largest predicted change; 3 for a Gaussian){skew}."
+        )
+    for stat, word in _SHAPE_WORDS.items():
+        flagged = sorted((r for r in cols if r[f"{stat}_flag"]), key=lambda r: -abs(r[f"{stat}_z"]))
+        if flagged:
+            shown = "; ".join(
+                f"{r['column']} {r[f'{stat}_synth']:.3g} against {r[f'{stat}_pred']:.3g} ± "
+                f"{r[f'{stat}_se']:.2g} predicted (z = {r[f'{stat}_z']:+.1f})"
+                for r in flagged[:5]
+            )
+            more = f" (and {len(flagged) - 5} more, see columns.csv)" if len(flagged) > 5 else ""
+            lines.append(
+                f"**WARNING: {word} differs from the prediction beyond noise** in {len(flagged)} "
+                f"of {len(cols)} columns: {shown}{more}."
+            )
+    return lines
+
+
 def headline(fid: Fidelity) -> list[str]:
     """One-line verdicts on variance, range, covariance and class means (what a reader must see
     first). A warning names the direction and gives the expected value with its SE."""
@@ -752,16 +916,17 @@ def headline(fid: Fidelity) -> list[str]:
             shown = "; ".join(f"{r['column']} {_kept(r)}" for r in flagged[:5])
             more = f" (and {len(flagged) - 5} more, see columns.csv)" if len(flagged) > 5 else ""
             lines.append(
-                f"**WARNING: variance differs from the prediction beyond noise** in {len(flagged)} of "
-                f"{len(cols)} columns: {shown}{more}."
+                f"**WARNING: variance differs from the prediction beyond noise** in "
+                f"{len(flagged)} of {len(cols)} columns: {shown}{more}."
             )
         else:
             finite = [r for r in cols if math.isfinite(r["var_z"])]
             if finite:
                 worst = max(finite, key=lambda r: abs(r["var_z"]))
                 lines.append(
-                    f"Variance as predicted in every column, within noise (|z| ≤ {Z_WARN:g} or a gap under "
-                    f"{100 * MATERIAL:.0f} %); largest gap: {worst['column']} {_kept(worst)} "
+                    f"Variance as predicted in every column, within noise (|z| ≤ {Z_WARN:g} "
+                    f"or a gap under {100 * MATERIAL:.0f} %); largest gap: {worst['column']} "
+                    f"{_kept(worst)} "
                     f"(z = {worst['var_z']:+.1f})."
                 )
         mflag = [r for r in cols if r.get("mean_flag")]
@@ -776,12 +941,15 @@ def headline(fid: Fidelity) -> list[str]:
                 f"**WARNING: mean differs from the prediction beyond noise** in {len(mflag)} of "
                 f"{len(cols)} columns: {shown}{more}."
             )
+        if "kurt_z" in cols[0]:
+            lines += _shape_lines(cols, g)
         out = max(cols, key=lambda r: r["outside_pct"])
         bounds = fid.meta.get("bounds", "keep")
         if bounds == "keep":
             if out["outside_pct"] > 0:
                 lines.append(
-                    f"Outside the real range: up to {out['outside_pct']:.1f} % of values ({out['column']}); "
+                    f"Outside the real range: up to {out['outside_pct']:.1f} % of values "
+                    f"({out['column']}); "
                     "kept as drawn (bounds = keep), so the moments are the predicted ones."
                 )
             else:
@@ -791,7 +959,8 @@ def headline(fid: Fidelity) -> list[str]:
             lines.append(
                 f"Bounds = {bounds}: values held to the real range (outside now: up to "
                 f"{out['outside_pct']:.1f} %); price: the variance ratio moved by a median "
-                f"{100 * float(np.nanmedian(shift)):+.1f} % (range {100 * float(np.nanmin(shift)):+.1f} % to "
+                f"{100 * float(np.nanmedian(shift)):+.1f} % "
+                f"(range {100 * float(np.nanmin(shift)):+.1f} % to "
                 f"{100 * float(np.nanmax(shift)):+.1f} %) from the prediction."
             )
     pairs = [r for r in fid.tables["pairs"] if math.isfinite(r["corr_err"])]
@@ -819,7 +988,8 @@ def headline(fid: Fidelity) -> list[str]:
     if classes:
         worst = max(classes, key=lambda r: abs(r["mean_err_sd"]))
         lines.append(
-            f"Largest class-mean error: {worst['mean_err_sd']:+.3f} sd ({worst['column']} | {worst['class']}; "
+            f"Largest class-mean error: {worst['mean_err_sd']:+.3f} sd "
+            f"({worst['column']} | {worst['class']}; "
             f"predicted {worst['pred_err_sd']:+.3f} sd, "
             f"SE {worst['mean_se_sd']:.3f} sd)."
         )
