@@ -95,8 +95,9 @@ def run_metadata() -> dict:
 
     The exact command line (as ``parse_args`` saw it), the git commit (``+dirty`` when tracked
     files differ from it), jax/jaxmix/numpy versions, x64, backend and devices, the machine
-    (platform, CPU model, logical cores, cores this process may use), start and end (UTC) and
-    the wall time in seconds since ``parse_args``.
+    (platform, CPU model, logical cores, cores this process may use), start and end (UTC), the
+    wall time in seconds since ``parse_args`` and the 1/5/15-minute load average at the end (the
+    wall time of a run on shared cores depends on it).
     """
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
@@ -125,6 +126,7 @@ def run_metadata() -> dict:
         "started_utc": _RUN.get("started_utc"),
         "written_utc": _utc_now(),
         "wall_s": None if started is None else round(time.perf_counter() - started, 1),
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
     }
 
 

@@ -103,8 +103,15 @@ def provenance(data, check) -> str:
     mach = m.get("machine", {})
     wall = m.get("wall_s")
     wall_s = "n/a" if wall is None else f"{wall / 60:.1f} min"
+    load = m.get("load_average_at_end")
+    if load:
+        wall_s += (
+            f" (load average {' / '.join(f'{v:.1f}' for v in load)} over 1/5/15 min at the end)"
+        )
+    commit = m.get("git_commit") or "?"
+    dirty = " (tree with uncommitted changes)" if commit.endswith("+dirty") else ""
     return (
-        f"`{m['command']}` at commit `{(m.get('git_commit') or '?')[:12]}`, jax {m.get('jax')}, "
+        f"`{m['command']}` at commit `{commit[:12]}`{dirty}, jax {m.get('jax')}, "
         f"jaxmix {m.get('jaxmix')}, {mach.get('cpu', '?')} ({mach.get('usable_cores', '?')} of "
         f"{mach.get('logical_cores', '?')} cores usable), {m.get('backend')}, "
         f"{'float64' if m.get('x64') else 'float32'}, {m.get('started_utc', '?')}, wall {wall_s}."
