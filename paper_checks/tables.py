@@ -41,7 +41,10 @@ MARKER = re.compile(
 
 
 #: JSONs that live beside another check's: name -> (folder, file stem)
-EXTRA = {"model_collapse_grid": ("model_collapse", "model_collapse_grid")}
+EXTRA = {
+    "model_collapse_grid": ("model_collapse", "model_collapse_grid"),
+    "higher_moments": ("higher_moments", "higher_moments"),
+}
 
 
 def load_results(results: Path = RESULTS) -> dict:
@@ -81,8 +84,16 @@ def g(x, sig=3) -> str:
 
 
 def table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    """A Markdown table; a "|" inside a cell (|z|, |u − u'|) is escaped so it stays one cell."""
+
+    def cell(c):
+        return str(c).replace("\\|", "|").replace("|", "\\|")
+
+    lines = [
+        "| " + " | ".join(cell(h) for h in header) + " |",
+        "| " + " | ".join("---" for _ in header) + " |",
+    ]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -880,6 +891,75 @@ def implied_meta(r):
     return " ".join(lines) if lines else "*none committed yet.*"
 
 
+def higher_moments_table(r):
+    """Per law: K, T3, d, and body mass's kurtosis realised ± SE / predicted at a few t."""
+    d = r.get("higher_moments")
+    if d is None:
+        return missing("higher_moments", "is missing")
+    c = d["config"]
+    col = c["columns"].index("body_mass_g") if "body_mass_g" in c["columns"] else 0
+    tmax = c["generations"]
+    ts = [t for t in (1, 5, 10, 25) if t <= tmax]
+    rows = []
+    for e in d["laws"].values():
+        rows.append(
+            [e["label"], f(e["K"], 4), f(e["T3"], 4), g(e["d"], 3)]
+            + [
+                f"{f(e['kurtosis_realized_mean'][t][col], 2)} ± "
+                f"{f(e['kurtosis_realized_se'][t][col], 2)} / "
+                f"{f(e['kurtosis_predicted'][t][col], 2)}"
+                for t in ts
+            ]
+            + [f(e["max_abs_z"], 2)]
+        )
+    return table(
+        ["law", "K", "T3", "d"]
+        + [f"kurtosis of {c['columns'][col]}, t = {t}: realised ± SE / predicted" for t in ts]
+        + ["max |z| (skewness and kurtosis, all columns, t ≥ 1)"],
+        rows,
+    )
+
+
+def higher_moments_meta(r):
+    d = r.get("higher_moments")
+    if d is None:
+        return missing("higher_moments", "is missing")
+    c = d["config"]
+    return provenance(d, "higher_moments") + (
+        f" {c['dataset']}, {c['generations']} generations, {c['runs']} chains of "
+        f"{c['rows_per_generation']} records."
+    )
+
+
+def paper_wall(r):
+    """The wall time of ``make paper``: the sum of the wall times the JSONs record, per script."""
+    names = list(CHECKS) + ["higher_moments", "model_collapse_grid"]
+    parts, total, missing_meta, loads = [], 0.0, [], []
+    for name in names:
+        d = r.get(name)
+        m = (d or {}).get("meta", {})
+        if d is None:
+            continue
+        if m.get("wall_s") is None or "command" not in m:
+            missing_meta.append(name)
+            continue
+        total += m["wall_s"]
+        parts.append(f"{name} {m['wall_s'] / 60:.1f}")
+        if m.get("load_average_at_end"):
+            loads.append(m["load_average_at_end"][1])
+    if not parts:
+        return "not yet measured"
+    txt = f"{total / 60:.0f} min in all ({', '.join(parts)} min)"
+    if loads:
+        txt += (
+            f", under a 5-minute load average between {min(loads):.1f} and {max(loads):.1f} "
+            "at the ends of the runs on 2 cores"
+        )
+    if missing_meta:
+        txt += f"; without a recorded wall time: {', '.join(missing_meta)}"
+    return txt
+
+
 GENERATORS = {
     "figure1": figure1_table,
     "figure1_meta": figure1_meta,
@@ -910,6 +990,9 @@ GENERATORS = {
     "model_collapse_moments": model_collapse_moments,
     "model_collapse_meta": model_collapse_meta,
     "implied": implied_table,
+    "paper_wall": paper_wall,
+    "higher_moments": higher_moments_table,
+    "higher_moments_meta": higher_moments_meta,
     "implied_meta": implied_meta,
 }
 
