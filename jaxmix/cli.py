@@ -2,10 +2,11 @@
 
     jaxmix synth IN.csv -o OUT.csv -n N [--seed S] [--weights SPEC] [--delta D] [--eps E]
                  [--tau T] [--categorical COL,...] [--integer COL,...] [--generations G]
-                 [--bounds keep|clip|resample] [--keep-float COL,...] [--missing keep|drop|error] [--quiet]
+                 [--bounds keep|clip|resample] [--keep-float COL,...]
+                 [--missing keep|drop|error] [--quiet]
     jaxmix report REAL.csv SYNTH.csv -o DIR [--weights SPEC] [--delta D] [--eps E] [--tau T]
                  [--categorical COL,...] [--generations G] [--drop-missing]
-    jaxmix design --delta D [--eps E] [--tau T]
+    jaxmix design --delta D [--eps E] [--tau T] [--minimize-tail]
 
 Weights (SPEC): the grammar of ``jaxmix.specs``: ``epbeta`` (default: Algorithm 1,
 ``jaxmix.select_epbeta(delta, eps0=eps, eps1=eps, tau=tau)`` with delta = 0.05, eps = 0.3),
@@ -123,14 +124,16 @@ def _add_weight_args(p: argparse.ArgumentParser, *, report: bool = False) -> Non
         p.add_argument(
             "--drop-missing",
             action="store_true",
-            help="accepted for compatibility: rows with a missing value are always left out of the moments",
+            help="accepted for compatibility: rows with a missing value are always left out of "
+            "the moments",
         )
     else:
         p.add_argument(
             "--missing",
             choices=("keep", "drop", "error"),
             default="keep",
-            help="missing values: keep (default: kept at their real rate), drop (rows with one), error",
+            help="missing values: keep (default: kept at their real rate), drop (rows with one), "
+            "error",
         )
         p.add_argument("--drop-missing", action="store_true", help="the same as --missing drop")
 
@@ -139,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``jaxmix`` command."""
     parser = _Parser(
         prog="jaxmix",
-        description="Structure-preserving mixup: synthesize tables, report fidelity, design weight laws.",
+        description="Structure-preserving mixup: synthesize tables, report fidelity, design "
+        "weight laws.",
     )
     sub = parser.add_subparsers(
         dest="command", metavar="{synth,report,design}", parser_class=_Parser
@@ -208,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"support [-eps, 1+eps] (default {DEFAULT_EPS})",
     )
     p.add_argument("--tau", type=float, default=0.5, help="cut point (default 0.5)")
+    p.add_argument(
+        "--minimize-tail",
+        action="store_true",
+        help="also the variance-preserving law with u = delta of least tail factor "
+        "d = E[W^2(1-W)^2] (eps0 = 0, eps1 free), beside Algorithm 1's, with d and the "
+        "kurtosis of a Gaussian column after 1, 10 and 25 generations",
+    )
     return parser
 
 
@@ -304,9 +315,9 @@ def cmd_synth(args, out=None) -> int:
     n = args.num_rows
     if args.generations > 1 and n > MEMORY_ROWS:
         raise UsageError(
-            f"-n {n} with --generations {args.generations}: every intermediate generation is kept in "
-            f"memory, so N is at most {MEMORY_ROWS} rows there; use a smaller N (or --generations 1, "
-            "which writes any N chunk by chunk)."
+            f"-n {n} with --generations {args.generations}: every intermediate generation is kept "
+            f"in memory, so N is at most {MEMORY_ROWS} rows there; use a smaller N (or "
+            "--generations 1, which writes any N chunk by chunk)."
         )
     need, free = _estimated_bytes(frame, n), shutil.disk_usage(out_dir).free
     if need > free:
@@ -426,7 +437,8 @@ def _align_synth(real, synth, real_path, synth_path):
     bad = [c for c in rs.numeric if c not in ss.numeric]
     if bad:
         raise UsageError(
-            f"{synth_path}: column {bad[0]!r} is numeric in {real_path} but not in the synthetic table."
+            f"{synth_path}: column {bad[0]!r} is numeric in {real_path} but not in the synthetic "
+            "table."
         )
     x = synth.x[:, [ss.numeric.index(c) for c in rs.numeric]]
     codes = []
@@ -443,7 +455,8 @@ def _align_synth(real, synth, real_path, synth_path):
                 remap.append(lookup[str(v)])
             else:
                 raise UsageError(
-                    f"{synth_path}: column {name!r} has category {v!r}, which {real_path} does not have."
+                    f"{synth_path}: column {name!r} has category {v!r}, which {real_path} does "
+                    "not have."
                 )
         codes.append(np.asarray(remap, np.int64)[synth.labels[:, ss.categorical.index(name)]])
     labels = np.stack(codes, axis=1) if codes else None
@@ -481,7 +494,7 @@ def cmd_report(args, out=None) -> int:
     if not cats and record and isinstance(record.get("categorical"), list):
         cats = tuple(str(c) for c in record["categorical"])  # as synth split the table
     real = _load(args.real, cats, True, "REAL.csv")  # moments of the complete rows
-    # the synthetic table's categorical columns are the real table's, whatever their values look like
+    # the synthetic table's categorical columns are the real table's, whatever their values are
     synth = _load(args.synth, (), True, "SYNTH.csv")
     if set(synth.spec.columns) == set(real.spec.columns) and not set(real.spec.categorical) <= set(
         synth.spec.categorical
@@ -548,24 +561,70 @@ def cmd_design(args, out=None) -> int:
     print(f"E[W]         {m['E[W]']:.6g}", file=out or sys.stdout)
     print(f"Var[W]       {m['Var[W]']:.6g}", file=out or sys.stdout)
     print(
-        f"E[W^2]-E[W]  {m['E[W^2]-E[W]']:.3g}   (0: variances and covariances kept; K = {m['K']:.6g})",
+        f"E[W^2]-E[W]  {m['E[W^2]-E[W]']:.3g}   (0: variances and covariances kept; "
+        f"K = {m['K']:.6g})",
         file=out or sys.stdout,
     )
     print(
-        f"u            {m['u']:.6g}   (class means move by u (mu_l - mean); target delta = {args.delta:g})",
+        f"u            {m['u']:.6g}   (class means move by u (mu_l - mean); "
+        f"target delta = {args.delta:g})",
         file=out or sys.stdout,
     )
     print(
         f"support      [{m['support_low']:.6g}, {m['support_high']:.6g}]   (tau = {args.tau:g})",
         file=out or sys.stdout,
     )
+    if args.minimize_tail:
+        _print_least_tail(args, law, out or sys.stdout)
     return 0
+
+
+TAIL_GENERATIONS = (1, 10, 25)  # generations at which ``design --minimize-tail`` shows kurtosis
+
+
+def _print_least_tail(args, law, out) -> None:
+    """``design --minimize-tail``: the least-d law (``jaxmix.higher.min_tail_epbeta``, eps0 = 0)
+    beside Algorithm 1's, with d and the kurtosis of a Gaussian column over generations."""
+    import jax.numpy as jnp
+
+    from jaxmix import higher
+    from jaxmix.report import describe_law, law_moments
+
+    least, _ = higher.min_tail_epbeta(args.delta, eps0=0.0, tau=args.tau)
+    laws = {"select_epbeta": law, "least d": least}
+    cells: dict[str, list[str]] = {"": list(laws)}
+    for g in laws.values():
+        m = law_moments(g, tau=args.tau)
+        kurt = higher.kurtosis_map(g, 3.0, jnp.asarray(TAIL_GENERATIONS, jnp.float32))
+        for key, text in (
+            ("E[W^2]-E[W]", f"{m['E[W^2]-E[W]']:.3g}"),
+            ("u", f"{m['u']:.6g}"),
+            ("support", f"[{m['support_low'] + 0.0:.4g}, {m['support_high']:.4g}]"),
+            ("d", f"{float(higher.tail_factor(g)):.4g}"),
+            *(
+                (f"kurtosis G={t}", f"{float(k):.4g}")
+                for t, k in zip(TAIL_GENERATIONS, kurt, strict=True)
+            ),
+        ):
+            cells.setdefault(key, []).append(text)
+    print(
+        f"least-d law  {describe_law(least)}   (--minimize-tail: variance kept, u = delta, "
+        "eps0 = 0, eps1 free)",
+        file=out,
+    )
+    for key, (a, b) in cells.items():
+        print(f"{key:<14}{a:<16}{b}", file=out)
+    print(
+        "(d = E[W^2(1-W)^2]; kurtosis of a Gaussian column (3 in the real table) after G "
+        "generations: kurtosis + 3 grows by 1 + 2d per generation)",
+        file=out,
+    )
 
 
 COMMANDS = {"synth": cmd_synth, "report": cmd_report, "design": cmd_design}
 
 
-def _error_line(err: BaseException) -> str:
+def _error_line(err: BaseException | str) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     return f"jaxmix: error: {text}"
 

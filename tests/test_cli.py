@@ -329,6 +329,37 @@ def test_report_bad_input(tmp_path, capsys):
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
 
 
+def test_design_minimize_tail_prints_d_and_kurtosis_beside_algorithm_1(capsys):
+    """--minimize-tail: the least-d law (higher.min_tail_epbeta, eps0 = 0) beside
+    select_epbeta's, both variance-preserving with u = delta; d as jaxmix.higher computes it and
+    the Gaussian-column kurtosis after 1/10/25 generations as the closed form
+    (3 + 3)(1 + 2d)^G - 3 from the printed d (to the 4 printed digits)."""
+    from jaxmix import higher
+    from jaxmix.select import select_epbeta
+
+    rc, out, err = run(["design", "--delta", 0.05, "--minimize-tail"], capsys)
+    assert rc == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("law          EpBeta(") and "eps0=0.3, eps1=0.3" in lines[0]
+    least = next(line for line in lines if line.startswith("least-d law"))
+    assert "eps0=0," in least
+    rows = {line[:14].strip(): line[14:].split() for line in lines[lines.index(least) + 1 : -1]}
+    assert rows[""] == ["select_epbeta", "least", "d"]
+    plain_law, (least_law, _) = select_epbeta(0.05), higher.min_tail_epbeta(0.05)
+    d = [float(v) for v in rows["d"]]
+    assert d[0] == pytest.approx(float(higher.tail_factor(plain_law)), rel=1e-3)
+    assert d[1] == pytest.approx(float(higher.tail_factor(least_law)), rel=1e-3)
+    assert d[1] < d[0]
+    for g in (1, 10, 25):
+        got = [float(v) for v in rows[f"kurtosis G={g}"]]
+        want = [6.0 * (1.0 + 2.0 * dd) ** g - 3.0 for dd in d]
+        assert got == pytest.approx(want, rel=2e-3 * g), (g, got, want)
+    for col in range(2):
+        assert abs(float(rows["E[W^2]-E[W]"][col])) < 1e-5
+        assert float(rows["u"][col]) == pytest.approx(0.05, abs=1e-4)
+    assert "least-d" not in run(["design", "--delta", 0.05], capsys)[1]
+
+
 def test_design_unattainable_delta(capsys):
     rc, out, err = run(["design", "--delta", 0.5], capsys)
     assert_user_error(rc, err, "largest attainable delta is")
@@ -513,7 +544,9 @@ def test_bounds_modes(bounds, tmp_path, capsys):
     else:
         assert f"Bounds = {bounds}" in out and "price: the variance ratio moved by a median" in out
     cols = pd.read_csv(tmp_path / "rep" / "columns.csv")
-    assert {"outside_pct", "var_ratio_se", "var_z"} <= set(cols.columns)
+    assert {"outside_pct", "var_ratio_se", "var_z", "skew_pred", "kurt_synth", "kurt_z"} <= set(
+        cols.columns
+    )
 
 
 def test_whole_number_columns_are_rounded_by_default(tmp_path, capsys):
