@@ -435,7 +435,14 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
 
 
 def run_grid(args) -> dict:
-    """``--grid``: every condition of GRID (QUICK_GRID with --quick) on the 8x8 digits."""
+    """``--grid``: every condition of GRID (QUICK_GRID with --quick) on the 8x8 digits.
+
+    ``--only PREFIX[,PREFIX]`` keeps the conditions whose name (``model|law|size|labels``)
+    starts with one of the prefixes (e.g. ``mlp`` or ``cnn8``); each condition keeps the key it
+    has in the full grid, so split runs give the full grid's numbers. The JSON
+    (``OUT/GRID_NAME.json``, ``--grid-name``, default ``model_collapse_grid``) is rewritten after
+    every condition with ``complete`` false until the last one.
+    """
     xtr, ytr, xte, yte = load_digits(args.seed)
     data = tuple(map(jnp.asarray, (xtr, ytr, xte, yte)))
     generations = args.generations or (2 if args.quick else 15)
@@ -443,13 +450,14 @@ def run_grid(args) -> dict:
     epochs = args.epochs or (2 if args.quick else 30)
     batch, lr = 64, 1e-3
     grid = QUICK_GRID if args.quick else GRID
+    only = tuple(p.strip() for p in (args.only or "").split(",") if p.strip())
+    chosen = [
+        (i, c) for i, c in enumerate(grid) if not only or "|".join(map(str, c)).startswith(only)
+    ]
+    if not chosen:
+        raise SystemExit(f"--only {args.only!r} matches no grid condition")
     key = jax.random.key(args.seed)
     trainers, res = {}, {}
-    for i, cond in enumerate(C.progress(grid, desc=f"{NAME} grid", disable=args.no_progress)):
-        name = "|".join(map(str, cond))
-        res[name] = _grid_condition(
-            cond, data, jax.random.fold_in(key, i), generations, runs, epochs, batch, lr, trainers
-        )
     out = {
         "claim": "which conditions keep EpBeta's accuracy over generations (model, δ, "
         "resampling control, synthetic size, soft labels, a least-tail design), beside "
@@ -463,14 +471,22 @@ def run_grid(args) -> dict:
             "epochs": epochs,
             "batch_size": batch,
             "lr": lr,
-            "grid": [list(c) for c in grid],
+            "grid": [list(c) for _, c in chosen],
+            "only": list(only),
             "quick": args.quick,
             "seed": args.seed,
         },
+        "complete": False,
         "conditions": res,
         "figures": [],
     }
-    C.write_json(args.out, f"{NAME}_grid", out)
+    for i, cond in C.progress(chosen, desc=f"{NAME} grid", disable=args.no_progress):
+        name = "|".join(map(str, cond))
+        res[name] = _grid_condition(
+            cond, data, jax.random.fold_in(key, i), generations, runs, epochs, batch, lr, trainers
+        )
+        out["complete"] = len(res) == len(chosen)
+        C.write_json(args.out, args.grid_name, out)
     return out
 
 
@@ -487,6 +503,16 @@ def main(argv=None) -> dict:
             type=Path,
             default=None,
             help="folder of CIFAR-10's python version (data_batch_1..5, test_batch)",
+        )
+        p.add_argument(
+            "--only",
+            default=None,
+            help="with --grid: comma-separated prefixes of condition names (e.g. mlp, cnn8)",
+        )
+        p.add_argument(
+            "--grid-name",
+            default=f"{NAME}_grid",
+            help="with --grid: the JSON's file stem (default model_collapse_grid)",
         )
         p.add_argument("--generations", type=int, default=None)
         p.add_argument("--runs", type=int, default=None)
