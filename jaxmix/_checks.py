@@ -27,6 +27,7 @@ import numbers
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -92,7 +93,10 @@ def _shown(v) -> str:
 
 
 def _traced_positive(x):
-    """x > 0 read from the bits for floats: XLA's CPU arithmetic reads subnormals as 0, numpy not."""
+    """x > 0 read from the bits for floats.
+
+    XLA's CPU arithmetic reads subnormals as 0; numpy does not.
+    """
     if jnp.issubdtype(x.dtype, jnp.floating) and jnp.dtype(x.dtype).itemsize in (4, 8):
         bits = jax.lax.bitcast_convert_type(
             x, jnp.int32 if jnp.dtype(x.dtype).itemsize == 4 else jnp.int64
@@ -102,7 +106,10 @@ def _traced_positive(x):
 
 
 def check_positive(x, name: str, owner: str):
-    """``x``, or an error unless every value is finite and > 0 (concrete now, traced at run time)."""
+    """``x``, or an error unless every value is finite and > 0.
+
+    Concrete values are checked now, traced ones at run time.
+    """
     v = np.asarray(x) if is_concrete(x) else x
     bad = (
         ~(np.isfinite(v) & (v > 0)) if is_concrete(x) else ~(jnp.isfinite(v) & _traced_positive(v))
@@ -113,7 +120,10 @@ def check_positive(x, name: str, owner: str):
 
 
 def check_nonnegative(x, name: str, owner: str):
-    """``x``, or an error unless every value is finite and >= 0 (concrete now, traced at run time)."""
+    """``x``, or an error unless every value is finite and >= 0.
+
+    Concrete values are checked now, traced ones at run time.
+    """
     v = np.asarray(x) if is_concrete(x) else x
     bad = ~(np.isfinite(v) & (v >= 0)) if is_concrete(x) else ~(jnp.isfinite(v) & (v >= 0))
     return fail_if(
@@ -138,7 +148,8 @@ def check_tau(tau, name: str = "tau"):
     tau = to_float(tau, name)
     if np.ndim(tau) != 0:
         raise ValueError(
-            f"{name} must be a scalar cut point, got shape {np.shape(tau)}; one tau serves every record."
+            f"{name} must be a scalar cut point, got shape {np.shape(tau)}; "
+            "one tau serves every record."
         )
     return check_finite_scalar(tau, name)
 
@@ -206,7 +217,8 @@ def check_labels(labels, num_rows: int, name: str = "labels"):
         raise ValueError(f"{name} must have shape (n,) or (n, k), got shape {labels.shape}.")
     if labels.shape[0] != num_rows:
         raise ValueError(
-            f"{name} has {labels.shape[0]} rows but x has {num_rows}; pass one label row per record."
+            f"{name} has {labels.shape[0]} rows but x has {num_rows}; "
+            "pass one label row per record."
         )
     if is_global(labels):  # spans other processes: checked on device, never fetched
         return check_global_labels(labels, name)
@@ -226,7 +238,10 @@ def check_labels(labels, num_rows: int, name: str = "labels"):
             raise TypeError(f"{name} must be integer class codes 0..c-1, got dtype {labels.dtype}.")
     # range before the cast to int32 (2^31 would wrap to -2^31, 2^40 to 0, uint32 2^32-1 to -1)
     top = np.iinfo(np.int32).max
-    msg = f"{name} must be class codes 0..c-1 with c <= 2^31 - 1; found a negative code or one >= 2^31 - 1."
+    msg = (
+        f"{name} must be class codes 0..c-1 with c <= 2^31 - 1; "
+        "found a negative code or one >= 2^31 - 1."
+    )
     if is_concrete(labels):
         arr = np.asarray(labels)
         if arr.size and (int(np.min(arr)) < 0 or int(np.max(arr)) >= top):
@@ -250,13 +265,13 @@ def check_count(n, name: str) -> int:
     return int(n)
 
 
-def check_key(key, name: str = "key"):
+def check_key(key, name: str = "key") -> jax.Array:
     """TypeError unless ``key`` is a JAX PRNG key (typed, or a raw uint32 key of shape (2,))."""
     if isinstance(key, (jax.Array, np.ndarray)):
-        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-            return key
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            return jnp.asarray(key)
         if key.dtype == jnp.uint32 and key.shape[-1:] == (2,):
-            return key
+            return jnp.asarray(key)
     raise TypeError(
         f"{name} must be a JAX PRNG key such as jax.random.key(0), got {type(key).__name__}"
         + (f" of dtype {key.dtype}" if hasattr(key, "dtype") else "")
@@ -290,7 +305,7 @@ def _replicated(x):
 
 
 def _global_stats(x):
-    """(all finite, all integral, min, max) of a global array, reduced on device, as host scalars."""
+    """(all finite, all integral, min, max) of a global array, reduced on device, on the host."""
 
     def stats(a):
         if jnp.issubdtype(a.dtype, jnp.bool_):

@@ -11,7 +11,8 @@ into memory), while the next chunk is computed (JAX dispatches asynchronously).
 - ``mixup_to_callback(key, x, num_samples, weights, callback, ...)`` calls
   ``callback(start, x_chunk)`` or ``callback(start, x_chunk, labels_chunk)`` with numpy arrays.
 - ``mixup_to_npy(key, x, num_samples, weights, path, ...)`` writes ``path`` (and, with labels,
-  ``labels_path``, default ``<path stem>.labels.npy``) readable with ``np.load(..., mmap_mode="r")``.
+  ``labels_path``, default ``<path stem>.labels.npy``) readable with
+  ``np.load(..., mmap_mode="r")``.
 
 A progress bar shows rows done (tqdm when installed, else a plain line on stderr every 10 %).
 """
@@ -53,7 +54,7 @@ def _blocks(key, first_block, x, labels, tau, scheme, num_blocks: int, block_siz
     ids = first_block + jnp.arange(num_blocks, dtype=jnp.uint32)
     keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(ids)
     out = jax.vmap(lambda k: _mixup(k, x, labels, tau, scheme, block_size, replace))(keys)
-    if labels is None:
+    if not isinstance(out, tuple):  # no labels
         return out.reshape((num_blocks * block_size,) + out.shape[2:])
     xs, ls = out
     return (
@@ -76,12 +77,12 @@ def _validate(key, x, num_samples, weights, labels, tau, replace, chunk_size, bl
 
 def mixup_to_callback(
     key: PRNGKeyArray,
-    x: Float[ArrayLike, "n *features"],
+    x: Float[ArrayLike, " n *features"],
     num_samples: int,
     weights,
     callback: Callable,
     *,
-    labels: Int[ArrayLike, "n *k"] | None = None,
+    labels: Int[ArrayLike, " n *k"] | None = None,
     tau: ArrayLike = 0.5,
     replace: bool = True,
     chunk_size: int | None = None,
@@ -144,25 +145,14 @@ def mixup_to_callback(
         bar.close()
 
 
-def _open_npy(path, shape, dtype):
-    f = open(path, "wb")
-    header = {
-        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-        "fortran_order": False,
-        "shape": tuple(shape),
-    }
-    np.lib.format.write_array_header_2_0(f, header)
-    return f
-
-
 def mixup_to_npy(
     key: PRNGKeyArray,
-    x: Float[ArrayLike, "n *features"],
+    x: Float[ArrayLike, " n *features"],
     num_samples: int,
     weights,
     path: str | os.PathLike,
     *,
-    labels: Int[ArrayLike, "n *k"] | None = None,
+    labels: Int[ArrayLike, " n *k"] | None = None,
     labels_path: str | os.PathLike | None = None,
     tau: ArrayLike = 0.5,
     replace: bool = True,
@@ -196,51 +186,26 @@ def mixup_to_npy(
     xv = _checks.check_data(x, "x", min_rows=2)
     path = _check_path(path, "path")
     shape = (int(num_samples) if isinstance(num_samples, (int, np.integer)) else num_samples,)
-    files = {}
     if labels is not None:
         lab = _checks.check_labels(labels, xv.shape[0])
-        if labels_path is None:
-            stem = path[:-4] if path.endswith(".npy") else path
-            labels_path = stem + ".labels.npy"
-        labels_path = _check_path(labels_path, "labels_path")
-        if _same_file(path, labels_path):
-            raise ValueError(
-                f"labels_path must differ from path (both are {path!r}); the labels would "
-                "overwrite the records. Pass another labels_path or leave it at its default."
-            )
+        labels_path = _labels_path(path, labels_path)
 
-    def callback(start, xs, ls=None):
-        if "x" not in files:
-            files["x"] = _AtomicNpy(path, shape + tuple(xs.shape[1:]), xs.dtype)
-            if ls is not None:
-                files["l"] = _AtomicNpy(labels_path, shape + tuple(ls.shape[1:]), ls.dtype)
-        files["x"].write(xs)
-        if ls is not None:
-            files["l"].write(ls)
+    def run(callback):
+        mixup_to_callback(
+            key,
+            xv,
+            num_samples,
+            weights,
+            callback,
+            labels=None if labels is None else lab,
+            tau=tau,
+            replace=replace,
+            chunk_size=chunk_size,
+            block_size=block_size,
+            progress=progress,
+        )
 
-    with _remove_on_sigterm():
-        try:
-            mixup_to_callback(
-                key,
-                xv,
-                num_samples,
-                weights,
-                callback,
-                labels=None if labels is None else lab,
-                tau=tau,
-                replace=replace,
-                chunk_size=chunk_size,
-                block_size=block_size,
-                progress=progress,
-            )
-            for f in files.values():  # every byte written: publish (labels first, then records)
-                f.finish()
-            for name in ("l", "x"):
-                if name in files:
-                    files[name].commit()
-        finally:
-            for f in files.values():
-                f.discard()  # no-op after commit
+    _write_npy_stream(run, path, labels_path, shape[0])
     return path if labels is None else (path, labels_path)
 
 
@@ -270,6 +235,20 @@ def _check_path(path, name: str) -> str:
     if os.path.isdir(path):
         raise ValueError(f"{name} {path!r} is a folder; pass a file name such as {path!r}/out.npy.")
     return path
+
+
+def _labels_path(path: str, labels_path) -> str:
+    """The checked labels file for records file ``path`` (default ``<stem>.labels.npy``)."""
+    if labels_path is None:
+        stem = path[:-4] if path.endswith(".npy") else path
+        labels_path = stem + ".labels.npy"
+    labels_path = _check_path(labels_path, "labels_path")
+    if _same_file(path, labels_path):
+        raise ValueError(
+            f"labels_path must differ from path (both are {path!r}); the labels would "
+            "overwrite the records. Pass another labels_path or leave it at its default."
+        )
+    return labels_path
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -326,6 +305,47 @@ class _AtomicNpy:
         _LIVE_TEMPS.discard(self.tmp)
 
 
+def _write_npy_stream(
+    run, path: str, labels_path: str | os.PathLike | None, num_rows, empty=None
+) -> None:
+    """Call ``run(callback)`` and write the rows it hands over to ``path`` (labels to
+    ``labels_path``), each through an :class:`_AtomicNpy` of ``num_rows`` rows.
+
+    The files are published (labels first, then records) only after ``run`` returns and every
+    byte is on disk; an exception, Ctrl-C or SIGTERM on the way removes the temporary files and
+    leaves the targets as they were. ``empty``: ``(rows, labels or None)``, zero-row arrays
+    written when ``run`` hands over nothing (a process that owns no rows), so that the file
+    still has the stream's width and dtype.
+    """
+    files: dict[str, _AtomicNpy] = {}
+
+    def callback(start, xs, ls=None):
+        if "x" not in files:
+            files["x"] = _AtomicNpy(path, (num_rows,) + tuple(xs.shape[1:]), xs.dtype)
+            if ls is not None:
+                if labels_path is None:
+                    raise ValueError("labels were produced but no labels_path was given.")
+                shape = (num_rows,) + tuple(ls.shape[1:])
+                files["l"] = _AtomicNpy(os.fspath(labels_path), shape, ls.dtype)
+        files["x"].write(xs)
+        if ls is not None:
+            files["l"].write(ls)
+
+    with _remove_on_sigterm():
+        try:
+            run(callback)
+            if "x" not in files and empty is not None:
+                callback(0, *empty)
+            for f in files.values():  # every byte written: publish (labels first, then records)
+                f.finish()
+            for name in ("l", "x"):
+                if name in files:
+                    files[name].commit()
+        finally:
+            for f in files.values():
+                f.discard()  # no-op after commit
+
+
 class _Terminated(SystemExit):
     """Raised by the SIGTERM handler so that ``finally`` blocks remove temporary files."""
 
@@ -371,7 +391,7 @@ def _remove_on_sigterm():
 
 
 def _process_layout(mesh):
-    """(process ranks in order, this process's rank, devices per process, local rank per mesh slot)."""
+    """Process ranks in order, this process's rank, devices per process, local rank per slot."""
     devices = list(mesh.devices.flat)
     procs = sorted({d.process_index for d in devices})
     per = {p: [d for d in devices if d.process_index == p] for p in procs}
@@ -390,7 +410,7 @@ def _process_layout(mesh):
 def _device_blocks(
     key, first_blocks, x, labels, tau, scheme, num_blocks, block_size, replace, sharding
 ):
-    """Row-blocks for every mesh device: (devices, num_blocks * block_size, ...), sharded on axis 0."""
+    """Row-blocks for every mesh device: (devices, num_blocks * block_size, ...) on axis 0."""
     out = jax.vmap(
         lambda b0: _blocks(key, b0, x, labels, tau, scheme, num_blocks, block_size, replace)
     )(first_blocks)
@@ -406,18 +426,18 @@ def process_rows(num_samples: int, block_size: int = BLOCK_SIZE, num_processes: 
         if num_processes is None
         else _checks.check_count(num_processes, "num_processes")
     )
-    per = -(-(-(-num_samples // block_size)) // p_count) * block_size
+    per = _ceil_div(_ceil_div(num_samples, block_size), p_count) * block_size
     return [(min(p * per, num_samples), min((p + 1) * per, num_samples)) for p in range(p_count)]
 
 
 def mixup_to_callback_per_process(
     key: PRNGKeyArray,
-    x: Float[ArrayLike, "n *features"],
+    x: Float[ArrayLike, " n *features"],
     num_samples: int,
     weights,
     callback: Callable,
     *,
-    labels: Int[ArrayLike, "n *k"] | None = None,
+    labels: Int[ArrayLike, " n *k"] | None = None,
     tau: ArrayLike = 0.5,
     replace: bool = True,
     chunk_size: int | None = None,
@@ -452,7 +472,7 @@ def mixup_to_callback_per_process(
         labels = jax.device_put(labels, NamedSharding(mesh, P()))
     p_count, rank, per_proc, proc_rank, local_rank = _process_layout(mesh)
     start, stop = process_rows(num_samples, block_size, p_count)[rank]
-    blocks_per_proc = -(-(-(-num_samples // block_size)) // p_count)
+    blocks_per_proc = _ceil_div(_ceil_div(num_samples, block_size), p_count)
     k = max(1, chunk_size // block_size)  # blocks per device per step
     step_rows = k * per_proc * block_size  # rows per process per step
     sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
@@ -496,12 +516,12 @@ def mixup_to_callback_per_process(
 
 def mixup_to_npy_per_process(
     key: PRNGKeyArray,
-    x: Float[ArrayLike, "n *features"],
+    x: Float[ArrayLike, " n *features"],
     num_samples: int,
     weights,
     path: str | os.PathLike,
     *,
-    labels: Int[ArrayLike, "n *k"] | None = None,
+    labels: Int[ArrayLike, " n *k"] | None = None,
     labels_path: str | os.PathLike | None = None,
     tau: ArrayLike = 0.5,
     replace: bool = True,
@@ -523,33 +543,17 @@ def mixup_to_npy_per_process(
     Returns this process's ``path`` (or ``(path, labels_path)``).
     """
     rank = jax.process_index()
-    path = _process_path(os.fspath(path), rank)
+    path = _check_path(_process_path(_check_path(path, "path"), rank), "path")
     if labels is not None:
-        if labels_path is None:
-            base = os.fspath(path)
-            stem = base[:-4] if base.endswith(".npy") else base
-            labels_path = stem + ".labels.npy"
-        else:
-            labels_path = _process_path(os.fspath(labels_path), rank)
-    files = {}
-    span = {}
-
-    def callback(start, xs, ls=None):
-        if "x" not in files:
-            lo, hi = span["rows"]
-            files["x"] = _new_npy(path, (hi - lo,) + tuple(xs.shape[1:]), xs.dtype)
-            if ls is not None:
-                files["l"] = _new_npy(labels_path, (hi - lo,) + tuple(ls.shape[1:]), ls.dtype)
-        files["x"].write(np.ascontiguousarray(xs).data)
-        if ls is not None:
-            files["l"].write(np.ascontiguousarray(ls).data)
-
-    # this process's range is known before the first callback
+        if labels_path is not None:
+            labels_path = _process_path(_check_path(labels_path, "labels_path"), rank)
+        labels_path = _labels_path(path, labels_path)
     p_count = (
         jax.process_count() if mesh is None else len({d.process_index for d in mesh.devices.flat})
     )
-    span["rows"] = process_rows(num_samples, block_size, p_count)[rank]
-    try:
+    lo, hi = process_rows(num_samples, block_size, p_count)[rank]  # this process's rows
+
+    def run(callback):
         mixup_to_callback_per_process(
             key,
             x,
@@ -564,16 +568,16 @@ def mixup_to_npy_per_process(
             progress=progress,
             mesh=mesh,
         )
-        if "x" not in files:  # no rows for this process: an empty file of the right width
-            feat = tuple(x.shape[1:])
-            dt = _checks.float_dtype()
-            files["x"] = _new_npy(path, (0,) + feat, dt)
-            if labels is not None:
-                files["l"] = _new_npy(labels_path, (0,) + tuple(np.shape(labels)[1:]), np.int32)
-    finally:
-        for f in files.values():
-            f.close()
+
+    # no rows for this process: empty files of the stream's width
+    empty_x = np.zeros((0,) + tuple(np.shape(x)[1:]), _checks.float_dtype())
+    empty_l = None if labels is None else np.zeros((0,) + tuple(np.shape(labels)[1:]), np.int32)
+    _write_npy_stream(run, path, labels_path, hi - lo, empty=(empty_x, empty_l))
     return path if labels is None else (path, labels_path)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def _process_path(path: str, rank: int) -> str:
@@ -581,15 +585,3 @@ def _process_path(path: str, rank: int) -> str:
         return path.replace("{process}", str(rank))
     stem = path[:-4] if path.endswith(".npy") else path
     return f"{stem}.process{rank}.npy"
-
-
-def _new_npy(path: str, shape, dtype):
-    """Open ``path`` for writing and write a .npy header for ``shape`` and ``dtype``."""
-    f = open(path, "wb")
-    header = {
-        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-        "fortran_order": False,
-        "shape": tuple(shape),
-    }
-    np.lib.format.write_array_header_2_0(f, header)
-    return f

@@ -1,4 +1,5 @@
-"""Faults while streaming to .npy (jaxmix.stream.mixup_to_npy), each in a child process:
+"""Faults while streaming to .npy (jaxmix.stream.mixup_to_npy, and for SIGTERM also the
+per-process writer mixup_to_npy_per_process), each in a child process:
 SIGTERM and SIGKILL in the middle of the write, and a full disk (RLIMIT_FSIZE, the per-process
 file-size limit, makes write() fail with EFBIG as a full disk fails with ENOSPC).
 
@@ -44,7 +45,10 @@ CHILD = textwrap.dedent(
             started.append(1)
         time.sleep(0.05)
 
-    real = stream.mixup_to_callback
+    per_process = mode.endswith("_pp")  # the per-process writer (one process: syn.process0.npy)
+    source = "mixup_to_callback_per_process" if per_process else "mixup_to_callback"
+    writer = stream.mixup_to_npy_per_process if per_process else stream.mixup_to_npy
+    real = getattr(stream, source)
 
     def paced(*args, callback=None, **kw):
         def both(start, xs, ls):
@@ -53,9 +57,9 @@ CHILD = textwrap.dedent(
         return real(*args[:4], both, **kw)
 
     if mode != "fsize":
-        stream.mixup_to_callback = paced
+        setattr(stream, source, paced)
     try:
-        stream.mixup_to_npy(
+        writer(
             jax.random.key(0), x, 400_000, jaxmix.Beta(2.0, 2.0), out, labels=labels,
             chunk_size=4096, block_size=4096, progress=False,
         )
@@ -91,31 +95,34 @@ def _wait_for_writing(proc, timeout=300.0):
     time.sleep(0.3)
 
 
-def _old_files(tmp_path):
+def _old_files(tmp_path, stem="syn"):
     old_x, old_l = np.arange(6.0).reshape(3, 2), np.arange(3)
-    np.save(tmp_path / "syn.npy", old_x)
-    np.save(tmp_path / "syn.labels.npy", old_l)
+    np.save(tmp_path / f"{stem}.npy", old_x)
+    np.save(tmp_path / f"{stem}.labels.npy", old_l)
     return old_x, old_l
 
 
-def _assert_old_state(tmp_path, old_x, old_l):
-    np.testing.assert_array_equal(np.load(tmp_path / "syn.npy", mmap_mode="r"), old_x)
-    np.testing.assert_array_equal(np.load(tmp_path / "syn.labels.npy", mmap_mode="r"), old_l)
+def _assert_old_state(tmp_path, old_x, old_l, stem="syn"):
+    np.testing.assert_array_equal(np.load(tmp_path / f"{stem}.npy", mmap_mode="r"), old_x)
+    np.testing.assert_array_equal(np.load(tmp_path / f"{stem}.labels.npy", mmap_mode="r"), old_l)
 
 
 def _temps(tmp_path):
     return glob.glob(str(tmp_path / ".*.jaxmix-*.tmp"))
 
 
-def test_sigterm_mid_write_keeps_the_old_files_and_removes_temporaries(tmp_path):
-    old_x, old_l = _old_files(tmp_path)
-    proc = _spawn(tmp_path, "paced")
+@pytest.mark.parametrize(
+    "mode, stem", [("paced", "syn"), ("paced_pp", "syn.process0")], ids=["single", "per_process"]
+)
+def test_sigterm_mid_write_keeps_the_old_files_and_removes_temporaries(tmp_path, mode, stem):
+    old_x, old_l = _old_files(tmp_path, stem)
+    proc = _spawn(tmp_path, mode)
     _wait_for_writing(proc)
     assert len(_temps(tmp_path)) == 2  # the write is under way, under temporary names
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()[-2000:]
-    _assert_old_state(tmp_path, old_x, old_l)
+    _assert_old_state(tmp_path, old_x, old_l, stem)
     assert _temps(tmp_path) == []
 
 

@@ -170,13 +170,23 @@ def test_npy_is_published_whole_and_leaves_no_temporary(data, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.labels.npy", "x.npy"]
 
 
-def test_error_mid_stream_keeps_the_previous_file(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "writer, source, target",
+    [
+        ("mixup_to_npy", "mixup_to_callback", "x.npy"),
+        ("mixup_to_npy_per_process", "mixup_to_callback_per_process", "x.process0.npy"),
+    ],
+)
+def test_error_mid_stream_keeps_the_previous_file(
+    data, tmp_path, monkeypatch, writer, source, target
+):
     """An error after some chunks were written (here from a failing chunk) leaves the previous
-    complete file and no temporary: the write is published only when every row is on disk."""
+    complete file and no temporary: the write is published only when every row is on disk.
+    The per-process writer (one process here: its file is ``x.process0.npy``) does the same."""
     x, _ = data
-    path = tmp_path / "x.npy"
+    path = tmp_path / target
     np.save(path, np.ones((2, 3)))
-    real = stream.mixup_to_callback
+    real = getattr(stream, source)
     calls = []
 
     def failing(*args, **kw):
@@ -188,20 +198,21 @@ def test_error_mid_stream_keeps_the_previous_file(data, tmp_path, monkeypatch):
 
         return real(*args[:4], cb, **kw)
 
-    monkeypatch.setattr(stream, "mixup_to_callback", failing)
+    monkeypatch.setattr(stream, source, failing)
     with pytest.raises(OSError):
-        jaxmix.mixup_to_npy(
+        getattr(stream, writer)(
             jax.random.key(1),
             x,
             300,
             jaxmix.Uniform(),
-            path,
+            tmp_path / "x.npy",
             chunk_size=BLOCK,
             block_size=BLOCK,
             progress=False,
         )
+    assert len(calls) == 3  # the failure came mid-stream, after two chunks were written
     np.testing.assert_array_equal(np.load(path), np.ones((2, 3)))
-    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
+    assert [p.name for p in tmp_path.iterdir()] == [target]
 
 
 def test_bad_paths_are_refused(data, tmp_path):
