@@ -14,20 +14,44 @@ The library itself never turns the cache on (importing jaxmix changes no JAX set
 ``jaxmix.compile_cache.enable()`` at the start of a script to get the same behaviour. The
 directory is safe to delete at any time. Entries are keyed by JAX/jaxlib version, backend and
 program, so a stale entry is never used.
+
+**Executables.** JAX's cache skips XLA's compile only: a fresh process still traces each program
+to a jaxpr and lowers it to MLIR, which for the design solver and the moment tables takes longer
+than the import. :func:`call` runs a fixed-shape program from a *serialized executable* kept in
+``<directory>/executables`` (JAX's ``serialize_executable``), skipping tracing and lowering too.
+It is used only where the library calls a program on concrete inputs (the concrete path of
+``select_epbeta``/``max_attainable_delta`` and ``report.law_moments``), and only after
+:func:`enable` (without it :func:`call` is a plain call). An entry's key is the program's
+module and qualified name, every argument's shape, dtype and weak type, the pytree structure,
+the backend and device kind, the JAX/jaxlib versions, and a hash of the source of every module
+of the jaxmix package, so a code change never serves an old program. An entry that cannot be
+read, loaded or whose stored key differs is ignored and rewritten; writes go to a temporary file
+renamed into place, so concurrent processes never see half an entry. Results are those of the
+plain call (the same compiled program).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import pathlib
+import pickle
+import tempfile
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["ENV_VAR", "default_dir", "enable"]
+__all__ = ["ENV_VAR", "call", "default_dir", "enable", "executable_dir"]
 
 ENV_VAR = "JAXMIX_CACHE_DIR"
 _OFF = {"", "0", "off", "none", "false", "no"}
 # Programs that compile faster than this are not written (JAX's default is 1 s, which would skip
 # most of the CLI's small programs; many of those together are a large part of a cold start).
 _MIN_COMPILE_SECS = 0.1
+_EXEC_SUBDIR = "executables"
+_FORMAT = 1  # bumped when the entry layout changes
+_exec_dir: pathlib.Path | None = None  # set by enable(); None: call() is a plain call
+_loaded: dict[str, Any] = {}  # key -> Compiled, for repeated calls in one process
 
 
 def default_dir() -> pathlib.Path:
@@ -56,6 +80,7 @@ def enable(path: str | os.PathLike | None = None) -> str | None:
             path = os.environ["JAX_COMPILATION_CACHE_DIR"]
         else:
             path = default_dir()
+    global _exec_dir
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     try:
         os.makedirs(path, exist_ok=True)
@@ -63,4 +88,175 @@ def enable(path: str | os.PathLike | None = None) -> str | None:
         return None  # an unwritable cache must never stop the command
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", _MIN_COMPILE_SECS)
+    _exec_dir = pathlib.Path(path) / _EXEC_SUBDIR
     return path
+
+
+def executable_dir() -> pathlib.Path | None:
+    """Where :func:`call` keeps serialized executables; None until :func:`enable` succeeded."""
+    return _exec_dir
+
+
+@functools.cache
+def _source_hash() -> str:
+    """sha256 over the path and bytes of every ``.py`` file of the jaxmix package."""
+    root = pathlib.Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(b"\0")
+        h.update(f.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _key(fn: Callable, args: tuple) -> str:
+    """The full key of ``fn(*args)`` as text (see the module docstring)."""
+    import jax
+    import jaxlib
+
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    dev = jax.devices()[0]
+    parts = [
+        f"format={_FORMAT}",
+        f"fn={getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}",
+        f"tree={treedef}",
+        "args=" + ",".join(str(jax.typeof(x)) for x in leaves),
+        f"backend={jax.default_backend()}/{dev.platform}/{dev.device_kind}/{jax.device_count()}",
+        f"jax={jax.__version__}/jaxlib={jaxlib.__version__}",
+        f"x64={jax.config.jax_enable_x64}",
+        f"source={_source_hash()}",
+    ]
+    return "\n".join(parts)
+
+
+def _entry_path(key: str) -> pathlib.Path:
+    assert _exec_dir is not None
+    return _exec_dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".jxexec")
+
+
+def _load(key: str):
+    """The Compiled stored under ``key``, or None (missing, unreadable, other key, no load)."""
+    from jax.experimental import serialize_executable
+
+    try:
+        with open(_entry_path(key), "rb") as fh:
+            stored_key, payload, in_tree, out_tree = pickle.load(fh)
+        if stored_key != key:
+            return None
+        return serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+    except Exception:  # any unreadable or unloadable entry is a miss (and is rewritten)
+        return None
+
+
+def _store(key: str, compiled) -> None:
+    """Write the entry atomically (temporary file in the same directory, then rename); a failure
+    to write is ignored (the cache is an optimisation)."""
+    from jax.experimental import serialize_executable
+
+    tmp = None
+    try:
+        payload, in_tree, out_tree = serialize_executable.serialize(compiled)
+        data = pickle.dumps((key, payload, in_tree, out_tree), protocol=pickle.HIGHEST_PROTOCOL)
+        target = _entry_path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jxexec")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+        tmp = None
+    except Exception:
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+_hits = [0]  # persistent-cache hits seen by the listener below
+
+
+def _on_event(name: str, **kwargs) -> None:
+    if name == "/jax/compilation_cache/cache_hits":
+        _hits[0] += 1
+
+
+@functools.cache
+def _listen() -> None:
+    import jax
+
+    jax.monitoring.register_event_listener(_on_event)
+
+
+def _fresh_compile(lowered):
+    """``lowered.compile()`` by XLA itself, not read back from JAX's persistent cache.
+
+    An executable that JAX read from its own cache serializes into an entry that fails when run
+    in another process (its kernels are missing), so the compile skips that cache (JAX's
+    per-process switch, restored after) and the result is stored only when no cache hit was seen.
+    Returns (compiled, storable).
+    """
+    _listen()
+    before = _hits[0]
+    try:
+        from jax._src import compilation_cache as jcc
+
+        saved = (jcc._cache_checked, jcc._cache_used)
+    except Exception:
+        saved = None
+    try:
+        if saved is not None:
+            jcc._cache_checked, jcc._cache_used = True, False
+        compiled = lowered.compile()
+    finally:
+        if saved is not None:
+            jcc._cache_checked, jcc._cache_used = saved
+    return compiled, _hits[0] == before
+
+
+def _drop(key: str) -> None:
+    _loaded.pop(key, None)
+    try:
+        os.unlink(_entry_path(key))
+    except OSError:
+        pass
+
+
+def call(fn: Callable, *args):
+    """``fn(*args)`` for a ``jax.jit``-wrapped ``fn`` and concrete arguments (arrays, numpy
+    scalars and pytrees of them), from a serialized executable when :func:`enable` is on.
+
+    Without :func:`enable` (the library's default) this is ``fn(*args)``. With it, the compiled
+    program is looked up in memory, then on disk; on a miss it is lowered and compiled as
+    ``fn(*args)`` would be, written, and run. The result is the plain call's (the same program).
+    """
+    if _exec_dir is None:
+        return fn(*args)
+    try:
+        key = _key(fn, args)
+    except Exception:
+        return fn(*args)
+    import jax
+
+    compiled = _loaded.get(key)
+    if compiled is None:
+        compiled = _load(key)
+        if compiled is None:
+            try:
+                # over the flat leaves, so the stored input structure is a plain tuple (some
+                # pytree node types, e.g. Equinox modules, do not survive the round trip)
+                treedef = jax.tree_util.tree_structure(args)
+                flat = jax.jit(lambda *xs: fn(*jax.tree_util.tree_unflatten(treedef, xs)))
+                compiled, storable = _fresh_compile(flat.lower(*jax.tree_util.tree_leaves(args)))
+            except Exception:
+                return fn(*args)
+            if storable:
+                _store(key, compiled)
+        _loaded[key] = compiled
+    try:  # waited for, so that an entry failing at run time is caught here
+        return jax.block_until_ready(compiled(*jax.tree_util.tree_leaves(args)))
+    except Exception:  # an entry that does not run: dropped, and the plain call decides
+        _drop(key)
+        return fn(*args)

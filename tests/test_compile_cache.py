@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from jaxmix import compile_cache
@@ -63,7 +66,7 @@ def test_unwritable_directory_is_not_an_error(monkeypatch, restore_jax_config, t
 
 
 def test_cli_turns_the_cache_on_and_it_fills(tmp_path):
-    """``jaxmix`` (cli.main) points JAX at JAXMIX_CACHE_DIR; a first mixup then writes programs there."""
+    """``jaxmix`` (cli.main) points JAX at JAXMIX_CACHE_DIR; a first mixup writes programs there."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAXMIX_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     code = textwrap.dedent(
@@ -84,3 +87,135 @@ def test_cli_turns_the_cache_on_and_it_fills(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"CACHE-DIR {tmp_path / 'cache'}" in res.stdout
     assert any((tmp_path / "cache").iterdir())
+
+
+# --- serialized executables -----------------------------------------------------------------
+
+
+@pytest.fixture
+def exec_cache(monkeypatch, restore_jax_config, tmp_path):
+    """The executable cache on, in a fresh directory, with an empty in-memory table."""
+    monkeypatch.setattr(compile_cache, "_exec_dir", None)
+    monkeypatch.setattr(compile_cache, "_loaded", {})
+    monkeypatch.setenv(compile_cache.ENV_VAR, str(tmp_path / "cache"))
+    compile_cache.enable()
+    return compile_cache.executable_dir()
+
+
+@jax.jit
+def _program(x, pair):
+    return jnp.sin(x) * pair[0] + jnp.cumsum(x) / pair[1]
+
+
+ARGS = (np.linspace(0.1, 2.0, 7, dtype=np.float32), (np.float32(1.5), np.float32(3.0)))
+
+
+def _entries(d):
+    return sorted(p for p in d.iterdir() if p.suffix == ".jxexec") if d.is_dir() else []
+
+
+def test_call_without_enable_is_the_plain_call(monkeypatch):
+    monkeypatch.setattr(compile_cache, "_exec_dir", None)
+    calls = []
+    monkeypatch.setattr(compile_cache, "_load", lambda key: calls.append(key))
+    np.testing.assert_array_equal(compile_cache.call(_program, *ARGS), _program(*ARGS))
+    assert calls == [] and compile_cache.executable_dir() is None
+
+
+def test_call_writes_an_entry_and_reads_it_back_bit_identical(exec_cache):
+    plain = np.asarray(_program(*ARGS))
+    first = np.asarray(compile_cache.call(_program, *ARGS))
+    (entry,) = _entries(exec_cache)
+    assert not [p for p in exec_cache.iterdir() if p.name.startswith(".tmp-")]
+    compile_cache._loaded.clear()  # as a new process: from disk
+    loaded = compile_cache._load(compile_cache._key(_program, ARGS))
+    assert loaded is not None
+    again = np.asarray(compile_cache.call(_program, *ARGS))
+    assert plain.tobytes() == first.tobytes() == again.tobytes()
+    # another shape is another entry
+    compile_cache.call(_program, ARGS[0][:3], ARGS[1])
+    assert len(_entries(exec_cache)) == 2 and entry in _entries(exec_cache)
+
+
+def _rewritten_after(exec_cache, damage):
+    compile_cache.call(_program, *ARGS)
+    (entry,) = _entries(exec_cache)
+    damage(entry)
+    compile_cache._loaded.clear()
+    key = compile_cache._key(_program, ARGS)
+    assert compile_cache._load(key) is None  # the damaged entry is a miss ...
+    out = np.asarray(compile_cache.call(_program, *ARGS))
+    assert out.tobytes() == np.asarray(_program(*ARGS)).tobytes()
+    assert compile_cache._load(key) is not None  # ... and was rewritten
+
+
+def test_corrupt_entry_falls_back_and_is_rewritten(exec_cache):
+    _rewritten_after(exec_cache, lambda p: p.write_bytes(b"not a pickle" * 10))
+
+
+def test_truncated_entry_falls_back_and_is_rewritten(exec_cache):
+    _rewritten_after(exec_cache, lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]))
+
+
+def test_entry_of_another_version_falls_back_and_is_rewritten(exec_cache):
+    def other_version(p):
+        key, payload, in_tree, out_tree = pickle.loads(p.read_bytes())
+        key = key.replace(f"jax={jax.__version__}", "jax=0.0.0")
+        p.write_bytes(pickle.dumps((key, payload, in_tree, out_tree)))
+
+    _rewritten_after(exec_cache, other_version)
+
+
+def test_key_names_versions_shapes_and_source(exec_cache):
+    key = compile_cache._key(_program, ARGS)
+    for part in (f"jax={jax.__version__}", "float32[7]", "_program", compile_cache._source_hash()):
+        assert part in key
+    assert key != compile_cache._key(_program, (ARGS[0].astype(np.float16), ARGS[1]))
+
+
+SECOND_PROCESS = textwrap.dedent(
+    """
+    import collections, sys
+    import jax, jax.numpy as jnp, numpy as np
+    from jaxmix import compile_cache
+    jax.config.update("jax_compilation_cache_dir", sys.argv[1])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    compiles = collections.Counter()
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, secs, **kw: compiles.update([name.rsplit("/", 1)[-1]])
+    )
+    def f(x):
+        return jnp.tanh(x) - jnp.sum(jnp.cos(x))
+    x = np.linspace(0.0, 1.0, 5, dtype=np.float32)
+    plain = np.asarray(jax.jit(f)(x))  # fills JAX's own persistent cache
+    compile_cache._exec_dir = __import__("pathlib").Path(sys.argv[2])
+    dropped = []
+    compile_cache._drop = dropped.append  # an entry that failed to run
+    before = compiles["backend_compile_duration"]
+    out = np.asarray(compile_cache.call(jax.jit(f), x))
+    assert out.tobytes() == plain.tobytes()
+    print("COMPILES", compiles["backend_compile_duration"] - before, "DROPPED", len(dropped))
+    """
+)
+
+
+def test_entry_written_after_a_persistent_cache_hit_runs_in_a_new_process(tmp_path):
+    """An executable JAX read back from its own persistent cache re-serializes into an entry
+    whose kernels are missing in another process; the entry must come from a fresh compile."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # 1st process fills JAX's cache (its entry in "a"); the 2nd compiles an entry for "b" while
+    # JAX's cache holds the program; the 3rd runs the 2nd's entry
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", SECOND_PROCESS, str(tmp_path / "jax"), str(tmp_path / d)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        for d in "abb"
+    ]
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-2000:]
+    # nothing compiled for the call and no entry dropped for failing to run
+    assert "COMPILES 0 DROPPED 0" in runs[2].stdout, runs[2].stdout
