@@ -55,7 +55,7 @@ import jax.scipy.special as jsp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from jaxmix import _checks
+from jaxmix import _checks, compile_cache
 from jaxmix.laws import EpBeta
 from jaxmix.special import betainc
 
@@ -292,7 +292,7 @@ def _cached_curve_table(eps0: float, eps1: float, tau: float, dtype: str):
     ``select_epbeta`` with the same ε and τ skip the tabulation (~0.26 ms of ~1.6 ms for 1000 δ
     on the 2-core CPU) and the device-to-host read of u*.
     """
-    table = _curve_table_jit(*(np.asarray(v, dtype) for v in (eps0, eps1, tau)))
+    table = compile_cache.call(_curve_table_jit, *(np.asarray(v, dtype) for v in (eps0, eps1, tau)))
     return table, float(table[3])
 
 
@@ -345,7 +345,7 @@ def _select_core(delta, eps0, eps1, tau):
     padded = xp.concatenate([flat, xp.full((size - n,), 1e-3, flat.dtype)])
     if concrete:  # values only: the curve table comes from the memo, u* as a Python float
         table, u_star = _memo_table(eps0, eps1, tau, flat.dtype)
-        out = np.asarray(_select_flat_given_table(padded, eps0, eps1, tau, table))
+        out = np.asarray(compile_cache.call(_select_flat_given_table, padded, eps0, eps1, tau, table))
         ab, resid = out[:2], out[2, :n]
         _check_solution(ab[:, :n], resid, flat, eps0, eps1, tau)
     else:
