@@ -371,7 +371,8 @@ def _grid_condition(cond, data, key, generations, runs, epochs, batch, lr, train
         cls = jnp.argmax(ys, -1) if soft else ys
         mom.append(np.asarray(moments(xs, cls, c)))
         flat = xs.reshape(runs, xs.shape[1], -1)[:, :, kcols]
-        kurt.append(np.median(np.asarray(column_kurtosis(flat)), axis=1))
+        # a pixel that resampling has made constant has no kurtosis (0/0): left out
+        kurt.append(np.nanmedian(np.asarray(column_kurtosis(flat)), axis=1))
     accs, mom = np.stack(accs), np.stack(mom)  # (T+1, R), (T+1, 3, R)
     kurt = np.stack(kurt)  # (T+1, R): median over the varying pixels, per run
     kurt0 = np.asarray(

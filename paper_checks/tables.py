@@ -44,6 +44,7 @@ MARKER = re.compile(
 EXTRA = {
     "model_collapse_grid": ("model_collapse", "model_collapse_grid"),
     "higher_moments": ("higher_moments", "higher_moments"),
+    "model_collapse_grid_tail": ("model_collapse", "model_collapse_grid_tail"),
 }
 
 
@@ -767,6 +768,30 @@ def model_collapse_grid_kurtosis(r):
             [e["label"], g(e["tail_d"], 3)]
             + [f"{f(km[t], 2)} ± {f(ks[t], 2)} / {f(kp[t], 2)}" for t in ts]
         )
+    tail = r.get("model_collapse_grid_tail")
+    if tail is not None:
+        tt = tail["config"]["generations"]
+        for law in ("epbeta:0.05", "min_d:0.05"):
+            e = _cond(tail, "mlp", law)
+            if e is None:
+                continue
+            km, ks, kp = (
+                e["kurtosis_median_measured"],
+                e["kurtosis_median_measured_se"],
+                e["kurtosis_median_predicted"],
+            )
+            cells = [
+                f"{f(km[t], 2)} ± {f(ks[t], 2)} / {f(kp[t], 2)}" if t <= tt else "—" for t in ts
+            ]
+            rows.append(
+                [f"{e['label']}, {tail['config']['runs']} runs to t = {tt}", g(e["tail_d"], 3)]
+                + cells
+            )
+            later = [t for t in (20, 25) if tmax < t <= tt]
+            if later:
+                rows[-1][-1] += "; " + "; ".join(
+                    f"t = {t}: {f(km[t], 2)} ± {f(ks[t], 2)} / {f(kp[t], 2)}" for t in later
+                )
     if not rows:
         return "*Not generated: the grid JSON has no kurtosis columns.*"
     return table(
@@ -775,9 +800,26 @@ def model_collapse_grid_kurtosis(r):
     )
 
 
+def _tail(r):
+    """The EpBeta-vs-least-d run: its own JSON (more runs) when present, else the grid's pair."""
+    d = r.get("model_collapse_grid_tail") or r.get("model_collapse_grid")
+    return (None, None) if d is None else (d, d["config"])
+
+
+def model_collapse_grid_tail_meta(r):
+    d = r.get("model_collapse_grid_tail")
+    if d is None:
+        return "the pair of the grid above"
+    c = d["config"]
+    return (
+        provenance(d, "model_collapse_grid_tail")
+        + f" {c['generations']} generations, {c['runs']} runs, {c['epochs']} epochs."
+    )
+
+
 def model_collapse_grid_tail(r):
     """EpBeta(δ) against the least-d design at the same δ (same K = 1, same u): accuracy per t."""
-    d, c = _grid(r)
+    d, c = _tail(r)
     if d is None:
         return missing("model_collapse", "has no `model_collapse_grid.json` yet")
     a, b = _cond(d, "mlp", "epbeta:0.05"), _cond(d, "mlp", "min_d:0.05")
@@ -812,7 +854,7 @@ def model_collapse_grid_tail(r):
 
 def model_collapse_grid_tail_verdict(r):
     """The least-d vs EpBeta comparison in one sentence: where |z| > 2, and the mean difference."""
-    d, c = _grid(r)
+    d, c = _tail(r)
     if d is None:
         return "*not run yet.*"
     a, b = _cond(d, "mlp", "epbeta:0.05"), _cond(d, "mlp", "min_d:0.05")
@@ -933,8 +975,8 @@ def higher_moments_meta(r):
 
 def paper_wall(r):
     """The wall time of ``make paper``: the sum of the wall times the JSONs record, per script."""
-    names = list(CHECKS) + ["higher_moments", "model_collapse_grid"]
-    parts, total, missing_meta, loads = [], 0.0, [], []
+    names = list(CHECKS) + ["higher_moments", "model_collapse_grid", "model_collapse_grid_tail"]
+    parts, total, missing_meta, loads, off_cpu = [], 0.0, [], [], []
     for name in names:
         d = r.get(name)
         m = (d or {}).get("meta", {})
@@ -942,6 +984,9 @@ def paper_wall(r):
             continue
         if m.get("wall_s") is None or "command" not in m:
             missing_meta.append(name)
+            continue
+        if m.get("backend") != "cpu":
+            off_cpu.append(f"{name} ({m['wall_s'] / 60:.1f} min on {', '.join(m['devices'])})")
             continue
         total += m["wall_s"]
         parts.append(f"{name} {m['wall_s'] / 60:.1f}")
@@ -955,6 +1000,8 @@ def paper_wall(r):
             f", under a 5-minute load average between {min(loads):.1f} and {max(loads):.1f} "
             "at the ends of the runs on 2 cores"
         )
+    if off_cpu:
+        txt += f"; not in this sum, run on an accelerator: {', '.join(off_cpu)}"
     if missing_meta:
         txt += f"; without a recorded wall time: {', '.join(missing_meta)}"
     return txt
@@ -987,6 +1034,7 @@ GENERATORS = {
     "model_collapse_grid_kurtosis": model_collapse_grid_kurtosis,
     "model_collapse_grid_tail": model_collapse_grid_tail,
     "model_collapse_grid_tail_verdict": model_collapse_grid_tail_verdict,
+    "model_collapse_grid_tail_meta": model_collapse_grid_tail_meta,
     "model_collapse_moments": model_collapse_moments,
     "model_collapse_meta": model_collapse_meta,
     "implied": implied_table,
