@@ -741,6 +741,85 @@ def model_collapse_grid_drop(r):
     )
 
 
+def _loss(e, tmax):
+    """(mean over runs of accuracy(t=0) − accuracy(t=T), its SE)."""
+    a = [x[0] - x[tmax] for x in e["accuracy_runs"]]
+    m = sum(a) / len(a)
+    sd = math.sqrt(sum((v - m) ** 2 for v in a) / (len(a) - 1)) if len(a) > 1 else 0.0
+    return m, sd / math.sqrt(len(a))
+
+
+def model_collapse_grid_findings(r):
+    """One bullet per factor of the grid: accuracy lost t = 0 → T (± SE) against the reference
+    (MLP, EpBeta(δ = 0.05), ×1, cut), with the z of the difference."""
+    d, c = _grid(r)
+    if d is None:
+        return "*not run yet.*"
+    tmax = c["generations"]
+
+    def loss(model, law, size=1, labels="cut"):
+        e = _cond(d, model, law, size, labels)
+        return None if e is None else _loss(e, tmax)
+
+    def txt(v):
+        return "n/a" if v is None else f"{f(v[0], 1)} ± {f(v[1], 1)}"
+
+    def vs(a, b):
+        if a is None or b is None:
+            return ""
+        se = math.sqrt(a[1] ** 2 + b[1] ** 2)
+        return f" (difference {f(a[0] - b[0], 1)}, z = {f((a[0] - b[0]) / se if se else 0.0, 1)})"
+
+    ref = loss("mlp", "epbeta:0.05")
+    lines = [
+        f"- reference, MLP, EpBeta(δ=0.05), synthetic set ×1, cut labels: {txt(ref)} points lost "
+        f"from t = 0 to t = {tmax};",
+        f"- resampling control (bootstrap, u = 0, K = 1): MLP {txt(loss('mlp', 'bootstrap'))}, "
+        f"CNN {txt(loss('cnn8', 'bootstrap'))};",
+        "- δ: "
+        + ", ".join(
+            f"δ = {dl} {txt(loss('mlp', f'epbeta:{dl}'))}" for dl in ("0.01", "0.02", "0.05")
+        )
+        + "; δ = 0.01 against the bootstrap"
+        + f"{vs(loss('mlp', 'epbeta:0.01'), loss('mlp', 'bootstrap'))};",
+        f"- model: CNN {txt(loss('cnn8', 'epbeta:0.05'))} against the MLP's"
+        f"{vs(loss('cnn8', 'epbeta:0.05'), ref)}; Unif(0,1) CNN {txt(loss('cnn8', 'unif'))}, "
+        f"MLP {txt(loss('mlp', 'unif'))};",
+        f"- synthetic set 4× the real size: EpBeta {txt(loss('mlp', 'epbeta:0.05', 4))}"
+        f"{vs(loss('mlp', 'epbeta:0.05', 4), ref)}; Unif(0,1) {txt(loss('mlp', 'unif', 4))};",
+        f"- soft labels: EpBeta {txt(loss('mlp', 'epbeta:0.05', 1, 'soft'))}"
+        f"{vs(loss('mlp', 'epbeta:0.05', 1, 'soft'), ref)}; Unif(0,1) "
+        f"{txt(loss('mlp', 'unif', 1, 'soft'))}"
+        f"{vs(loss('mlp', 'unif', 1, 'soft'), loss('mlp', 'unif'))} against cut labels;",
+    ]
+    pairs = [
+        ("MLP, cut", ("mlp", 1, "cut")),
+        ("CNN, cut", ("cnn8", 1, "cut")),
+        ("MLP ×4, cut", ("mlp", 4, "cut")),
+        ("MLP, soft labels", ("mlp", 1, "soft")),
+    ]
+    lines.append(
+        "- EpBeta(δ=0.05) against Unif(0,1), points lost: "
+        + "; ".join(
+            f"{lab} {txt(loss(m, 'epbeta:0.05', sz, lb))} vs {txt(loss(m, 'unif', sz, lb))}"
+            f"{vs(loss(m, 'epbeta:0.05', sz, lb), loss(m, 'unif', sz, lb))}"
+            for lab, (m, sz, lb) in pairs
+        )
+        + ";"
+    )
+    lda = [
+        e["lda_accuracy_predicted"][0] - e["lda_accuracy_predicted"][tmax]
+        for e in d["conditions"].values()
+    ]
+    lda_end = [e["lda_accuracy_predicted"][tmax] for e in d["conditions"].values()]
+    lines.append(
+        f"- LDA on `predict`'s moments: at most {f(max(lda), 1)} points lost by t = {tmax} in any "
+        f"condition (accuracy at t = {tmax} between {f(min(lda_end), 1)} and "
+        f"{f(max(lda_end), 1)} %), Unif(0,1) included."
+    )
+    return "\n".join(lines)
+
+
 def model_collapse_grid_kurtosis(r):
     """Median pixel kurtosis per generation, measured (± SE over runs) / kurtosis_map's curve."""
     d, c = _grid(r)
@@ -1035,6 +1114,7 @@ GENERATORS = {
     "model_collapse_grid_tail": model_collapse_grid_tail,
     "model_collapse_grid_tail_verdict": model_collapse_grid_tail_verdict,
     "model_collapse_grid_tail_meta": model_collapse_grid_tail_meta,
+    "model_collapse_grid_findings": model_collapse_grid_findings,
     "model_collapse_moments": model_collapse_moments,
     "model_collapse_meta": model_collapse_meta,
     "implied": implied_table,
