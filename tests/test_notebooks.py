@@ -15,6 +15,51 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+#: notebooks that do not end in a pass/fail summary cell yet
+NO_SUMMARY_YET = {"03_design_your_own_scheme"}
+
+
+def summary_text(nb) -> str:
+    """The stream output of the last code cell (the pass/fail summary)."""
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    return "".join(
+        o.get("text", "") for o in last.get("outputs", []) if o.get("output_type") == "stream"
+    )
+
+
+def assert_summary_passes(nb, name):
+    text = summary_text(nb)
+    assert "checks pass" in text, f"{name}: the last cell prints no pass/fail summary"
+    assert "FAIL" not in text, f"{name}: {text}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            p,
+            marks=pytest.mark.xfail(reason="no pass/fail summary cell yet", strict=True)
+            if p.stem in NO_SUMMARY_YET
+            else (),
+        )
+        for p in NOTEBOOKS
+    ],
+    ids=[p.stem for p in NOTEBOOKS],
+)
+def test_stored_notebook_is_full_size_and_passes(path):
+    """The stored outputs are a full-size run (not the fast one) whose summary says every check
+    passed, and the notebook cites the repository's theory page."""
+    nb = nbformat.read(path, as_version=4)
+    assert_summary_passes(nb, path.stem)
+    text = "".join(str(c.source) for c in nb.cells)
+    assert "docs/theory.md" in text
+    assert "MATH.md" not in text and "../shared" not in text
+    outputs = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    assert "run size: full" in outputs, (
+        f"{path.stem}: stored outputs are not from the full-size run"
+    )
 
 
 def test_there_are_four_notebooks():
@@ -40,3 +85,5 @@ def test_notebook_runs(path, monkeypatch):
     ]
     assert any(texts), "a notebook that prints nothing checks nothing"
     assert not any("Traceback" in t for t in texts)
+    if path.stem not in NO_SUMMARY_YET:
+        assert_summary_passes(nb, path.stem)
