@@ -76,6 +76,8 @@ paper: $(STAMP)
 	$(RUN) paper_checks/tabular_bias.py --no-progress --baseline-reps 3 \
 		--reuse paper_checks/results/tabular_bias/tabular_bias.json
 	$(RUN) paper_checks/model_collapse.py --grid --no-progress
+	$(RUN) paper_checks/model_collapse.py --grid --no-progress --runs 12 --generations 25 \
+		--only 'mlp|epbeta:0.05|1|cut,mlp|min_d:0.05' --grid-name model_collapse_grid_tail
 	$(RUN) paper_checks/tables.py
 
 clean:
