@@ -13,6 +13,13 @@ Every figure is a new Python process, timed from the outside (start to exit), in
   events (``jax.monitoring``): tracing to a jaxpr, lowering to MLIR, XLA's backend compile
   (cold) or reading the cache (warm), and the number of programs.
 
+The cache holds JAX's compiled programs and, for the programs the CLI runs on concrete inputs
+(design solver, moment table, synthesizer draw), serialized executables that also skip tracing
+and lowering (``jaxmix.compile_cache.call``). Those entries are keyed by a hash of the package's
+source, so the processes run a private copy of ``jaxmix/`` taken at the start: an edit to the
+checkout during the run cannot turn a warm run into a cold one. The row states the load average
+before and after (other work on the machine inflates every figure, the baseline too).
+
 Run: ``python -m benchmarks.bench_coldstart [--quick] [--write] [--rounds R]``. ``--quick`` (the
 tests' smoke run) times the import and the first-call script once against the cache the
 environment gives (warm when ``make test`` filled it) and writes nothing.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,6 +38,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_SNAPSHOT: Path | None = None  # a private copy of jaxmix/ the processes import (see docstring)
 
 FIRST_CALLS = r"""
 import collections, json, sys, time
@@ -68,7 +77,8 @@ print("FIRST-CALLS " + json.dumps(out))
 
 
 def _env(cache) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    src = _SNAPSHOT or ROOT
+    env = dict(os.environ, PYTHONPATH=str(src) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if cache is not None:
         env["JAXMIX_CACHE_DIR"] = str(cache)
         env.pop("JAX_COMPILATION_CACHE_DIR", None)
@@ -79,7 +89,7 @@ def _run(args, cache=None, timeout=900) -> tuple[float, str]:
     t0 = time.perf_counter()
     res = subprocess.run(
         [sys.executable, *args],
-        cwd=ROOT,
+        cwd=_SNAPSHOT or ROOT,
         env=_env(cache),
         capture_output=True,
         text=True,
@@ -113,7 +123,29 @@ def _breakdown(d: dict) -> str:
     return "; ".join(parts)
 
 
+def _snapshot(tmp: str) -> Path:
+    dest = Path(tmp) / "src"
+    shutil.copytree(ROOT / "jaxmix", dest / "jaxmix", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def _load() -> str:
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def main(quick: bool = False, write: bool = False, rounds: int = 3) -> None:
+    global _SNAPSHOT
+    snap_dir = tempfile.mkdtemp(prefix="bench-coldstart-")
+    _SNAPSHOT = _snapshot(snap_dir)
+    try:
+        _main(quick, write, rounds)
+    finally:
+        _SNAPSHOT = None
+        shutil.rmtree(snap_dir, ignore_errors=True)
+
+
+def _main(quick: bool, write: bool, rounds: int) -> None:
+    load_before = _load()
     base = [_run(["-c", "import jaxmix"])[0] for _ in range(1 if quick else rounds)]
     t_import = statistics.median(base)
     print(f"bench_coldstart: python -c 'import jaxmix' {t_import:.2f} s (median of {len(base)})")
@@ -121,7 +153,8 @@ def main(quick: bool = False, write: bool = False, rounds: int = 3) -> None:
         d = _first_calls(None)
         print(
             f"bench_coldstart: first calls (cache from the environment): {_breakdown(d)}; "
-            f"process {d['process_s']:.2f} s = {d['process_s'] / t_import:.1f}x import (coldstart ratio)"
+            f"process {d['process_s']:.2f} s = {d['process_s'] / t_import:.1f}x import "
+            "(coldstart ratio)"
         )
         return
     synth_in = ROOT / "jaxmix" / "data" / "penguins.csv"
@@ -151,7 +184,8 @@ def main(quick: bool = False, write: bool = False, rounds: int = 3) -> None:
             results[name] = {k: statistics.median(v) for k, v in walls.items()}
             print(
                 f"bench_coldstart: jaxmix {name}: cold {results[name]['cold']:.2f} s "
-                f"({results[name]['cold'] / t_import:.1f}x import), warm {results[name]['warm']:.2f} s "
+                f"({results[name]['cold'] / t_import:.1f}x import), "
+                f"warm {results[name]['warm']:.2f} s "
                 f"({results[name]['warm'] / t_import:.1f}x import)"
             )
         cache = Path(tmp) / "cache-first"
@@ -169,20 +203,25 @@ def main(quick: bool = False, write: bool = False, rounds: int = 3) -> None:
             "`bench_coldstart`: fresh-process wall time, cold (empty compilation cache) / warm",
             f'`python -c "import jaxmix"` in the same run ({t_import:.2f} s, median of {rounds})',
             "; ".join(
-                f"`jaxmix {k}` cold {v['cold'] / t_import:.1f}×, warm {v['warm'] / t_import:.1f}×"
+                f"`jaxmix {k}` cold {v['cold'] / t_import:.1f}× ({v['cold']:.1f} s), "
+                f"warm {v['warm'] / t_import:.1f}× ({v['warm']:.1f} s)"
                 for k, v in results.items()
             )
             + f"; first select_epbeta+mixup+summarize+predict script cold "
-            f"{cold['process_s'] / t_import:.1f}×, warm {warm['process_s'] / t_import:.1f}×",
+            f"{cold['process_s'] / t_import:.1f}×, warm {warm['process_s'] / t_import:.1f}×"
+            f"; load average (1/5/15 min) {load_before} before, {_load()} after",
         )
         write_row(
-            "`bench_coldstart` first calls, cold cache (seconds: wall; trace / lower / XLA compile)",
+            "`bench_coldstart` first calls, cold cache "
+            "(seconds: wall; trace / lower / XLA compile)",
             "the same calls with a warm cache (seconds: wall; cache read)",
             "; ".join(
                 f"{k} {cold[k]['wall_s']:.2f} ({cold[k].get('jaxpr_trace_duration', 0):.2f} / "
                 f"{cold[k].get('jaxpr_to_mlir_module_duration', 0):.2f} / "
-                f"{cold[k].get('backend_compile_duration', 0):.2f}, {cold[k]['programs']} programs) "
-                f"-> warm {warm[k]['wall_s']:.2f} ({warm[k].get('cache_retrieval_time_sec', 0):.2f})"
+                f"{cold[k].get('backend_compile_duration', 0):.2f}, "
+                f"{cold[k]['programs']} programs) "
+                f"-> warm {warm[k]['wall_s']:.2f} "
+                f"({warm[k].get('cache_retrieval_time_sec', 0):.2f})"
                 for k in ("select_epbeta", "mixup", "summarize", "predict")
             ),
         )
