@@ -110,7 +110,7 @@ def _source_hash() -> str:
     return h.hexdigest()
 
 
-def _key(fn: Callable, args: tuple) -> str:
+def _key(fn: Callable, args: tuple, static: tuple = ()) -> str:
     """The full key of ``fn(*args)`` as text (see the module docstring)."""
     import jax
     import jaxlib
@@ -120,6 +120,7 @@ def _key(fn: Callable, args: tuple) -> str:
     parts = [
         f"format={_FORMAT}",
         f"fn={getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}",
+        f"static={static!r}",
         f"tree={treedef}",
         "args=" + ",".join(str(jax.typeof(x)) for x in leaves),
         f"backend={jax.default_backend()}/{dev.platform}/{dev.device_kind}/{jax.device_count()}",
@@ -224,20 +225,21 @@ def _drop(key: str) -> None:
         pass
 
 
-def call(fn: Callable, *args):
-    """``fn(*args)`` for a ``jax.jit``-wrapped ``fn`` and concrete arguments (arrays, numpy
-    scalars and pytrees of them), from a serialized executable when :func:`enable` is on.
+def call(fn: Callable, *args, static: tuple = ()):
+    """``fn(*args, *static)`` for a jitted ``fn``, concrete arguments (arrays, numpy scalars and
+    pytrees of them) and ``static`` hashable values with a stable ``repr`` (shapes, modes: part
+    of the key), from a serialized executable when :func:`enable` is on.
 
-    Without :func:`enable` (the library's default) this is ``fn(*args)``. With it, the compiled
-    program is looked up in memory, then on disk; on a miss it is lowered and compiled as
-    ``fn(*args)`` would be, written, and run. The result is the plain call's (the same program).
+    Without :func:`enable` (the library's default) this is ``fn(*args, *static)``. With it, the
+    compiled program is looked up in memory, then on disk; on a miss it is lowered and compiled
+    as the plain call would be, written, and run. The result is the plain call's (the same program).
     """
     if _exec_dir is None:
-        return fn(*args)
+        return fn(*args, *static)
     try:
-        key = _key(fn, args)
+        key = _key(fn, args, static)
     except Exception:
-        return fn(*args)
+        return fn(*args, *static)
     import jax
 
     compiled = _loaded.get(key)
@@ -248,10 +250,10 @@ def call(fn: Callable, *args):
                 # over the flat leaves, so the stored input structure is a plain tuple (some
                 # pytree node types, e.g. Equinox modules, do not survive the round trip)
                 treedef = jax.tree_util.tree_structure(args)
-                flat = jax.jit(lambda *xs: fn(*jax.tree_util.tree_unflatten(treedef, xs)))
+                flat = jax.jit(lambda *xs: fn(*jax.tree_util.tree_unflatten(treedef, xs), *static))
                 compiled, storable = _fresh_compile(flat.lower(*jax.tree_util.tree_leaves(args)))
             except Exception:
-                return fn(*args)
+                return fn(*args, *static)
             if storable:
                 _store(key, compiled)
         _loaded[key] = compiled
@@ -259,4 +261,4 @@ def call(fn: Callable, *args):
         return jax.block_until_ready(compiled(*jax.tree_util.tree_leaves(args)))
     except Exception:  # an entry that does not run: dropped, and the plain call decides
         _drop(key)
-        return fn(*args)
+        return fn(*args, *static)

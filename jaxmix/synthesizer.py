@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmix import specs
+from jaxmix import compile_cache, specs
 from jaxmix.generate import combine, draw_parents
 from jaxmix.schemes import as_scheme
 
@@ -280,7 +280,8 @@ class Synthesizer:
             parts = []
             for c, start in enumerate(range(0, num_rows, chunk_rows)):
                 m = min(chunk_rows, num_rows - start)
-                xs, ls, cnt = _draw(
+                xs, ls, cnt = compile_cache.call(  # a stored executable when enabled (CLI)
+                    _draw,
                     jax.random.fold_in(sub, c),
                     x,
                     labels,
@@ -289,9 +290,7 @@ class Synthesizer:
                     rounded,
                     tau,
                     scheme,
-                    m,
-                    self.bounds,
-                    self.missing,
+                    static=(m, self.bounds, self.missing),
                 )
                 if last:
                     counts += np.asarray(cnt, np.int64)

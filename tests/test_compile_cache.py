@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxmix
 from jaxmix import compile_cache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,3 +220,42 @@ def test_entry_written_after_a_persistent_cache_hit_runs_in_a_new_process(tmp_pa
         assert r.returncode == 0, r.stderr[-2000:]
     # nothing compiled for the call and no entry dropped for failing to run
     assert "COMPILES 0 DROPPED 0" in runs[2].stdout, runs[2].stdout
+
+
+@pytest.mark.slow  # compiles the design solver and the moment table twice (~20 s on 2 cores)
+def test_design_path_bit_identical_through_the_cache(monkeypatch, restore_jax_config, tmp_path):
+    from jaxmix import epbeta_select
+    from jaxmix.report import law_moments
+
+    def run():
+        epbeta_select.clear_caches()
+        law = jaxmix.select_epbeta(np.float32(0.05))
+        leaves = [np.asarray(v).tobytes() for v in jax.tree_util.tree_leaves(law)]
+        return leaves, law_moments(law), float(jaxmix.max_attainable_delta())
+
+    monkeypatch.setattr(compile_cache, "_exec_dir", None)
+    plain = run()
+    monkeypatch.setattr(compile_cache, "_loaded", {})
+    monkeypatch.setenv(compile_cache.ENV_VAR, str(tmp_path / "cache"))
+    compile_cache.enable()
+    compiled = run()  # compiled and written
+    assert len(_entries(compile_cache.executable_dir())) == 3
+    compile_cache._loaded.clear()
+    loaded = run()  # read back
+    assert plain == compiled == loaded
+
+
+def _scaled(x, pair, power, name):
+    return (x**power) * pair[0] if name == "pow" else x * pair[1]
+
+
+def test_static_values_are_part_of_the_key(exec_cache):
+    fn = jax.jit(_scaled, static_argnums=(2, 3))
+    for static in ((2, "pow"), (3, "pow"), (2, "mul")):
+        out = compile_cache.call(fn, *ARGS, static=static)
+        assert np.asarray(out).tobytes() == np.asarray(fn(*ARGS, *static)).tobytes()
+    assert len(_entries(exec_cache)) == 3
+    compile_cache._loaded.clear()
+    out = compile_cache.call(fn, *ARGS, static=(3, "pow"))
+    assert np.asarray(out).tobytes() == np.asarray(fn(*ARGS, 3, "pow")).tobytes()
+    assert len(_entries(exec_cache)) == 3
