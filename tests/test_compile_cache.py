@@ -222,7 +222,7 @@ def test_entry_written_after_a_persistent_cache_hit_runs_in_a_new_process(tmp_pa
     assert "COMPILES 0 DROPPED 0" in runs[2].stdout, runs[2].stdout
 
 
-@pytest.mark.slow  # compiles the design solver and the moment table twice (~20 s on 2 cores)
+@pytest.mark.slow  # compiles the design solver and the moment table twice (tens of seconds)
 def test_design_path_bit_identical_through_the_cache(monkeypatch, restore_jax_config, tmp_path):
     from jaxmix import epbeta_select
     from jaxmix.report import law_moments
