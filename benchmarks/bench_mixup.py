@@ -67,7 +67,10 @@ def bench_synthesis(m: int, write: bool) -> None:
     t_ours, t_into, t_np, t_copy, t_fresh = np.median(r, axis=0)
     vs_np, vs_copy, vs_fresh = r[:, 2] / r[:, 0], r[:, 0] / r[:, 3], r[:, 0] / r[:, 4]
     into_copy = r[:, 1] / r[:, 3]
-    med = lambda v: f"{np.median(v):.2f} ({v.min():.2f}-{v.max():.2f})"
+
+    def med(v):
+        return f"{np.median(v):.2f} ({v.min():.2f}-{v.max():.2f})"
+
     print(
         f"bench_synthesis: {m:.0e} rows x {d} cols from {n:.0e}, labels, Beta(0.4,0.4) weights "
         f"(medians of 5 interleaved rounds): jaxmix {1e3 * t_ours:.1f} ms, jaxmix out= "
@@ -119,7 +122,8 @@ def bench_many(num_datasets: int, write: bool) -> None:
     )
     if write:
         write_row(
-            f"`bench_mixup` many datasets: jit(vmap(summarize+predict+mixup)), {num_datasets}×(200×4)",
+            "`bench_mixup` many datasets: jit(vmap(summarize+predict+mixup)), "
+            f"{num_datasets}×(200×4)",
             "Python loop over the same jitted one-dataset function",
             f"{t_loop / t_vmap:.1f}×",
         )

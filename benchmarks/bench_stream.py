@@ -51,7 +51,8 @@ def main(quick: bool = False, write: bool = False, directory: str | None = None)
         write_row(
             f"`bench_stream`: {m:.0e}×16 rows (+labels) to .npy, chunk {chunk}",
             "peak RSS vs 1.5 GB limit; throughput vs in-memory mixup of one chunk",
-            f"peak {peak_gb:.2f} GB for {size_gb:.1f} GB written; {rate / rate_mem:.2f}× in-memory rows/s",
+            f"peak {peak_gb:.2f} GB for {size_gb:.1f} GB written; "
+            f"{rate / rate_mem:.2f}× in-memory rows/s",
         )
 
 
