@@ -51,6 +51,8 @@ __all__ = [
     "kurtosis_map",
     "map_central3",
     "map_central4",
+    "kept_parent_raw_moments",
+    "map_class_central",
     "skewness",
     "kurtosis",
     "QUANTITIES",
@@ -169,6 +171,76 @@ def map_central4(central4, cov, weights, num_rows, replace: bool = True):
         return t4 * central4 + pairs
     n = num_rows
     return (n * t4 - 1.0) / (n - 1.0) * central4 + n / (n - 1.0) * pairs
+
+
+# --- class-conditional moments (cut-point labels) -------------------------------------------------
+
+
+def kept_parent_raw_moments(law, tau, top: int = 4) -> list:
+    """E[V^k] for k = 0..top, V = W if W >= tau else 1 - W (the kept parent's weight, one law):
+    E[V^k] = E[W^k] - E[W^k 1{W < tau}] + Σ_j C(k, j)(-1)^j E[W^j 1{W < tau}]."""
+    tau = jnp.asarray(tau, law.moment(1).dtype)
+    low = [law.partial_moment(k, tau) for k in range(top + 1)]
+    out = []
+    for k in range(top + 1):
+        flipped = sum(math.comb(k, j) * (-1) ** j * low[j] for j in range(k + 1))
+        out.append(law.moment(k) - low[k] + flipped)
+    return out
+
+
+def _poly_moment(raw, a: int, b: int, c: int, e):
+    """E[V^a (1 - V)^b (V - e)^c] from the raw moments of V (polynomial in V expanded)."""
+    coef = [1.0]
+    for lin in [(0.0, 1.0)] * a + [(1.0, -1.0)] * b + [(-e, 1.0)] * c:
+        nxt = [0.0] * (len(coef) + 1)
+        for i, v in enumerate(coef):
+            nxt[i] = nxt[i] + lin[0] * v
+            nxt[i + 1] = nxt[i + 1] + lin[1] * v
+        coef = nxt
+    return sum(cf * raw[k] for k, cf in enumerate(coef))
+
+
+def map_class_central(order: int, summary, law, tau, raw=None):
+    """Class-conditional central moments of order 3 or 4 of the mixup population, (C,) + (d,)*r,
+    one shared law, parents with replacement (docs/higher_moments.md, *Class-conditional*).
+
+    Given L~ = l the record is x~ = V x_P + (1 - V) x_Q with P from class l, Q from all rows and
+    V the kept-parent weight, all independent; about the predicted class mean
+    x̄ + E[V] (μ_l - x̄): x~ - μ~_l = V A + (1 - V) B + (V - E V) D with A = x_P - μ_l,
+    B = x_Q - x̄ (both mean 0) and D = μ_l - x̄. Every factor of a product takes one of the three
+    terms; assignments with exactly one A or one B vanish; the rest give
+    E[V^|A| (1 - V)^|B| (V - E V)^|D|] times the class moment over the A positions, the pooled
+    moment over the B positions and D at each D position. ``raw``: E[V^k], k = 0..order, when
+    already computed (``kept_parent_raw_moments``).
+    """
+    if raw is None:
+        raw = kept_parent_raw_moments(law, tau, order)
+    e = raw[1]
+    dev = summary.class_means - summary.mean  # (C, d)
+    cls = {2: summary.class_covs, 3: summary.class_central3, 4: summary.class_central4}
+    pooled = {2: summary.cov, 3: summary.central3, 4: summary.central4}
+    letters = "abcd"[:order]
+    ones = jnp.ones(dev.shape[:1], dev.dtype)
+    total = 0.0
+    for assign in itertools.product("ABD", repeat=order):
+        sa = [letters[p] for p in range(order) if assign[p] == "A"]
+        sb = [letters[p] for p in range(order) if assign[p] == "B"]
+        sd = [letters[p] for p in range(order) if assign[p] == "D"]
+        if len(sa) == 1 or len(sb) == 1:
+            continue
+        ops, subs = [ones], ["z"]
+        if sa:
+            ops.append(cls[len(sa)])
+            subs.append("z" + "".join(sa))
+        if sb:
+            ops.append(pooled[len(sb)])
+            subs.append("".join(sb))
+        for q in sd:
+            ops.append(dev)
+            subs.append("z" + q)
+        weight = _poly_moment(raw, len(sa), len(sb), len(sd), e)
+        total = total + weight * jnp.einsum(",".join(subs) + "->z" + letters, *ops)
+    return total
 
 
 # --- scalars --------------------------------------------------------------------------------------

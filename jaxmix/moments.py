@@ -10,7 +10,9 @@ the synthetic population that ``jaxmix.mixup`` samples from
                    without replacement (i != j): ((n K - 1)/(n - 1)) ⊙ Σ       (finite samples)
 - class probs:     P(L~ = l) = p_l                                                      (Theorem 4)
 - class means:     E[x~ | L~ = l] = x̄ + E[V] ⊙ d_l,  d_l = μ_l - x̄                     (Theorem 4)
-- class covs:      E[V Vᵀ] ⊙ (Σ_l + d_l d_lᵀ) + E[(1-V)(1-V)ᵀ] ⊙ Σ - (E[V]⊙d_l)(E[V]⊙d_l)ᵀ  (class covariance)
+- class covs:      E[V Vᵀ] ⊙ (Σ_l + d_l d_lᵀ) + E[(1-V)(1-V)ᵀ] ⊙ Σ - (E[V]⊙d_l)(E[V]⊙d_l)ᵀ
+                                                                             (class covariance)
+- central3/4 and class_central3/4: ``jaxmix.higher`` (docs/higher_moments.md)
 
 with V the kept-parent weight (``Scheme.kept_parent_moments``). ``predict`` maps a Summary to a
 Summary, so ``predict`` applied t times gives generation t of repeated synthesis.
@@ -37,7 +39,8 @@ class Summary(eqx.Module):
     A class with no rows has probability 0, mean x̄ and covariance 0.
     With ``summarize(..., order=3)`` also central3 (d, d, d), with order=4 also central4
     (d, d, d, d): 1/n central moment tensors E[(x - x̄)_k (x - x̄)_l (x - x̄)_m (...)], else None
-    (``jaxmix.higher``; class-conditional third and fourth moments are not carried).
+    (``jaxmix.higher``); with labels as well, class_central3 (C, d, d, d) and class_central4
+    (C, d, d, d, d), each class's central moments about its own mean (0 for an empty class).
     """
 
     mean: Float[Array, " d"]
@@ -48,6 +51,8 @@ class Summary(eqx.Module):
     class_covs: Float[Array, "C d d"] | None = None
     central3: Float[Array, "d d d"] | None = None
     central4: Float[Array, "d d d d"] | None = None
+    class_central3: Float[Array, "C d d d"] | None = None
+    class_central4: Float[Array, "C d d d d"] | None = None
 
     @property
     def variance(self) -> Float[Array, " d"]:
@@ -108,10 +113,11 @@ def summarize(
             categorical columns, summarize each column separately).
         num_classes: C; needed under jit/vmap (static), inferred from concrete labels otherwise.
         order: 2 (default), 3 (adds ``central3``) or 4 (adds ``central3`` and ``central4``);
-            the tensors have d**3 and d**4 entries.
+            the tensors have d**3 and d**4 entries. With labels, also the per-class tensors
+            ``class_central3``/``class_central4`` (C d**3 and C d**4 entries).
     """
     if order != 2:
-        return _with_higher(summarize(x, labels, num_classes=num_classes), x, order)
+        return _with_higher(summarize(x, labels, num_classes=num_classes), x, labels, order)
     x = _checks.check_data(x, "x", min_rows=1)
     if _checks.is_global(x) or _checks.is_global(labels):
         return _summarize_global(x, labels, num_classes)
@@ -172,20 +178,35 @@ def _summarize_global(x, labels, num_classes: int | None) -> Summary:
     return run(x, labels)
 
 
-def _with_higher(summary: Summary, x, order) -> Summary:
+def _with_higher(summary: Summary, x, labels, order) -> Summary:
     """Attach the order-3 (and order-4) central moment tensors of x to a Summary."""
     if isinstance(order, bool) or not isinstance(order, int) or order not in (2, 3, 4):
         raise ValueError(f"order must be 2, 3 or 4, got {order!r}.")
-    return _higher_tensors(summary, _checks.check_data(x, "x", min_rows=1), order)
+    labels = None if summary.class_probs is None else jnp.asarray(labels)
+    return _higher_tensors(summary, _checks.check_data(x, "x", min_rows=1), labels, order)
 
 
 @eqx.filter_jit
-def _higher_tensors(summary, x, order):
-    xc = x.reshape(x.shape[0], -1) - summary.mean
+def _higher_tensors(summary, x, labels, order):
+    x = x.reshape(x.shape[0], -1)
+    xc = x - summary.mean
     c3 = higher.central_moments(xc, 3)
     c4 = higher.central_moments(xc, 4) if order == 4 else None
+    k3 = k4 = None
+    if summary.class_probs is not None:
+        num_classes = summary.class_probs.shape[0]
+        onehot = jax.nn.one_hot(labels, num_classes, dtype=x.dtype).T  # (C, n)
+        safe = jnp.maximum(onehot.sum(1), 1.0)
+        xk = x[None] - summary.class_means[:, None, :]  # (C, n, d)
+        k3 = jnp.einsum("zn,znk,znl,znm->zklm", onehot, xk, xk, xk) / safe[:, None, None, None]
+        if order == 4:
+            k4 = jnp.einsum("zn,znk,znl,znm,znp->zklmp", onehot, xk, xk, xk, xk)
+            k4 = k4 / safe[:, None, None, None, None]
     return eqx.tree_at(
-        lambda s: (s.central3, s.central4), summary, (c3, c4), is_leaf=lambda v: v is None
+        lambda s: (s.central3, s.central4, s.class_central3, s.class_central4),
+        summary,
+        (c3, c4, k3, k4),
+        is_leaf=lambda v: v is None,
     )
 
 
@@ -237,13 +258,16 @@ def predict(summary: Summary, weights, *, tau: ArrayLike = 0.5, replace: bool = 
     """
     if not isinstance(summary, Summary):
         raise TypeError(
-            f"summary must be a jaxmix.Summary (from jaxmix.summarize), got {type(summary).__name__}."
+            "summary must be a jaxmix.Summary (from jaxmix.summarize), got "
+            f"{type(summary).__name__}."
         )
     scheme = as_scheme(weights)
     scheme.check_features(summary.mean.shape[-1])
     tau = _checks.check_tau(tau)
     if not isinstance(replace, bool):
         raise TypeError(f"replace must be True or False, got {type(replace).__name__}.")
+    if summary.class_central3 is not None:
+        _check_class_higher(scheme, replace)
     if not replace:  # i != j needs two rows; the finite-n formulas divide by n - 1
         n = _checks.fail_if(
             summary.num_rows,
@@ -260,7 +284,7 @@ def _predict(summary: Summary, scheme, tau, replace: bool) -> Summary:
     n = summary.num_rows
     if summary.central3 is not None:
         return _predict_higher(
-            summary, _predict(_drop_higher(summary), scheme, tau, replace), scheme, replace
+            summary, _predict(_drop_higher(summary), scheme, tau, replace), scheme, tau, replace
         )
     k_factor = covariance_factor(scheme)
     if replace:
@@ -294,19 +318,52 @@ def _predict(summary: Summary, scheme, tau, replace: bool) -> Summary:
     )
 
 
+def _check_class_higher(scheme, replace: bool) -> None:
+    """Class-conditional third/fourth moments are mapped for one shared law with replacement."""
+    why = (
+        "drop them (summarize without labels, or with order=2) or keep the pooled central3/"
+        "central4 only"
+    )
+    if scheme.columns is not None or len(scheme.laws) != 1:
+        raise NotImplementedError(
+            "predict maps class-conditional third and fourth moments (class_central3/4) for one "
+            "shared law only: with per-column laws the kept-parent weights of different laws are "
+            f"coupled through the cut and that map is not implemented; {why}."
+        )
+    if not replace:
+        raise NotImplementedError(
+            "predict(..., replace=False) does not map class-conditional third and fourth "
+            "moments (class_central3/4; the finite-n correction is not derived); use "
+            f"replace=True or {why}."
+        )
+
+
 def _drop_higher(summary: Summary) -> Summary:
     return eqx.tree_at(
-        lambda s: (s.central3, s.central4), summary, (None, None), is_leaf=lambda v: v is None
+        lambda s: (s.central3, s.central4, s.class_central3, s.class_central4),
+        summary,
+        (None, None, None, None),
+        is_leaf=lambda v: v is None,
     )
 
 
-def _predict_higher(summary: Summary, out: Summary, scheme, replace: bool) -> Summary:
-    """Add the mapped central3/central4 (``jaxmix.higher.map_central3/4``) to ``out``."""
+def _predict_higher(summary: Summary, out: Summary, scheme, tau, replace: bool) -> Summary:
+    """Add the mapped central3/central4 (``jaxmix.higher.map_central3/4``) to ``out``, and the
+    class-conditional ones (``jaxmix.higher.map_class_central``) when the Summary has them."""
     n = summary.num_rows
     c3 = higher.map_central3(summary.central3, scheme, n, replace)
-    c4 = None
+    c4 = k3 = k4 = None
     if summary.central4 is not None:
         c4 = higher.map_central4(summary.central4, summary.cov, scheme, n, replace)
+    if summary.class_central3 is not None:
+        law = scheme.laws[0]
+        raw = higher.kept_parent_raw_moments(law, tau, 3 if summary.class_central4 is None else 4)
+        k3 = higher.map_class_central(3, summary, law, tau, raw)
+        if summary.class_central4 is not None:
+            k4 = higher.map_class_central(4, summary, law, tau, raw)
     return eqx.tree_at(
-        lambda s: (s.central3, s.central4), out, (c3, c4), is_leaf=lambda v: v is None
+        lambda s: (s.central3, s.central4, s.class_central3, s.class_central4),
+        out,
+        (c3, c4, k3, k4),
+        is_leaf=lambda v: v is None,
     )

@@ -426,3 +426,151 @@ def test_design_quantities_registered(x64):
     )
     assert bool(report.converged)
     np.testing.assert_allclose(float(law.alpha), 1.5, rtol=1e-6)
+
+
+# --- class-conditional third and fourth moments (cut-point labels) ------------------------------
+
+
+def split_nodes(density, lo, hi, tau, num=10):
+    """(w, p): Gauss-Legendre nodes on [lo, tau] and [tau, hi] weighted by a polynomial density;
+    exact for a polynomial density of degree <= 2 num - 5 times W^k, k <= 4, and the cut at tau
+    falls between the two node sets."""
+    t, wt = np.polynomial.legendre.leggauss(num)
+    ws, ps = [], []
+    for a, b in ((lo, tau), (tau, hi)):
+        w = a + (b - a) * (t + 1.0) / 2.0
+        ws.append(w)
+        ps.append(wt * (b - a) / 2.0 * density(w))
+    return np.concatenate(ws), np.concatenate(ps)
+
+
+def enumerate_class_moments(x, labels, nodes, tau, num_classes):
+    """Exact class probabilities, means and central moments (orders 2-4) of the synthetic
+    population with cut labels (L~ = L_i if W >= tau else L_j), every parent pair with
+    replacement times every weight node."""
+    w, pw = nodes
+    n = len(x)
+    i, j, k = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(n), np.arange(len(w))))
+    v = w[k, None] * x[i] + (1.0 - w[k, None]) * x[j]
+    lab = np.where(w[k] >= tau, labels[i], labels[j])
+    p = pw[k] / n**2
+    out = []
+    for c in range(num_classes):
+        pc, vc = p[lab == c], v[lab == c]
+        q = pc.sum()
+        mean = pc @ vc / q
+        cc = vc - mean
+        out.append(
+            (
+                q,
+                mean,
+                np.einsum("r,rk,rl->kl", pc, cc, cc) / q,
+                np.einsum("r,rk,rl,rm->klm", pc, cc, cc, cc) / q,
+                np.einsum("r,rk,rl,rm,rp->klmp", pc, cc, cc, cc, cc) / q,
+            )
+        )
+    return [np.array(v) for v in zip(*out, strict=True)]
+
+
+CLASS_LAWS = {
+    "unif": (lambda: jaxmix.Uniform(), (0.0, 1.0), lambda w: np.ones_like(w)),
+    "unif_wide": (
+        lambda: jaxmix.Uniform(-0.3, 1.4),
+        (-0.3, 1.4),
+        lambda w: np.full_like(w, 1 / 1.7),
+    ),
+    "beta23": (lambda: jaxmix.Beta(2.0, 3.0), (0.0, 1.0), lambda w: 12.0 * w * (1.0 - w) ** 2),
+    "epbeta": (
+        lambda: jaxmix.EpBeta(2.0, 2.0, 0.3, 0.2),
+        (-0.3, 1.2),
+        lambda w: 6.0 * ((w + 0.3) / 1.5) * (1.0 - (w + 0.3) / 1.5) / 1.5,
+    ),
+}
+
+
+_SLOW_CUT = pytest.mark.slow(
+    reason="the cut moments of a Beta/EpBeta law need betainc at orders 0-4: 40-100 s to "
+    "compile in float64 on 2 shared cores; the Uniform cases check the same algebra"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "tau"),
+    [("unif", 0.5), ("unif_wide", 0.3)]
+    + [pytest.param(n, t, marks=_SLOW_CUT) for n in ("beta23", "epbeta") for t in (0.5, 0.3)],
+)
+def test_class_conditional_moments_match_enumeration(x64, name, tau):
+    """predict's class_central3/4 (and class probs, means, covs) against exact enumeration over
+    all 25 parent pairs of a 5-row, 2-class table and a quadrature over W split at tau."""
+    x = np.array([[0.0, 1.0], [1.0, 3.0], [4.0, -1.0], [0.5, 0.0], [2.0, 5.0]])
+    labels = np.array([0, 1, 1, 0, 1])
+    make_law, (lo, hi), density = CLASS_LAWS[name]
+    nodes = split_nodes(density, lo, hi, tau)
+    assert nodes[1].sum() == pytest.approx(1.0, abs=1e-12)
+    probs, means, covs, m3, m4 = enumerate_class_moments(x, labels, nodes, tau, 2)
+    s = jaxmix.summarize(x, labels, order=4)
+    pred = jaxmix.predict(s, make_law(), tau=tau)
+    np.testing.assert_allclose(pred.class_probs, probs, rtol=1e-10)
+    np.testing.assert_allclose(pred.class_means, means, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(pred.class_covs, covs, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(pred.class_central3, m3, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(pred.class_central4, m4, rtol=1e-10, atol=1e-10)
+    p3 = jaxmix.predict(jaxmix.summarize(x, labels, order=3), make_law(), tau=tau)
+    np.testing.assert_allclose(p3.class_central3, m3, rtol=1e-10, atol=1e-10)
+    assert p3.class_central4 is None
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        3,
+        pytest.param(
+            4,
+            marks=pytest.mark.slow(
+                reason="three compilations of the 81-term order-4 program: about a minute on "
+                "2 shared cores; order 3 runs the same code paths"
+            ),
+        ),
+    ],
+)
+def test_class_conditional_summary_and_transforms(x64, order):
+    """summarize's class tensors are each class's own central moments; summarize + predict run
+    under jit(vmap) and grad through the law matches central differences (a Uniform law: its
+    cut moments are polynomials, so the check compiles in seconds)."""
+    rng = np.random.default_rng(5)
+    x = rng.gamma(2.0, size=(30, 2))
+    labels = np.arange(30) % 3
+    s = jaxmix.summarize(x, labels, order=order)
+    field = "class_central3" if order == 3 else "class_central4"
+    for c in range(3):
+        xc = x[labels == c] - x[labels == c].mean(0)
+        want = higher.central_moments(xc, order)
+        np.testing.assert_allclose(getattr(s, field)[c], want, rtol=1e-10)
+
+    def run(v, a):
+        summ = jaxmix.summarize(v, labels, num_classes=3, order=order)
+        return getattr(jaxmix.predict(summ, jaxmix.Uniform(-0.2, a)), field)
+
+    h = 1e-5  # one compiled program: jit(vmap) over tables and laws, central differences too
+    out = jax.jit(jax.vmap(run))(
+        jnp.stack([x, 2.0 * x, x, x]), jnp.array([1.5, 1.5, 1.5 + h, 1.5 - h])
+    )
+    ref = higher.map_class_central(order, s, jaxmix.Uniform(-0.2, 1.5), 0.5)
+    np.testing.assert_allclose(out[0], ref, rtol=1e-10)
+    np.testing.assert_allclose(out[1], 2.0**order * ref, rtol=1e-10)
+    idx = (0,) * (order + 1)
+    g = jax.grad(lambda a: run(x, a)[idx])(1.5)
+    assert float(g) == pytest.approx(float((out[2] - out[3])[idx] / (2 * h)), rel=1e-6)
+
+
+def test_class_conditional_not_mapped_is_an_error():
+    """Per-column laws and replace=False: a NotImplementedError that says why and what to do,
+    never a silently wrong tensor."""
+    x = tiny_table()
+    s = jaxmix.summarize(x, np.array([0, 1, 0, 1]), order=3)
+    scheme = jaxmix.Scheme((jaxmix.Uniform(), jaxmix.Beta(0.4, 0.4)), columns=(0, 1, 0), labels=0)
+    with pytest.raises(NotImplementedError, match="one shared law"):
+        jaxmix.predict(s, scheme)
+    with pytest.raises(NotImplementedError, match="replace=False"):
+        jaxmix.predict(s, jaxmix.Uniform(), replace=False)
+    jaxmix.predict(jaxmix.summarize(x, order=3), scheme)  # pooled only: still mapped
