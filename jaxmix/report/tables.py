@@ -876,17 +876,31 @@ def _shape_lines(cols: Table, g: int) -> list[str]:
     for stat, word in _SHAPE_WORDS.items():
         flagged = sorted((r for r in cols if r[f"{stat}_flag"]), key=lambda r: -abs(r[f"{stat}_z"]))
         if flagged:
-            shown = "; ".join(
-                f"{r['column']} {r[f'{stat}_synth']:.3g} against {r[f'{stat}_pred']:.3g} ± "
-                f"{r[f'{stat}_se']:.2g} predicted (z = {r[f'{stat}_z']:+.1f})"
-                for r in flagged[:5]
-            )
-            more = f" (and {len(flagged) - 5} more, see columns.csv)" if len(flagged) > 5 else ""
             lines.append(
-                f"**WARNING: {word} differs from the prediction beyond noise** in {len(flagged)} "
-                f"of {len(cols)} columns: {shown}{more}."
+                _warning(
+                    word,
+                    flagged,
+                    len(cols),
+                    lambda r, s=stat: (
+                        f"{r['column']} {r[f'{s}_synth']:.3g} against "
+                        f"{r[f'{s}_pred']:.3g} ± {r[f'{s}_se']:.2g} predicted "
+                        f"(z = {r[f'{s}_z']:+.1f})"
+                    ),
+                )
             )
     return lines
+
+
+def _warning(what: str, flagged: Table, total: int, describe, where="columns") -> str:
+    """The warning line of every flagged statistic: the count, the first five rows described,
+    and where the rest are."""
+    shown = "; ".join(describe(r) for r in flagged[:5])
+    unit = "columns" if where == "columns" else "class-column cells"
+    more = f" (and {len(flagged) - 5} more, see {where}.csv)" if len(flagged) > 5 else ""
+    return (
+        f"**WARNING: {what} differs from the prediction beyond noise** in {len(flagged)} of "
+        f"{total} {unit}: {shown}{more}."
+    )
 
 
 def headline(fid: Fidelity) -> list[str]:
@@ -913,11 +927,8 @@ def headline(fid: Fidelity) -> list[str]:
     if "var_z" in cols[0]:
         flagged = [r for r in cols if r["flag"]]
         if flagged:
-            shown = "; ".join(f"{r['column']} {_kept(r)}" for r in flagged[:5])
-            more = f" (and {len(flagged) - 5} more, see columns.csv)" if len(flagged) > 5 else ""
             lines.append(
-                f"**WARNING: variance differs from the prediction beyond noise** in "
-                f"{len(flagged)} of {len(cols)} columns: {shown}{more}."
+                _warning("variance", flagged, len(cols), lambda r: f"{r['column']} {_kept(r)}")
             )
         else:
             finite = [r for r in cols if math.isfinite(r["var_z"])]
@@ -931,15 +942,16 @@ def headline(fid: Fidelity) -> list[str]:
                 )
         mflag = [r for r in cols if r.get("mean_flag")]
         if mflag:
-            shown = "; ".join(
-                f"{r['column']} {'above' if r['mean_err_sd'] > 0 else 'below'} by "
-                f"{abs(r['mean_err_sd']):.3f} sd (z = {r['mean_z']:+.1f})"
-                for r in mflag[:5]
-            )
-            more = f" (and {len(mflag) - 5} more, see columns.csv)" if len(mflag) > 5 else ""
             lines.append(
-                f"**WARNING: mean differs from the prediction beyond noise** in {len(mflag)} of "
-                f"{len(cols)} columns: {shown}{more}."
+                _warning(
+                    "mean",
+                    mflag,
+                    len(cols),
+                    lambda r: (
+                        f"{r['column']} {'above' if r['mean_err_sd'] > 0 else 'below'} by "
+                        f"{abs(r['mean_err_sd']):.3f} sd (z = {r['mean_z']:+.1f})"
+                    ),
+                )
             )
         if "kurt_z" in cols[0]:
             lines += _shape_lines(cols, g)
@@ -973,16 +985,18 @@ def headline(fid: Fidelity) -> list[str]:
     cflag = [r for r in fid.tables["classes"] if r.get("flag")]
     if cflag:
         cflag.sort(key=lambda r: -abs(r["mean_z"]))
-        shown = "; ".join(
-            f"{r['column']} | {r['class']} "
-            f"{'above' if r['mean_synth'] > r['mean_pred'] else 'below'} the prediction by "
-            f"{abs(r['mean_err_sd'] - r['pred_err_sd']):.3f} sd (z = {r['mean_z']:+.1f})"
-            for r in cflag[:5]
-        )
-        more = f" (and {len(cflag) - 5} more, see classes.csv)" if len(cflag) > 5 else ""
         lines.append(
-            f"**WARNING: class mean differs from the prediction beyond noise** in {len(cflag)} of "
-            f"{len(fid.tables['classes'])} class-column cells: {shown}{more}."
+            _warning(
+                "class mean",
+                cflag,
+                len(fid.tables["classes"]),
+                lambda r: (
+                    f"{r['column']} | {r['class']} "
+                    f"{'above' if r['mean_synth'] > r['mean_pred'] else 'below'} the prediction by "
+                    f"{abs(r['mean_err_sd'] - r['pred_err_sd']):.3f} sd (z = {r['mean_z']:+.1f})"
+                ),
+                where="classes",
+            )
         )
     classes = [r for r in fid.tables["classes"] if math.isfinite(r["mean_err_sd"])]
     if classes:
