@@ -120,7 +120,7 @@ def test_regression(tmp_path):
         shared = res[f"n={n}|{spec}|shared"]
         percol = res[f"n={n}|{spec}|per_column"]
         # Corollary 3: shared weight keeps every coefficient of the original fit
-        for diff, se in zip(shared["diff_vs_original"], shared["diff_vs_original_se"]):
+        for diff, se in zip(shared["diff_vs_original"], shared["diff_vs_original_se"], strict=True):
             assert abs(diff) < 4.5 * se, (spec, shared)
         assert np.allclose(shared["predicted_limit"], data["config"]["beta"], atol=1e-4)
         # per-column weights attenuate β1 = 2: well below the original fit
@@ -283,7 +283,7 @@ def test_readme_tables_check_can_fail(tmp_path):
 
 
 def test_readme_collapse_tables_follow_json():
-    """Columns are the generations they are headed with, and the lead is stated from the z-scores."""
+    """Columns are the generations they are headed with, the lead stated from the z-scores."""
     tables = load("tables")
     res = tables.load_results()
     d = res["model_collapse"]
@@ -407,4 +407,48 @@ def test_model_collapse_grid(tmp_path):
     assert boot["u"] == 0 and np.allclose(
         boot["lda_accuracy_predicted"], boot["lda_accuracy_predicted"][0]
     )
-    assert out["conditions"].keys() == conds.keys()
+    assert out["conditions"].keys() == conds.keys() and data["complete"]
+    # kurtosis per generation beside kurtosis_map: equal at t = 0 (the real split in every run)
+    for c in conds.values():
+        km, kp = (
+            np.asarray(c["kurtosis_median_measured"]),
+            np.asarray(c["kurtosis_median_predicted"]),
+        )
+        assert km.shape == kp.shape == (t_max + 1,) and np.all(np.isfinite(km))
+        np.testing.assert_allclose(km[0], kp[0], rtol=1e-5)
+        assert c["kurtosis_columns"] > 0
+    # the least-d design: same K and u as Algorithm 1's EpBeta at δ = 0.05, smaller d
+    ep, md = conds["mlp|epbeta:0.05|1|cut"], conds["mlp|min_d:0.05|1|cut"]
+    assert abs(md["u"] - 0.05) < 1e-5 and abs(md["K"] - 1) < 1e-5
+    assert 0 < md["tail_d"] < ep["tail_d"]
+    np.testing.assert_allclose(
+        md["lda_accuracy_predicted"], ep["lda_accuracy_predicted"], atol=0.05
+    )
+    # --only runs part of the grid with the full grid's keys: the same numbers
+    part = load("model_collapse").main(
+        [
+            "--quick",
+            "--no-progress",
+            "--grid",
+            "--only",
+            "mlp|min_d",
+            "--grid-name",
+            "part",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert list(part["conditions"]) == ["mlp|min_d:0.05|1|cut"] and part["complete"]
+    np.testing.assert_array_equal(
+        part["conditions"]["mlp|min_d:0.05|1|cut"]["accuracy_runs"], md["accuracy_runs"]
+    )
+    assert (tmp_path / "part.json").is_file()
+
+
+def test_tables_escape_pipes_in_cells():
+    """A "|" inside a cell (|z|, |u − u'|) must not split the Markdown row."""
+    tables = load("tables")
+    md = tables.table(["max |z|", "b"], [["|u − v| ≤ 1", "2"]])
+    header, _, row = md.splitlines()
+    assert header.count(" | ") == 1 and row.count(" | ") == 1
+    assert "\\|u − v\\|" in row
