@@ -5,11 +5,17 @@ comparison with scipy (the same points, in this process), float32 beside it; the
 (a, b, x) of betainc and of betaincinv reported as its time and as its ratio to the value.
 Ratios are medians over interleaved rounds (``benchmarks._util.interleaved``), scipy time over
 jaxmix time (> 1 = jaxmix faster). ``--quick`` (the smoke run the tests make): 10^4 points,
-never writes. Run: ``python -m benchmarks.bench_special [--quick] [--write]``.
+never writes. ``--n N``: N points instead of 10^6 (the written row states the size).
+``--profile``: instead of timing, the loop trip counts on the same points (max over the lanes,
+which is what a vectorised loop costs, and the mean lane) of every ``lax.while_loop`` the
+functions run: the continued fraction (``cf``: ``special._UNROLL`` steps per trip), its
+forward-mode copy (``cf_jvp``) and the safeguarded Newton of the inverse (``inv``).
+Run: ``python -m benchmarks.bench_special [--quick] [--write] [--n N] [--profile]``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -35,13 +41,66 @@ def _timer(fn, *args):
     return run
 
 
-def main(quick: bool = False, write: bool = False) -> dict:
-    n = 10**4 if quick else 10**6
-    rounds = 2 if quick else 5
+def _points(n: int):
     rng = np.random.default_rng(0)
     a = np.exp(rng.uniform(np.log(0.1), np.log(100.0), n))
     b = np.exp(rng.uniform(np.log(0.1), np.log(100.0), n))
     x = rng.uniform(0.0, 1.0, n)
+    return a, b, x
+
+
+def profile(n: int) -> dict:
+    """Loop trip counts per ``lax.while_loop`` run: {(function, dtype): [(kind, max, mean)]}."""
+    import jaxmix.special as sp
+
+    records: list = []
+    real = jax.lax.while_loop
+
+    def counting(cond, body, init):
+        kind = {7: "inv", 8: "cf_jvp"}.get(len(init), "cf")
+
+        def active(c):
+            return ~c[1] if kind == "inv" else c[1] < sp._EXTRA_ITER
+
+        def body2(ck):
+            return body(ck[0]), ck[1] + active(ck[0]).astype(jnp.int32)
+
+        out, k = real(lambda ck: cond(ck[0]), body2, (init, jnp.zeros(init[1].shape, jnp.int32)))
+        jax.debug.callback(lambda k: records.append((kind, int(k.max()), float(k.mean()))), k)
+        return out
+
+    a, b, x = _points(n)
+    grad_inc = jax.vmap(jax.grad(sp.betainc, argnums=(0, 1, 2)))
+    result = {}
+    jax.lax.while_loop = counting
+    try:
+        for dt in (jnp.float64, jnp.float32):
+            args = [jnp.asarray(v, dt) for v in (a, b, x)]
+            for name, fn in (
+                ("betainc", sp.betainc),
+                ("betaincinv", sp.betaincinv),
+                ("grad betainc", grad_inc),
+            ):
+                records.clear()
+                jax.block_until_ready(jax.jit(fn)(*args))
+                result[(name, jnp.dtype(dt).name)] = list(records)
+    finally:
+        jax.lax.while_loop = real
+    print(f"bench_special --profile: {n:.0e} points; loop trips, max (mean lane) per loop run")
+    for (name, dt), recs in result.items():
+        kinds = {}
+        for kind, mx, mean in recs:
+            kinds.setdefault(kind, []).append(f"{mx} ({mean:.1f})")
+        text = "; ".join(f"{k} x{len(v)}: " + ", ".join(v) for k, v in kinds.items())
+        print(f"  {name} {dt}: {text}")
+    return result
+
+
+def main(quick: bool = False, write: bool = False, n: int | None = None) -> dict:
+    if n is None:
+        n = 10**4 if quick else 10**6
+    rounds = 2 if quick else 5
+    a, b, x = _points(n)
     a32, b32, x32 = (jnp.asarray(v, jnp.float32) for v in (a, b, x))
     a64, b64, x64 = (jnp.asarray(v) for v in (a, b, x))
     inc = jax.jit(betainc)
@@ -83,7 +142,9 @@ def main(quick: bool = False, write: bool = False) -> dict:
             np.median(col["grad betaincinv f64"] / col["betaincinv f64"])
         ),
     }
-    print(f"bench_special: {n:.0e} points, a, b log-uniform in [0.1, 100], median of {rounds} rounds")
+    print(
+        f"bench_special: {n:.0e} points, a, b log-uniform in [0.1, 100], median of {rounds} rounds"
+    )
     for k in names:
         print(f"  {k:22s} {1e9 * med[k] / n:8.1f} ns/point")
     for k, v in ratio.items():
@@ -91,15 +152,22 @@ def main(quick: bool = False, write: bool = False) -> dict:
         print(f"  {label} {k}: {v:.2f}x")
     if write and not quick:
         write_row(
-            f"`bench_special`: betainc, betaincinv, {n:.0e} points (a, b log-uniform in [0.1, 100])",
-            "scipy.special.betainc / betaincinv, float64 (time ratio scipy/jaxmix, > 1 = jaxmix faster)",
+            f"`bench_special`: betainc, betaincinv, {n:.0e} points "
+            "(a, b log-uniform in [0.1, 100])",
+            "scipy.special.betainc / betaincinv, float64 "
+            "(time ratio scipy/jaxmix, > 1 = jaxmix faster)",
             f"betainc f64 {ratio['betainc f64']:.2f}×, f32 {ratio['betainc f32']:.2f}×; "
             f"betaincinv f64 {ratio['betaincinv f64']:.2f}×, f32 {ratio['betaincinv f32']:.2f}×; "
             f"gradient (a, b, x) costs {ratio['grad betainc / betainc']:.1f}× the betainc value, "
-            f"{ratio['grad betaincinv / betaincinv']:.1f}× the betaincinv value",
+            f"{ratio['grad betaincinv / betaincinv']:.1f}× the betaincinv value "
+            f"(load average {os.getloadavg()[0]:.1f} at the end of the run)",
         )
     return ratio
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv, write="--write" in sys.argv)
+    size = int(float(sys.argv[sys.argv.index("--n") + 1])) if "--n" in sys.argv else None
+    if "--profile" in sys.argv:
+        profile(size or 10**5)
+    else:
+        main(quick="--quick" in sys.argv, write="--write" in sys.argv, n=size)
