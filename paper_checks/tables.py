@@ -423,6 +423,61 @@ def tabular_bias_z(r):
     )
 
 
+def _largest_z(e, gr):
+    """Largest-|z| signed z of one method's group (class means against `predict` when given)."""
+    b, se = e["groups"][gr]["bias"], e["groups"][gr]["se"]
+    pred = e.get("predicted", {}).get(gr) if gr == "class_mean" else None
+    tgt = pred if pred is not None else [0.0] * len(b)
+    zs = [z for z in (_z(bb, ss, tt) for bb, ss, tt in zip(b, se, tgt, strict=True)) if z]
+    return max(zs, key=abs) if zs else None
+
+
+def tabular_bias_verdict(r):
+    """EpBeta's and the bootstrap's largest |z| ranges, and the baselines against the bootstrap
+    at equal R (mean |bias| ratios), in one sentence."""
+    d = r.get("tabular_bias")
+    if d is None:
+        return "*not run yet.*"
+    tables, order = _tab_methods(d)
+
+    def zrange(pick):
+        zs = [
+            abs(z)
+            for t in tables
+            for m, e in d["tables"][t]["methods"].items()
+            if pick(m)
+            for z in (_largest_z(e, gr) for gr in GROUPS)
+            if z is not None
+        ]
+        return (min(zs), max(zs)) if zs else None
+
+    ep, bo = zrange(lambda m: m.startswith("epbeta")), zrange(lambda m: m == "Bootstrap")
+    parts = []
+    if ep and bo:
+        parts.append(
+            f"the largest |z| per group is between {f(ep[0], 2)} and {f(ep[1], 2)} for the "
+            f"three EpBeta laws (both tables, four groups) and between {f(bo[0], 2)} and "
+            f"{f(bo[1], 2)} for the bootstrap"
+        )
+    ratios = []
+    for t in tables:
+        ms = d["tables"][t]["methods"]
+        boot = ms.get("Bootstrap", {}).get("groups_equal_reps")
+        gc = ms.get("GaussianCopula")
+        if boot is None or gc is None:
+            continue
+        for gr, name in (("cov", "covariance"), ("class_mean", "class-mean")):
+            ratios.append(
+                f"{name} {f(gc['groups'][gr]['mean_abs'] / boot[gr]['mean_abs_block_avg'], 1)}× "
+                f"on {t}"
+            )
+    if ratios:
+        parts.append(
+            "at equal R, GaussianCopula's mean |bias| is the bootstrap's times " + ", ".join(ratios)
+        )
+    return "; ".join(parts) if parts else "*not run yet.*"
+
+
 def tabular_bias_floor(r):
     """Noise floor of mean |bias| at the baselines' R, derived from each mixup method's own spread.
 
@@ -1104,6 +1159,7 @@ GENERATORS = {
     "tabular_bias_rb": tabular_bias_rb,
     "tabular_bias_equal": tabular_bias_equal,
     "tabular_bias_meta": tabular_bias_meta,
+    "tabular_bias_verdict": tabular_bias_verdict,
     "model_collapse_accuracy": model_collapse_accuracy,
     "model_collapse_config": model_collapse_config,
     "model_collapse_lead": model_collapse_lead,
