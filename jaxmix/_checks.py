@@ -24,6 +24,7 @@ The validation story, one rule for every check:
 from __future__ import annotations
 
 import numbers
+from typing import Literal, overload
 
 import equinox as eqx
 import jax
@@ -42,7 +43,11 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def to_float(x, name: str, *, host: bool = False):
+@overload
+def to_float(x, name: str, *, host: Literal[False] = False) -> jax.Array: ...
+@overload
+def to_float(x, name: str, *, host: bool) -> jax.Array | np.ndarray: ...
+def to_float(x, name: str, *, host: bool = False) -> jax.Array | np.ndarray:
     """Convert a scalar or array parameter to the default float dtype, with a clear TypeError.
 
     ``host=True`` returns a concrete non-JAX input as a numpy array (no device transfer), for

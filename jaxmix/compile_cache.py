@@ -113,7 +113,7 @@ def _source_hash() -> str:
 def _key(fn: Callable, args: tuple, static: tuple = ()) -> str:
     """The full key of ``fn(*args)`` as text (see the module docstring)."""
     import jax
-    import jaxlib
+    import jaxlib.version
 
     leaves, treedef = jax.tree_util.tree_flatten(args)
     dev = jax.devices()[0]
@@ -124,8 +124,8 @@ def _key(fn: Callable, args: tuple, static: tuple = ()) -> str:
         f"tree={treedef}",
         "args=" + ",".join(str(jax.typeof(x)) for x in leaves),
         f"backend={jax.default_backend()}/{dev.platform}/{dev.device_kind}/{jax.device_count()}",
-        f"jax={jax.__version__}/jaxlib={jaxlib.__version__}",
-        f"x64={jax.config.jax_enable_x64}",
+        f"jax={jax.__version__}/jaxlib={jaxlib.version.__version__}",
+        f"x64={jax.config.read('jax_enable_x64')}",
         f"source={_source_hash()}",
     ]
     return "\n".join(parts)
@@ -179,8 +179,8 @@ def _store(key: str, compiled) -> None:
 _hits = [0]  # persistent-cache hits seen by the listener below
 
 
-def _on_event(name: str, **kwargs) -> None:
-    if name == "/jax/compilation_cache/cache_hits":
+def _on_event(event: str, **kwargs: str | int) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
         _hits[0] += 1
 
 

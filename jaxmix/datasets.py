@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from importlib import resources
 from typing import NamedTuple
 
@@ -34,8 +35,8 @@ def penguins_path():
 
 def load_penguins() -> Table:
     """The Palmer penguins: 333 rows, 4 continuous columns, categorical species/island/sex."""
-    with penguins_path().open("r", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    text = penguins_path().read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     x = np.array([[float(r[c]) for c in PENGUIN_FEATURES] for r in rows])
     cats, codes = [], []
     for col in PENGUIN_CATEGORICAL:

@@ -16,12 +16,15 @@ import argparse
 import os
 import shlex
 import time
+from collections.abc import Callable
 
 import jax
+from jaxtyping import Array
 
 import jaxmix
 from jaxmix.datasets import load_penguins, penguins_path
 from jaxmix.io import read_csv
+from jaxmix.moments import Summary
 
 SHORT = {
     "bill_length_mm": "bill_len",
@@ -65,7 +68,10 @@ def predicted_generations(summary, law, generations):
 
 
 def format_table(name, law, table, original, predicted, realized, generations):
-    """Rows: variances, one covariance, class means of bill length; columns: orig, pred/real per t."""
+    """Rows: variances, one covariance, class means of bill length.
+
+    Columns: the original value, then predicted / realised per generation t.
+    """
     k = float(jaxmix.covariance_factor(law))
     u = float(jaxmix.class_mean_shift(law))
     lines = [f"\n{name}:  K = {k:.4f} per generation,  u = {u:.4f}"]
@@ -74,6 +80,7 @@ def format_table(name, law, table, original, predicted, realized, generations):
     )
     lines += [head, "-" * len(head)]
     names = [SHORT.get(f, f) for f in table.feature_names]
+    rows: list[tuple[str, Callable[[Summary], Array]]]
     rows = [(f"var {n}", lambda s, c=c: s.cov[c, c]) for c, n in enumerate(names)]
     rows.append((f"cov {names[0]},{names[2]}", lambda s: s.cov[0, 2]))
     species = table.categories[0]

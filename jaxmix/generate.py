@@ -15,6 +15,7 @@ import math
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
 
@@ -90,13 +91,14 @@ def _mixup(key, x, labels, tau, scheme, num_samples, replace):
     return combine(x, labels, i, j, w, tau, scheme)
 
 
-@functools.partial(eqx.filter_jit, donate="all-except-first", keep_unused=True)
+# equinox's filter_jit overloads omit the **jitkwargs (keep_unused) that it passes to jax.jit
+@functools.partial(eqx.filter_jit, donate="all-except-first", keep_unused=True)  # pyright: ignore[reportCallIssue]
 def _mixup_into(args, out):
     """``_mixup(*args)`` with the buffers of ``out`` donated (same shapes and dtypes as the result).
 
     ``out`` is unused on purpose: ``keep_unused`` keeps it a parameter of the compiled program, and
     XLA aliases the result to the donated buffer, so the records are written into memory that is
-    already mapped instead of a fresh allocation (16k page faults per 64 MB on the 2-core CPU).
+    already mapped instead of a fresh allocation (a fresh 64 MB buffer costs about 16k page faults).
     """
     del out
     return _mixup(*args)
@@ -146,7 +148,7 @@ def mixup(
     if out is None:
         return _mixup(*args)
     _check_out(out, x, labels, num_samples, inputs=(x_in, labels_in, x, labels))
-    return _mixup_into(args, out)
+    return _mixup_into(args, out)  # pyright: ignore[reportCallIssue]  (filter_jit overloads, above)
 
 
 def _check_out(out, x, labels, num_samples: int, inputs=()) -> None:

@@ -103,7 +103,8 @@ def check_columns(names: Sequence[str], columns: Sequence[str], argname: str) ->
     for name in names:
         if name not in columns:
             raise ValueError(
-                f"{argname}: unknown column {name!r}; the columns are {', '.join(map(str, columns))}."
+                f"{argname}: unknown column {name!r}; "
+                f"the columns are {', '.join(map(str, columns))}."
             )
 
 
@@ -159,7 +160,9 @@ def _date_step(seconds, origin) -> float:
     """86400 when the origin and every observed value are whole days (midnight), else 1."""
     pd = _pandas()
     v = seconds[~np.isnan(seconds)]
-    whole = origin == pd.Timestamp(origin).normalize() and bool(np.all(v % DAY == 0))
+    ts = pd.Timestamp(origin)
+    whole = isinstance(ts, pd.Timestamp) and origin == ts.normalize()  # NaT: not whole
+    whole = whole and bool(np.all(v % DAY == 0))
     return DAY if whole else 1.0
 
 
@@ -339,6 +342,7 @@ def to_pandas(
         else:
             data[name] = pd.Series(v, copy=False).astype(dt)
     for c, name in enumerate(spec.categorical):
+        assert labels is not None  # refused above when there are categorical columns
         values = spec.categories[c]
         code = labels[:, c].astype(np.int64)
         if code.size and (code.min() < 0 or code.max() >= len(values)):

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
+from typing import cast
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.scipy.special as jsp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from jaxmix import _checks
-from jaxmix import special
+from jaxmix import _checks, special
 from jaxmix.special import betainc, betaincinv
 
 Scalar = Float[Array, ""]
@@ -45,18 +45,18 @@ class AbstractLaw(eqx.Module):
         """Raw moment E[W^k] for a static integer k >= 0."""
 
     @abc.abstractmethod
-    def partial_moment(self, k: int, t: ArrayLike) -> Float[Array, "..."]:
+    def partial_moment(self, k: int, t: ArrayLike) -> Float[Array, " ..."]:
         """Lower partial moment E[W^k 1{W < t}] (broadcasts over t)."""
 
     @abc.abstractmethod
-    def cdf(self, w: ArrayLike) -> Float[Array, "..."]:
+    def cdf(self, w: ArrayLike) -> Float[Array, " ..."]:
         """P(W <= w)."""
 
     @abc.abstractmethod
-    def log_prob(self, w: ArrayLike) -> Float[Array, "..."]:
+    def log_prob(self, w: ArrayLike) -> Float[Array, " ..."]:
         """log density at w; -inf outside the support."""
 
-    def quantile(self, q: ArrayLike) -> Float[Array, "..."]:
+    def quantile(self, q: ArrayLike) -> Float[Array, " ..."]:
         """Inverse cdf: the w with P(W <= w) = q, for q in [0, 1] (broadcasts over q).
 
         Every built-in law implements it (differentiable in q and in every parameter); a user
@@ -80,6 +80,15 @@ class AbstractLaw(eqx.Module):
         return self.moment(2) - self.moment(1) ** 2
 
 
+def _float_param(name: str) -> Callable[[ArrayLike], Array]:
+    """Converter of the law parameter ``name``: the default float dtype, else a TypeError."""
+
+    def convert(v: ArrayLike) -> Array:
+        return _checks.to_float(v, name)
+
+    return convert
+
+
 def check_law(law, name: str = "weights") -> AbstractLaw:
     """TypeError unless ``law`` is an :class:`AbstractLaw`."""
     if not isinstance(law, AbstractLaw):
@@ -91,15 +100,21 @@ def check_law(law, name: str = "weights") -> AbstractLaw:
 
 
 def _check_probability(q, dtype, owner: str):
-    """q as an array of ``dtype``; ValueError (concrete) or ``eqx.error_if`` (traced) unless in [0, 1]."""
+    """q as an array of ``dtype``, in [0, 1].
+
+    Otherwise a ValueError (concrete q) or an ``eqx.error_if`` (traced q).
+    """
     if isinstance(q, (str, bytes)) or q is None:
-        raise TypeError(f"{owner}.quantile: q must be a probability in [0, 1], got {type(q).__name__}.")
+        raise TypeError(
+            f"{owner}.quantile: q must be a probability in [0, 1], got {type(q).__name__}."
+        )
     q = jnp.asarray(q, dtype)
     bad = ~((q >= 0) & (q <= 1))  # also catches NaN
     if _checks.is_concrete(q):
         if bool(jnp.any(bad)):
             raise ValueError(
-                f"{owner}.quantile: q must be a probability in [0, 1], got {jnp.asarray(q).tolist()}."
+                f"{owner}.quantile: q must be a probability in [0, 1], "
+                f"got {jnp.asarray(q).tolist()}."
             )
         return q
     return eqx.error_if(q, jnp.any(bad), f"{owner}.quantile: q must be a probability in [0, 1].")
@@ -153,7 +168,7 @@ def _beta_lower_tail_moments(a, b, k: int, t):
     kappa = a + b
     lt, l1t = jnp.log(t), jnp.log1p(-t)
     # log[t^a (1-t)^b / (a B(a, b))], free of cancellation for large a, b
-    lp = special._log_prefactor(a, b, t, lt, l1t)
+    lp = cast(Array, special._log_prefactor(a, b, t, lt, l1t))  # one array without grad=True
     out = []
     log_ratio = jnp.zeros_like(lp)  # log[j! a / (a (a+1) ... (a+j))] = log B(a, j+1) a
     for j in range(k + 1):
@@ -199,7 +214,8 @@ def _beta_log_prob(a, b, x):
     xs = jnp.where(inside, x, 0.5)
     lx, ly = jnp.log(xs), jnp.log1p(-xs)
     # x^(a-1) (1-x)^(b-1) / B(a, b) = [x^a (1-x)^b / (a B(a, b))] * a / (x (1-x))
-    val = special._log_prefactor(a, b, xs, lx, ly) + jnp.log(a) - lx - ly
+    lpf = cast(Array, special._log_prefactor(a, b, xs, lx, ly))  # one array without grad=True
+    val = lpf + jnp.log(a) - lx - ly
     inf = jnp.asarray(jnp.inf, val.dtype)
     at0 = jnp.where(a < 1, inf, jnp.where(a == 1, jnp.log(b), -inf))
     at1 = jnp.where(b < 1, inf, jnp.where(b == 1, jnp.log(a), -inf))
@@ -213,7 +229,7 @@ def _affine_moment(base_moment, lo, scale, k: int):
 
 
 def _beta_sample(key, a, b, shape, dtype):
-    """Exact Beta(a, b) draws via ``jaxmix.sampling.beta`` (fast for scalar a, b; pathwise grads)."""
+    """Exact Beta(a, b) draws via ``jaxmix.sampling.beta`` (scalar a, b; pathwise gradients)."""
     from jaxmix import sampling  # local import: sampling sits beside laws, imports no jaxmix
 
     return sampling.beta(key, a, b, shape, dtype)
@@ -228,8 +244,8 @@ class Beta(AbstractLaw):
     Any law on [0, 1] shrinks variance (Corollary 9); Beta(a, a) by the factor (a+1)/(2a+1).
     """
 
-    alpha: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "alpha"))
-    beta: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "beta"))
+    alpha: Float[Array, " ..."] = eqx.field(converter=_float_param("alpha"))
+    beta: Float[Array, " ..."] = eqx.field(converter=_float_param("beta"))
 
     def __check_init__(self):
         # concrete: raise now; traced: the fields become their run-time-checked selves
@@ -281,10 +297,10 @@ class EpBeta(AbstractLaw):
     covariance) are preserved by mixup when E[W^2] = E[W] (see ``jaxmix.select_epbeta``).
     """
 
-    alpha: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "alpha"))
-    beta: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "beta"))
-    eps0: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "eps0"))
-    eps1: Float[Array, "..."] = eqx.field(converter=lambda v: _checks.to_float(v, "eps1"))
+    alpha: Float[Array, " ..."] = eqx.field(converter=_float_param("alpha"))
+    beta: Float[Array, " ..."] = eqx.field(converter=_float_param("beta"))
+    eps0: Float[Array, " ..."] = eqx.field(converter=_float_param("eps0"))
+    eps1: Float[Array, " ..."] = eqx.field(converter=_float_param("eps1"))
 
     def __check_init__(self):
         # concrete: raise now; traced: the fields become their run-time-checked selves
@@ -331,6 +347,7 @@ class EpBeta(AbstractLaw):
         mu = self.mean()
         c = _beta_central_moments(self.alpha, self.beta, k)
         s = self.scale
+
         def scaled(j):  # s^j c_j; a zero c_j (odd j, symmetric law) gives 0 where s^j overflows
             sj = s**j
             return jnp.where(jnp.isfinite(sj), sj * c[j], jnp.where(c[j] == 0, 0.0, sj * c[j]))
@@ -361,12 +378,8 @@ class EpBeta(AbstractLaw):
 class Uniform(AbstractLaw):
     """W ~ Unif(low, high); the default Unif(0, 1) shrinks every (co)variance by 2/3."""
 
-    low: Float[Array, "..."] = eqx.field(
-        default=0.0, converter=lambda v: _checks.to_float(v, "low")
-    )
-    high: Float[Array, "..."] = eqx.field(
-        default=1.0, converter=lambda v: _checks.to_float(v, "high")
-    )
+    low: Float[Array, " ..."] = eqx.field(default=0.0, converter=_float_param("low"))
+    high: Float[Array, " ..."] = eqx.field(default=1.0, converter=_float_param("high"))
 
     def __check_init__(self):
         # concrete: raise now; traced: the fields become their run-time-checked selves
@@ -380,7 +393,8 @@ class Uniform(AbstractLaw):
             if both
             else "traced values"
         )
-        _set(self, "high", _checks.fail_if(self.high, bad, f"Uniform: need low < high, got {shown}."))
+        msg = f"Uniform: need low < high, got {shown}."
+        _set(self, "high", _checks.fail_if(self.high, bad, msg))
         with np.errstate(over="ignore", invalid="ignore"):
             width = np.asarray(self.high) - np.asarray(self.low) if both else self.high - self.low
         wide = ~np.isfinite(width) if both else ~jnp.isfinite(width)

@@ -11,7 +11,8 @@ benchmarks/README.md). Three ideas:
    two-uniform rejection sampler costs one block. Uniforms are (k + 1/2) 2^-23, k = word >> 9,
    exact in float32 and strictly inside (0, 1) (float64: (k + 1/2) 2^-52 from 52 bits).
 
-2. **Two-uniform rejection samplers, chosen per (a, b)** (a ``lax.switch`` inside one rejection loop):
+2. **Two-uniform rejection samplers, chosen per (a, b)** (a ``lax.switch`` inside one rejection
+   loop):
    Jöhnk (1964) in log space when max(a, b) <= 1 and its acceptance
    Γ(a+1)Γ(b+1)/Γ(a+b+1) >= 3/4 (log U/a, log V/b; accept when e^{lx} + e^{ly} <= 1;
    B = sigmoid(lx - ly)); Cheng's BC when min(a, b) <= 1 otherwise; Cheng's BB when
@@ -110,7 +111,7 @@ def raw_key(key) -> Array:
     A Threefry key gives its own data; any other implementation (rbg, unsafe_rbg) is mapped
     deterministically to a Threefry key through ``jax.random.bits``.
     """
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if str(jax.random.key_impl(key)) == "threefry2x32":
             return jax.random.key_data(key)
         return jax.random.bits(key, (2,), jnp.uint32)
@@ -359,7 +360,8 @@ def _loggamma(kd, tag: int, s, lane, dtype):
 
 def _large_logodds(kd, a, b, n: int, dtype):
     """Log-odds log G_a - log G_b for max(a, b) above ``_large``: exact up to the truncation of
-    ``_loggamma``. As a, b -> inf with a/(a+b) -> m the draws concentrate on m (Beta(a, a) -> 1/2)."""
+    ``_loggamma``. As a, b -> inf with a/(a+b) -> m the draws concentrate on m
+    (Beta(a, a) -> 1/2)."""
     lane = jnp.arange(2 * n, dtype=jnp.uint32).reshape(2, n)  # row 0 for a, row 1 for b
     lg = _loggamma(kd, 1, jnp.stack([a, b])[:, None], lane, dtype)
     return lg[0] - lg[1]
@@ -527,7 +529,8 @@ def _dlog_gamma(alpha, log_g):
     """
     tiny = log_g < -69.0
     g = jnp.exp(jnp.where(tiny, 0.0, log_g))
-    exact = jax.lax.random_gamma_grad(alpha, g) / g
+    # jax's signature asks for dtype=, which its broadcasting wrapper fills in (and refuses)
+    exact = jax.lax.random_gamma_grad(alpha, g) / g  # pyright: ignore[reportCallIssue]
     limit = (jax.scipy.special.digamma(alpha + 1.0) - log_g) / alpha
     return jnp.where(tiny, limit, exact)
 

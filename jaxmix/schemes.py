@@ -16,15 +16,15 @@ Every law of a scheme is one law: scalar parameters. A law whose parameters have
 ``ValueError`` that says to ``jax.vmap`` over the batch or to build per-column weights with
 ``per_column``. Under ``jax.vmap`` the parameters are scalar tracers and every function works.
 
-This module also computes the cross-moments the theory needs (docs/theory.md#theorem-2-covariance-factor
-and docs/theory.md#class-covariance):
+This module also computes the cross-moments the theory needs
+(docs/theory.md#theorem-2-covariance-factor and docs/theory.md#class-covariance):
 E[W^k W^m] for every pair of columns, and the moments of the kept-parent weight
 V_k = W^k if W^L >= tau else 1 - W^k.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -61,8 +61,11 @@ class Scheme(eqx.Module):
                 raise ValueError(
                     f"Scheme: columns must hold law indices in 0..{num - 1}, got {self.columns}."
                 )
-        if self.labels is not None and not (isinstance(self.labels, int) and 0 <= self.labels < num):
-            raise ValueError(f"Scheme: labels must be a law index in 0..{num - 1}, got {self.labels}.")
+        valid = isinstance(self.labels, int) and 0 <= self.labels < num
+        if self.labels is not None and not valid:
+            raise ValueError(
+                f"Scheme: labels must be a law index in 0..{num - 1}, got {self.labels}."
+            )
 
     @property
     def shared(self) -> bool:
@@ -80,7 +83,7 @@ class Scheme(eqx.Module):
     def sample(self, key: PRNGKeyArray, num_samples: int) -> Float[Array, "num_samples G"]:
         """One independent draw of each law per synthetic record: shape (num_samples, G)."""
         keys = jax.random.split(key, len(self.laws))
-        draws = [law.sample(k, (num_samples,)) for law, k in zip(self.laws, keys)]
+        draws = [law.sample(k, (num_samples,)) for law, k in zip(self.laws, keys, strict=True)]
         return jnp.stack(jnp.broadcast_arrays(*draws), axis=-1)
 
     # --- moments per law, then per column -----------------------------------------------------
@@ -191,9 +194,7 @@ def as_scheme(weights, name: str = "weights") -> Scheme:
     )
 
 
-def per_column(
-    columns: Sequence[AbstractLaw], labels: AbstractLaw | int | None = None
-) -> Scheme:
+def per_column(columns: Sequence[AbstractLaw], labels: AbstractLaw | int | None = None) -> Scheme:
     """Independent weights: column k draws its own W^k from ``columns[k]``.
 
     ``labels`` is the law of an independent label weight W^L, or an int c to cut the labels on
@@ -207,5 +208,5 @@ def per_column(
         if labels is not None and not 0 <= labels < len(laws):
             raise ValueError(f"labels={labels} is not a column index in 0..{len(laws) - 1}.")
         return Scheme(laws, columns=tuple(range(len(laws))), labels=labels)
-    check_law(labels, "labels")
-    return Scheme(laws + (labels,), columns=tuple(range(len(laws))), labels=len(laws))
+    label_law = check_law(labels, "labels")
+    return Scheme(laws + (label_law,), columns=tuple(range(len(laws))), labels=len(laws))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
+import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
@@ -43,7 +44,8 @@ def row_mesh(devices=None, axis_name: str = "rows") -> Mesh:
 def _auto(mesh: Mesh) -> Mesh:
     if not isinstance(mesh, Mesh):
         raise TypeError(
-            f"mesh must be a jax.sharding.Mesh (e.g. jaxmix.sharding.row_mesh()), got {type(mesh).__name__}."
+            "mesh must be a jax.sharding.Mesh (e.g. jaxmix.sharding.row_mesh()), "
+            f"got {type(mesh).__name__}."
         )
     if len(mesh.axis_names) != 1:
         raise ValueError(f"mesh must have one axis (the rows), got axes {mesh.axis_names}.")
@@ -54,12 +56,10 @@ def _auto(mesh: Mesh) -> Mesh:
 
 def _global_mesh(x) -> Mesh | None:
     """The mesh of a global (multi-process) array ``x`` laid out on one, else None."""
-    if (
-        _checks.is_global(x)
-        and isinstance(x.sharding, NamedSharding)
-        and len(x.sharding.mesh.axis_names) == 1
-    ):
-        return x.sharding.mesh
+    if _checks.is_global(x) and isinstance(x.sharding, NamedSharding):
+        mesh = x.sharding.mesh
+        if isinstance(mesh, Mesh) and len(mesh.axis_names) == 1:
+            return mesh
     return None
 
 
@@ -74,16 +74,16 @@ def _rows_spec(mesh: Mesh, num_rows: int, ndim: int):
 def shard_rows(x: ArrayLike, mesh: Mesh | None = None):
     """Place ``x`` (rows first) on ``mesh`` with its rows split across devices."""
     mesh = _auto(row_mesh() if mesh is None else mesh)
-    return jax.device_put(x, _rows_spec(mesh, x.shape[0], x.ndim))
+    return jax.device_put(x, _rows_spec(mesh, np.shape(x)[0], np.ndim(x)))
 
 
 def mixup_sharded(
     key: PRNGKeyArray,
-    x: Float[ArrayLike, "n *features"],
+    x: Float[ArrayLike, " n *features"],
     num_samples: int,
     weights,
     *,
-    labels: Int[ArrayLike, "n *k"] | None = None,
+    labels: Int[ArrayLike, " n *k"] | None = None,
     tau: ArrayLike = 0.5,
     replace: bool = True,
     mesh: Mesh | None = None,
@@ -101,11 +101,11 @@ def mixup_sharded(
         mesh = _global_mesh(x) or row_mesh()
     mesh = _auto(mesh)
     if labels is not None and not _checks.is_global(labels):
-        labels = jax.device_put(labels, _rows_spec(mesh, labels.shape[0], labels.ndim))
+        labels = jax.device_put(labels, _rows_spec(mesh, np.shape(labels)[0], np.ndim(labels)))
     if not _checks.is_global(x):  # a global array keeps its layout: no host holds all of it
-        x = jax.device_put(x, _rows_spec(mesh, x.shape[0], x.ndim))
-    out_x = _rows_spec(mesh, num_samples, x.ndim)
-    out_l = None if labels is None else _rows_spec(mesh, num_samples, labels.ndim)
+        x = jax.device_put(x, _rows_spec(mesh, np.shape(x)[0], np.ndim(x)))
+    out_x = _rows_spec(mesh, num_samples, np.ndim(x))
+    out_l = None if labels is None else _rows_spec(mesh, num_samples, np.ndim(labels))
     out = out_x if out_l is None else (out_x, out_l)
     return _sharded_core(key, x, labels, tau, scheme, num_samples, replace, out)
 

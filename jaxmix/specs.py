@@ -88,7 +88,8 @@ def _check_eps(spec, e0, e1):
     for name, v in (("E0", e0), ("E1", e1)):
         if not 0.0 <= v <= EPS_MAX:
             raise ValueError(
-                f"weight law {spec!r}: {name} = {v:g} must lie in [0, {EPS_MAX:g}] (the support is [-E0, 1 + E1])."
+                f"weight law {spec!r}: {name} = {v:g} must lie in [0, {EPS_MAX:g}] "
+                "(the support is [-E0, 1 + E1])."
             )
 
 
@@ -130,7 +131,8 @@ def parse_law(
             p = (p[0], p[0])
         if len(p) != 2:
             raise ValueError(
-                f"weight law {spec!r}: beta takes 1 or 2 parameters (beta:A or beta:A,B), got {len(p)}."
+                f"weight law {spec!r}: beta takes 1 or 2 parameters (beta:A or beta:A,B), "
+                f"got {len(p)}."
             )
         _check_beta(spec, *p)
         return jaxmix.Beta(*p)
@@ -141,7 +143,8 @@ def parse_law(
         return jaxmix.EpBeta(a, b, e0, e1)
     if len(p) > 1:
         raise ValueError(
-            f"weight law {spec!r}: epbeta takes 0, 1 (epbeta:DELTA) or 4 (epbeta:A,B,E0,E1) parameters, got {len(p)}."
+            f"weight law {spec!r}: epbeta takes 0, 1 (epbeta:DELTA) or 4 (epbeta:A,B,E0,E1) "
+            f"parameters, got {len(p)}."
         )
     d = p[0] if p else delta
     for name, v in (("delta", d), ("eps0", eps0), ("eps1", eps1), ("tau", tau)):

@@ -77,7 +77,7 @@ def test_two_processes_match_one_device(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for i, (p, out) in enumerate(zip(procs, outs)):
+    for i, (p, out) in enumerate(zip(procs, outs, strict=True)):
         assert p.returncode == 0 and f"MULTIPROCESS-OK {i}" in out, out[-4000:]
     files = sorted(tmp_path.glob("stream.process*.npy"))
     assert [f.name for f in files] == [
@@ -182,7 +182,7 @@ def _worker(pid: int, num_processes: int, port: int, out_dir: str) -> None:
     mine = stream.mixup_to_npy(key, gx, 1000, law, os.path.join(out_dir, "stream.npy"), **kw)
     start, stop = stream.process_rows(1000, 64)[pid]
     assert stop > start
-    for got_path, ref_path in zip(mine, ref):
+    for got_path, ref_path in zip(mine, ref, strict=True):
         got, want = np.load(got_path), np.load(ref_path, mmap_mode="r")
         np.testing.assert_array_equal(got, want[start:stop])
     print(f"MULTIPROCESS-OK {pid}", flush=True)

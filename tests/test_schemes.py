@@ -119,7 +119,7 @@ SCHEMES = {
 
 @pytest.mark.parametrize("name", list(SCHEMES))
 def test_moments_match_monte_carlo(name):
-    """E[W^k W^m], E[V_k] and E[V_k V_m] against draws of the scheme itself (<= 24 z-scores each)."""
+    """E[W^k W^m], E[V_k], E[V_k V_m] against draws of the scheme itself (<= 24 z-scores each)."""
     scheme = SCHEMES[name]()
     tau = 0.4
     w, v = _kept_parent_draws(scheme, tau, jax.random.key(7))

@@ -25,7 +25,8 @@ SCRIPT = textwrap.dedent(
     x = rng.normal(size=(64, 5)).astype(np.float32)
     labels = rng.integers(0, 3, size=64)
     key = jax.random.key(3)
-    for law in (jaxmix.Beta(0.4, 0.4), jaxmix.per_column([jaxmix.Beta(2.0, 3.0)] * 5, labels=jaxmix.Uniform())):
+    per_col = jaxmix.per_column([jaxmix.Beta(2.0, 3.0)] * 5, labels=jaxmix.Uniform())
+    for law in (jaxmix.Beta(0.4, 0.4), per_col):
         ref_x, ref_l = jaxmix.mixup(key, x, 1000, law, labels=labels)   # one device
         # jax.make_mesh defaults to explicit axes; mixup_sharded handles that mesh too
         mesh = jax.make_mesh((4,), ("rows",))
@@ -37,7 +38,8 @@ SCRIPT = textwrap.dedent(
         np.testing.assert_array_equal(np.asarray(out_l), np.asarray(ref_l))
     # default mesh (all devices), no labels, m not divisible by 4 -> replicated output
     out = sharding.mixup_sharded(key, x, 999, jaxmix.Uniform())
-    np.testing.assert_array_equal(np.asarray(out), np.asarray(jaxmix.mixup(key, x, 999, jaxmix.Uniform())))
+    ref = jaxmix.mixup(key, x, 999, jaxmix.Uniform())
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))
     print("SHARDING-OK")
     """
 )
@@ -106,11 +108,13 @@ def test_per_process_stream_one_process_equals_stream(tmp_path):
         jax.random.key(2), x, 300, law, tmp_path / "syn-{process}.npy", **kw
     )
     assert got == (str(tmp_path / "syn-0.npy"), str(tmp_path / "syn-0.labels.npy"))
-    for g, r in zip(got, ref):
+    for g, r in zip(got, ref, strict=True):
         np.testing.assert_array_equal(np.load(g), np.load(r))
     seen = []
     stream.mixup_to_callback_per_process(
         jax.random.key(2), x, 300, law, lambda s, a, b: seen.append((s, len(a))), **kw
     )
     assert seen[0][0] == 0 and sum(n for _, n in seen) == 300
-    assert all(s2 == s1 + n1 for (s1, n1), (s2, _) in zip(seen, seen[1:]))  # in order, no gaps
+    assert all(
+        s2 == s1 + n1 for (s1, n1), (s2, _) in zip(seen[:-1], seen[1:], strict=True)
+    )  # in order, no gaps
