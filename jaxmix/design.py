@@ -60,8 +60,10 @@ with ``__call__``) is keyed by identity and recompiles when it is a new object.
 from __future__ import annotations
 
 import abc
+import functools
 import types
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 import equinox as eqx
 import jax
@@ -70,9 +72,11 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from jaxmix import _checks
+from jaxmix.epbeta_select import beta_law_shift
 from jaxmix.higher import QUANTITIES as _HIGHER_QUANTITIES
-from jaxmix.laws import AbstractLaw
-from jaxmix.moments import Summary, class_mean_shift as _u, covariance_factor, predict
+from jaxmix.laws import AbstractLaw, Beta, EpBeta
+from jaxmix.moments import Summary, covariance_factor, predict
+from jaxmix.moments import class_mean_shift as _u
 from jaxmix.schemes import Scheme
 
 __all__ = [
@@ -118,6 +122,17 @@ def _q_class_var_error(weights, tau, summary):
     return (pred.class_variances - summary.class_variances) / summary.variance
 
 
+def _q_u(weights, tau):
+    # one law of the Beta family: the one-incomplete-beta closed form (what keeps the solver's
+    # compiled program small); anything else: the generic class_mean_shift
+    if isinstance(weights, EpBeta):
+        return beta_law_shift(weights.alpha, weights.beta, weights.eps0, weights.eps1, tau)
+    if isinstance(weights, Beta):
+        zero = jnp.zeros_like(weights.alpha)
+        return beta_law_shift(weights.alpha, weights.beta, zero, zero, tau)
+    return _u(weights, tau=tau)
+
+
 def _q_cov_gap(weights, tau, summary):
     k = covariance_factor(weights)  # K = 1 + 2 (E[W^k W^m] - (E W^k + E W^m)/2)
     gap = 0.5 * (k - 1.0)
@@ -132,10 +147,12 @@ QUANTITIES: dict[str, Callable] = {
     "variance": lambda w, tau, s: _per_law(w, lambda l: l.variance()),
     "variance_gap": lambda w, tau, s: _per_law(w, lambda l: l.moment(2) - l.moment(1)),
     "covariance_gap": _q_cov_gap,
-    "u": lambda w, tau, s: _u(w, tau=tau),
+    "u": lambda w, tau, s: _q_u(w, tau),
     "class_var_error": _q_class_var_error,
     "p_below_0": lambda w, tau, s: _per_law(w, lambda l: l.cdf(jnp.zeros((), l.moment(1).dtype))),
-    "p_above_1": lambda w, tau, s: _per_law(w, lambda l: 1.0 - l.cdf(jnp.ones((), l.moment(1).dtype))),
+    "p_above_1": lambda w, tau, s: _per_law(
+        w, lambda l: 1.0 - l.cdf(jnp.ones((), l.moment(1).dtype))
+    ),
 }
 """Named quantities (per law of a Scheme where marked): mean E[W]; variance Var[W];
 variance_gap E[W²] - E[W] (0: variance kept); covariance_gap E[W^k W^m] - (E W^k + E W^m)/2 for
@@ -159,7 +176,9 @@ def _check_quantity(quantity, owner):
                 "callable weights -> array."
             )
     elif not callable(quantity):
-        raise TypeError(f"{owner}: quantity must be a name or a callable, got {type(quantity).__name__}.")
+        raise TypeError(
+            f"{owner}: quantity must be a name or a callable, got {type(quantity).__name__}."
+        )
 
 
 class AbstractTarget(eqx.Module):
@@ -245,7 +264,9 @@ class Minimize(AbstractObjective):
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.ndarray, np.generic, jax.Array)) and not isinstance(v, bool)
+    return isinstance(v, (int, float, np.ndarray, np.generic, jax.Array)) and not isinstance(
+        v, bool
+    )
 
 
 class _FnKey:
@@ -256,8 +277,12 @@ class _FnKey:
         self.name, self.static_cells = fn.__name__, static_cells
 
     def _key(self):
-        return (self.code, id(self.globals), self.defaults,
-                tuple((i, id(v)) for i, v in self.static_cells))
+        return (
+            self.code,
+            id(self.globals),
+            self.defaults,
+            tuple((i, id(v)) for i, v in self.static_cells),
+        )
 
     def __hash__(self):
         return hash(self._key())
@@ -362,33 +387,45 @@ class DesignReport(eqx.Module):
         viol, stat = float(self.max_violation), float(self.stationarity)
         steps = f"{int(self.iterations)} evaluations in {int(self.outer_iterations)} rounds"
         if status == CONVERGED:
-            return (f"converged from {where}: max constraint violation {viol:.2e}, stationarity "
-                    f"{stat:.2e}, objective {float(self.objective):.6g}, {steps}; "
-                    f"{int(np.sum(np.asarray(self.start_converged)))} of {n} starts converged.")
+            return (
+                f"converged from {where}: max constraint violation {viol:.2e}, stationarity "
+                f"{stat:.2e}, objective {float(self.objective):.6g}, {steps}; "
+                f"{int(np.sum(np.asarray(self.start_converged)))} of {n} starts converged."
+            )
         if status == NOT_ATTAINED:
             arrow = "∞" if int(self.direction) > 0 else "0"
-            return (f"NOT converged: the optimum is not attained: {self._param_name()} runs off "
-                    f"to {arrow} (the supremum is a limit law, not a law of this family). Best "
-                    f"point from {where}: objective {float(self.objective):.6g}, max constraint "
-                    f"violation {viol:.2e}, Newton step {float(self.newton_step):.2g} in log "
-                    f"{self._param_name()}. Bound the parameter or the quantity with a constraint.")
+            return (
+                f"NOT converged: the optimum is not attained: {self._param_name()} runs off "
+                f"to {arrow} (the supremum is a limit law, not a law of this family). Best "
+                f"point from {where}: objective {float(self.objective):.6g}, max constraint "
+                f"violation {viol:.2e}, Newton step {float(self.newton_step):.2g} in log "
+                f"{self._param_name()}. Bound the parameter or the quantity with a constraint."
+            )
         if status == NOT_STATIONARY:
-            return (f"NOT converged: feasible (violation {viol:.2e}) but not stationary "
-                    f"(stationarity {stat:.2e} > {np.sqrt(self.tol):.1e}) at {where} after "
-                    f"{steps}; raise max_inner/max_outer or loosen tol.")
+            return (
+                f"NOT converged: feasible (violation {viol:.2e}) but not stationary "
+                f"(stationarity {stat:.2e} > {np.sqrt(self.tol):.1e}) at {where} after "
+                f"{steps}; raise max_inner/max_outer or loosen tol."
+            )
         if status == BETTER_UNCONVERGED:
-            return (f"NOT converged: a feasible start that did not converge reaches a better "
-                    f"objective ({float(self.objective):.6g}, {where}) than every converged start; "
-                    f"the optimum is not established (raise max_inner/max_outer).")
+            return (
+                f"NOT converged: a feasible start that did not converge reaches a better "
+                f"objective ({float(self.objective):.6g}, {where}) than every converged start; "
+                f"the optimum is not established (raise max_inner/max_outer)."
+            )
         worst = self._worst()
         if status == INFEASIBLE:
-            return (f"NOT converged: the targets look infeasible for the free parameters: no "
-                    f"start of {n} came within {np.sqrt(self.tol):.1e}; the smallest violation "
-                    f"found is {viol:.3e} (constraint {worst}, {where}). E.g. delta above "
-                    f"max_attainable_delta, or contradictory bounds.")
-        return (f"NOT converged: the closest start came within {viol:.3e} of the targets "
-                f"(constraint {worst}, {where}) but not within tol = {self.tol:.1e}; raise "
-                f"max_inner/max_outer or loosen tol.")
+            return (
+                f"NOT converged: the targets look infeasible for the free parameters: no "
+                f"start of {n} came within {np.sqrt(self.tol):.1e}; the smallest violation "
+                f"found is {viol:.3e} (constraint {worst}, {where}). E.g. delta above "
+                f"max_attainable_delta, or contradictory bounds."
+            )
+        return (
+            f"NOT converged: the closest start came within {viol:.3e} of the targets "
+            f"(constraint {worst}, {where}) but not within tol = {self.tol:.1e}; raise "
+            f"max_inner/max_outer or loosen tol."
+        )
 
     def _worst(self) -> int:
         if not self.residuals:
@@ -405,8 +442,10 @@ class DesignReport(eqx.Module):
         for i, r in enumerate(self.residuals):
             vals = np.array2string(np.asarray(r), precision=3, floatmode="maxprec")
             lines.append(f"  residual[{i}] = {vals}")
-        lines.append("  per start: violation " + np.array2string(
-            np.asarray(self.start_violation), precision=2, max_line_width=200))
+        lines.append(
+            "  per start: violation "
+            + np.array2string(np.asarray(self.start_violation), precision=2, max_line_width=200)
+        )
         return "\n".join(lines)
 
     __str__ = __repr__
@@ -438,9 +477,16 @@ def _names_spec(template):
     for g, law in enumerate(laws):
         for name in ("alpha", "beta", "eps0", "eps1", "low", "high"):
             if hasattr(law, name):
-                label = name if len(laws) == 1 and isinstance(template, AbstractLaw) else f"laws[{g}].{name}"
-                spec = eqx.tree_at(lambda t, g=g, name=name: getattr(_laws_of(t)[g], name), spec,
-                                   replace_fn=lambda _, label=label: label)
+                label = (
+                    name
+                    if len(laws) == 1 and isinstance(template, AbstractLaw)
+                    else f"laws[{g}].{name}"
+                )
+                spec = eqx.tree_at(
+                    lambda t, g=g, name=name: getattr(_laws_of(t)[g], name),
+                    spec,
+                    replace_fn=lambda _, label=label: label,
+                )
     return spec
 
 
@@ -551,26 +597,51 @@ def _lane(problem: _Problem, z0, params):
         def aug(z):
             c, g = problem.split(problem.residuals(z, params), dtype)
             f = problem.loss(z, params)
-            val = (weight * f + jnp.dot(lam, c) + 0.5 * rho * jnp.dot(c, c)
-                   + (0.5 / rho) * jnp.sum(jnp.maximum(0.0, mu + rho * g) ** 2 - mu**2))
+            val = (
+                weight * f
+                + jnp.dot(lam, c)
+                + 0.5 * rho * jnp.dot(c, c)
+                + (0.5 / rho) * jnp.sum(jnp.maximum(0.0, mu + rho * g) ** 2 - mu**2)
+            )
             return val, (c, g, f)
 
         (val, (c, g, f)), grad = jax.value_and_grad(aug, has_aux=True)(z)
         return val, grad, c, g, f
 
     def violation(c, g):
-        return jnp.maximum(jnp.max(jnp.abs(c), initial=0.0), jnp.max(jnp.maximum(g, 0.0), initial=0.0))
+        return jnp.maximum(
+            jnp.max(jnp.abs(c), initial=0.0), jnp.max(jnp.maximum(g, 0.0), initial=0.0)
+        )
 
     zeros_n = jnp.zeros((n,), dtype)
     init = lambda z0: dict(
-        phase=jnp.asarray(0), z=z0, f=jnp.asarray(jnp.inf, dtype), g=zeros_n, c=c0, gi=g0,
-        loss=jnp.zeros((), dtype), lam=jnp.zeros((m_eq,), dtype), mu=jnp.zeros((m_in,), dtype),
-        rho=jnp.asarray(_RHO0, dtype), S=jnp.zeros((_MEMORY, n), dtype), Y=jnp.zeros((_MEMORY, n), dtype),
-        count=jnp.asarray(0), d=zeros_n, t=jnp.ones((), dtype), k_inner=jnp.asarray(0),
-        outer=jnp.asarray(0), total=jnp.asarray(0), viol_prev=jnp.asarray(jnp.inf, dtype),
-        probe=jnp.asarray(0), H=jnp.zeros((n, n), dtype), J=jnp.zeros((m_eq + m_in, n), dtype),
-        gz=zeros_n, cz=jnp.zeros((m_eq + m_in,), dtype), lam_k=jnp.zeros((m_eq,), dtype),
-        mu_k=jnp.zeros((m_in,), dtype), stat=jnp.asarray(jnp.inf, dtype),
+        phase=jnp.asarray(0),
+        z=z0,
+        f=jnp.asarray(jnp.inf, dtype),
+        g=zeros_n,
+        c=c0,
+        gi=g0,
+        loss=jnp.zeros((), dtype),
+        lam=jnp.zeros((m_eq,), dtype),
+        mu=jnp.zeros((m_in,), dtype),
+        rho=jnp.asarray(_RHO0, dtype),
+        S=jnp.zeros((_MEMORY, n), dtype),
+        Y=jnp.zeros((_MEMORY, n), dtype),
+        count=jnp.asarray(0),
+        d=zeros_n,
+        t=jnp.ones((), dtype),
+        k_inner=jnp.asarray(0),
+        outer=jnp.asarray(0),
+        total=jnp.asarray(0),
+        viol_prev=jnp.asarray(jnp.inf, dtype),
+        probe=jnp.asarray(0),
+        H=jnp.zeros((n, n), dtype),
+        J=jnp.zeros((m_eq + m_in, n), dtype),
+        gz=zeros_n,
+        cz=jnp.zeros((m_eq + m_in,), dtype),
+        lam_k=jnp.zeros((m_eq,), dtype),
+        mu_k=jnp.zeros((m_in,), dtype),
+        stat=jnp.asarray(jnp.inf, dtype),
         viol=jnp.asarray(jnp.inf, dtype),
     )
 
@@ -598,12 +669,27 @@ def _lane(problem: _Problem, z0, params):
         stop = ok | (s["outer"] + 1 >= problem.max_outer) | ~jnp.isfinite(s["f"])
         grow = (viol > 0.25 * s["viol_prev"]) & (s["outer"] >= 1)
         rho = jnp.where(grow, jnp.minimum(s["rho"] * 10.0, 1e10), s["rho"])
-        go_on = {**s, "lam": lam_new, "mu": mu_new, "rho": rho.astype(dtype), "viol_prev": viol,
-                 "outer": s["outer"] + 1, "k_inner": jnp.asarray(0), "count": jnp.asarray(0),
-                 "phase": jnp.asarray(0)}
+        go_on = {
+            **s,
+            "lam": lam_new,
+            "mu": mu_new,
+            "rho": rho.astype(dtype),
+            "viol_prev": viol,
+            "outer": s["outer"] + 1,
+            "k_inner": jnp.asarray(0),
+            "count": jnp.asarray(0),
+            "phase": jnp.asarray(0),
+        }
         # probe with the KKT multipliers and ρ → 0: the evaluation is then the Lagrangian
-        finish = {**s, "lam_k": lam_new, "mu_k": mu_new, "stat": stat, "viol": viol,
-                  "phase": jnp.asarray(2), "probe": jnp.asarray(0)}
+        finish = {
+            **s,
+            "lam_k": lam_new,
+            "mu_k": mu_new,
+            "stat": stat,
+            "viol": viol,
+            "phase": jnp.asarray(2),
+            "probe": jnp.asarray(0),
+        }
         return sel(stop, finish, go_on)
 
     def inner_next(s):
@@ -621,8 +707,11 @@ def _lane(problem: _Problem, z0, params):
         e_i = (jnp.arange(n) == i).astype(dtype)
         h_i = h_probe * jnp.maximum(1.0, jnp.abs(s["z"][i]))
         probing = phase == 2
-        point = jnp.where(phase == 1, s["z"] + s["t"] * s["d"],
-                          jnp.where(probing & (s["probe"] > 0), s["z"] + h_i * e_i, s["z"]))
+        point = jnp.where(
+            phase == 1,
+            s["z"] + s["t"] * s["d"],
+            jnp.where(probing & (s["probe"] > 0), s["z"] + h_i * e_i, s["z"]),
+        )
         lam = jnp.where(probing, s["lam_k"], s["lam"])
         mu = jnp.where(probing, s["mu_k"], s["mu"])
         rho = jnp.where(probing, jnp.asarray(1e-30, dtype), s["rho"])
@@ -644,12 +733,25 @@ def _lane(problem: _Problem, z0, params):
         S = jnp.where(good_pair, jnp.roll(s["S"], -1, axis=0).at[-1].set(sv), s["S"])
         Y = jnp.where(good_pair, jnp.roll(s["Y"], -1, axis=0).at[-1].set(yv), s["Y"])
         count = jnp.where(good_pair, jnp.minimum(s["count"] + 1, _MEMORY), s["count"])
-        s_acc = {**s, "z": point, "f": val, "g": grad, "c": c, "gi": gi, "loss": f, "S": S, "Y": Y,
-                 "count": count, "k_inner": s["k_inner"] + 1}
+        s_acc = {
+            **s,
+            "z": point,
+            "f": val,
+            "g": grad,
+            "c": c,
+            "gi": gi,
+            "loss": f,
+            "S": S,
+            "Y": Y,
+            "count": count,
+            "k_inner": s["k_inner"] + 1,
+        }
         s_acc = inner_next(s_acc)
         # reject: quadratic interpolation of the step, kept in [0.1 t, 0.5 t]
         denom = 2.0 * (jnp.where(finite, val, s["f"] + 1e30) - s["f"] - gd * s["t"])
-        t_q = jnp.where(denom > 0, -gd * s["t"] ** 2 / jnp.where(denom > 0, denom, 1.0), 0.5 * s["t"])
+        t_q = jnp.where(
+            denom > 0, -gd * s["t"] ** 2 / jnp.where(denom > 0, denom, 1.0), 0.5 * s["t"]
+        )
         t_new = jnp.clip(t_q, 0.1 * s["t"], 0.5 * s["t"])
         s_rej = {**s, "t": t_new.astype(dtype)}
         stalled = t_new * jnp.max(jnp.abs(s["d"])) < 10 * eps * (1.0 + jnp.max(jnp.abs(s["z"])))
@@ -663,23 +765,40 @@ def _lane(problem: _Problem, z0, params):
         col_j = jnp.where(jnp.all(jnp.isfinite(res)), (res - s["cz"]) / h_i, 0.0)
         H = jnp.where(at_z, s["H"], s["H"].at[:, i].set(col_h))
         J = jnp.where(at_z, s["J"], s["J"].at[:, i].set(col_j))
-        s2 = {**s, "H": H, "J": J, "probe": s["probe"] + 1,
-              "gz": jnp.where(at_z, jnp.where(finite, grad, jnp.nan), s["gz"]),
-              "cz": jnp.where(at_z, res, s["cz"]),
-              "phase": jnp.where(s["probe"] >= n, 3, 2)}
+        s2 = {
+            **s,
+            "H": H,
+            "J": J,
+            "probe": s["probe"] + 1,
+            "gz": jnp.where(at_z, jnp.where(finite, grad, jnp.nan), s["gz"]),
+            "cz": jnp.where(at_z, res, s["cz"]),
+            "phase": jnp.where(s["probe"] >= n, 3, 2),
+        }
 
         out = sel(phase == 0, s0, sel(phase == 1, s1, s2))
         return out
 
     def finalize(s):
-        return _finalize_lane(s, problem=problem, dtype=dtype, n=n, m_eq=m_eq, m_in=m_in, tol=tol,
-                              stat_tol=stat_tol, has_obj=has_obj, positive=positive,
-                              violation=violation)
+        return _finalize_lane(
+            s,
+            problem=problem,
+            dtype=dtype,
+            n=n,
+            m_eq=m_eq,
+            m_in=m_in,
+            tol=tol,
+            stat_tol=stat_tol,
+            has_obj=has_obj,
+            positive=positive,
+            violation=violation,
+        )
 
     return init, cond, body, finalize
 
 
-def _finalize_lane(s, *, problem, dtype, n, m_eq, m_in, tol, stat_tol, has_obj, positive, violation):
+def _finalize_lane(
+    s, *, problem, dtype, n, m_eq, m_in, tol, stat_tol, has_obj, positive, violation
+):
     """Per-lane figures from the loop's state: the KKT Newton step and the verdicts."""
     # KKT Newton step from z: [[H, Aᵀ], [A, 0]] [dz; dν] = -[∇L; r_active]
     H = 0.5 * (s["H"] + s["H"].T)
@@ -692,16 +811,20 @@ def _finalize_lane(s, *, problem, dtype, n, m_eq, m_in, tol, stat_tol, has_obj, 
     step = (jnp.linalg.pinv(kkt) @ rhs)[:n]
     zf = s["z"]
     p = jnp.where(positive, jax.nn.softplus(zf), zf)
-    log_step = jnp.where(positive, step * jax.nn.sigmoid(zf) / jnp.maximum(p, jnp.finfo(dtype).tiny),
-                         step / jnp.maximum(1.0, jnp.abs(zf)))
+    log_step = jnp.where(
+        positive,
+        step * jax.nn.sigmoid(zf) / jnp.maximum(p, jnp.finfo(dtype).tiny),
+        step / jnp.maximum(1.0, jnp.abs(zf)),
+    )
     log_step = jnp.where(jnp.isfinite(log_step), log_step, jnp.inf)
     lo, hi = _bounds(dtype)
     out_of_box = positive & ((p < lo) | (p > hi))
     # a parameter outside the box counts as diverging in its direction
     size = jnp.where(out_of_box, jnp.inf, jnp.abs(log_step))
     k = jnp.argmax(size)
-    direction = jnp.where(out_of_box[k], jnp.where(p[k] > hi, 1, -1),
-                          jnp.where(log_step[k] > 0, 1, -1))
+    direction = jnp.where(
+        out_of_box[k], jnp.where(p[k] > hi, 1, -1), jnp.where(log_step[k] > 0, 1, -1)
+    )
     newton = jnp.max(size) if n else jnp.zeros((), dtype)
     finished = s["phase"] == 3  # else the iteration budget ran out mid-solve
     viol = jnp.where(finished, s["viol"], violation(s["c"], s["gi"]))
@@ -711,10 +834,20 @@ def _finalize_lane(s, *, problem, dtype, n, m_eq, m_in, tol, stat_tol, has_obj, 
     feasible = finite_z & (viol <= tol)
     stationary = (stat <= stat_tol) if has_obj else jnp.asarray(True)
     return dict(
-        z=zf, lam=s["lam_k"], mu=s["mu_k"], viol=jnp.where(finite_z, viol, jnp.inf),
-        stat=stat, loss=s["loss"], newton=jnp.where(finished, newton, jnp.inf), diverging=k,
-        direction=direction, feasible=feasible, converged=feasible & stationary & real,
-        rho=s["rho"], outer=s["outer"], total=s["total"],
+        z=zf,
+        lam=s["lam_k"],
+        mu=s["mu_k"],
+        viol=jnp.where(finite_z, viol, jnp.inf),
+        stat=stat,
+        loss=s["loss"],
+        newton=jnp.where(finished, newton, jnp.inf),
+        diverging=k,
+        direction=direction,
+        feasible=feasible,
+        converged=feasible & stationary & real,
+        rho=s["rho"],
+        outer=s["outer"],
+        total=s["total"],
         res=jnp.where(finished, s["cz"], jnp.concatenate([s["c"], s["gi"]])),
     )
 
@@ -737,15 +870,23 @@ def _pick(problem, lanes, z0):
     closest = jnp.argmin(jnp.where(jnp.isfinite(lanes["viol"]), lanes["viol"], jnp.inf))
     any_conv, any_feas = jnp.any(conv), jnp.any(feas)
     margin = 10.0 * stat_tol * (1.0 + jnp.abs(loss[best_conv]))
-    better = any_conv & any_feas & (loss[best_feas] < loss[best_conv] - margin) if has_obj else False
+    better = (
+        any_conv & any_feas & (loss[best_feas] < loss[best_conv] - margin) if has_obj else False
+    )
     feas_diverges = lanes["newton"][best_feas] > _NEWTON_LIMIT
     win = jnp.where(any_conv, best_conv, jnp.where(any_feas, best_feas, closest))
     win = jnp.where(better, best_feas, win)
     status = jnp.where(
-        any_conv & ~better, CONVERGED,
-        jnp.where(any_feas | better,
-                  jnp.where(feas_diverges, NOT_ATTAINED, jnp.where(better, BETTER_UNCONVERGED, NOT_STATIONARY)),
-                  jnp.where(lanes["viol"][closest] > stat_tol, INFEASIBLE, NOT_FEASIBLE)))
+        any_conv & ~better,
+        CONVERGED,
+        jnp.where(
+            any_feas | better,
+            jnp.where(
+                feas_diverges, NOT_ATTAINED, jnp.where(better, BETTER_UNCONVERGED, NOT_STATIONARY)
+            ),
+            jnp.where(lanes["viol"][closest] > stat_tol, INFEASIBLE, NOT_FEASIBLE),
+        ),
+    )
     return win, status
 
 
@@ -772,7 +913,8 @@ def _solve_all(problem, params, z0s):
         act = jax.vmap(active)(S)
         new = jax.vmap(body)(S)
         return jax.tree_util.tree_map(
-            lambda a, b: jnp.where(jnp.reshape(act, act.shape + (1,) * (a.ndim - 1)), a, b), new, S)
+            lambda a, b: jnp.where(jnp.reshape(act, act.shape + (1,) * (a.ndim - 1)), a, b), new, S
+        )
 
     S = jax.lax.while_loop(cond, step, jax.vmap(init)(z0s))
     lanes = jax.vmap(finalize)(S)
@@ -787,8 +929,31 @@ def _kkt(problem, z, lam, mu, params, active):
     return jnp.concatenate([grad, c, jnp.where(active, g, mu)])
 
 
-@eqx.filter_custom_jvp
-def _design_core(params, z0s, *, problem):
+def _fast_jit(fn, static_argnums):
+    """``jax.jit`` at XLA backend optimisation level 0 on concrete arguments (small-array code
+    whose compile time dominates), else a plain jit: JAX accepts no compiler options on a jit
+    nested in an outer jit or staged by a transformation."""
+    fast = jax.jit(
+        fn, static_argnums=static_argnums, compiler_options={"xla_backend_optimization_level": 0}
+    )
+    plain = jax.jit(fn, static_argnums=static_argnums)
+
+    @functools.wraps(fn)
+    def call(*args):
+        if not all(_checks.is_concrete(v) for v in jax.tree_util.tree_leaves(args)):
+            return plain(*args)  # traced (an outer jit, vmap, or a tangent)
+        try:
+            return fast(*args)
+        except ValueError as err:  # concrete values inside an outer jit
+            if "compiler_options" not in str(err):
+                raise
+            return plain(*args)
+
+    call.fast = fast
+    return call
+
+
+def _solve(problem, params, z0s):
     """((z, λ, μ) of the winning start, info): info holds every lane's figures, the winner and
     the status, all cast to the float dtype (their tangents are zero)."""
     lanes, win, status = _solve_all(problem, params, z0s)
@@ -798,38 +963,139 @@ def _design_core(params, z0s, *, problem):
     return (lanes["z"][win], lanes["lam"][win], lanes["mu"][win]), info
 
 
-@_design_core.def_jvp
-def _design_core_jvp(primals, tangents, *, problem):
-    params, z0s = primals
-    t_params, _ = tangents
-    out, info = _design_core(params, z0s, problem=problem)
-    z, lam, mu = out
+# The solver: one program per problem structure (``problem`` is the static key), at XLA's
+# backend optimisation level 0: the solver's arrays are tiny, so the compile time (most of a
+# first call) matters and the run time hardly changes (benchmarks/README.md). On concrete inputs
+# (also from the derivative rule under a top-level grad/jvp: the rule sees concrete primals) it
+# is this one compiled program, so the solver is neither traced again nor differentiated; on
+# tracers (an outer jit or vmap) it is traced inline.
+_solve_any = _fast_jit(_solve, 0)
+
+
+@eqx.filter_custom_jvp
+def _design_core(params, z0s, *, problem):
+    """(z, λ, μ), info of :func:`_solve`, differentiable by the implicit function theorem."""
+    return _solve_any(problem, params, z0s)
+
+
+def _kkt_matrix(problem, z, lam, mu, params, active):
+    """∂F/∂(z, λ, μ) at a point: [[H, A_eqᵀ, A_inᵀ], [A_eq, 0, 0], [a A_in, 0, diag(1 - a)]].
+
+    H, the Hessian of the Lagrangian in z, and A, the Jacobian of the constraints, are central
+    differences of the (first-order, exact) gradient and of the residuals, both from one
+    evaluation at each of the 2n points z ± h_i e_i with h_i = ε^(1/3) max(1, |z_i|): error
+    O(h²) + O(ε/h), about ε^(2/3) relative (4e-11 in float64, 2e-5 in float32). No second
+    derivative of a quantity is traced (the incomplete beta's derivative rules are first order),
+    and the quantities' gradient appears once in the compiled program.
+    """
+    n = z.shape[0]
+    dtype = z.dtype
+    h = float(jnp.finfo(dtype).eps) ** (1.0 / 3.0) * jnp.maximum(1.0, jnp.abs(z))
+
+    def lag(zz):
+        c, g = problem.split(problem.residuals(zz, params), dtype)
+        return problem.loss(zz, params) + jnp.dot(lam, c) + jnp.dot(mu, g), (c, g)
+
+    steps = jnp.diag(h)
+    grad, (c, g) = jax.vmap(jax.grad(lag, has_aux=True))(jnp.concatenate([z + steps, z - steps]))
+    central = lambda v: ((v[:n] - v[n:]) / (2.0 * h[:, None])).T
+    H = central(grad)
+    H = 0.5 * (H + H.T)
+    A_eq, A_in = central(c), central(g)
+    m_eq, m_in = A_eq.shape[0], A_in.shape[0]
+    top = jnp.concatenate([H, A_eq.T, A_in.T], axis=1)
+    mid = jnp.concatenate([A_eq, jnp.zeros((m_eq, m_eq + m_in), dtype)], axis=1)
+    bot = jnp.concatenate(
+        [
+            jnp.where(active[:, None], A_in, 0.0),
+            jnp.zeros((m_in, m_eq), dtype),
+            jnp.diag(jnp.where(active, 0.0, 1.0).astype(dtype)),
+        ],
+        axis=1,
+    )
+    return jnp.concatenate([top, mid, bot], axis=0)
+
+
+def _kkt_inverse_impl(problem, z, lam, mu, params):
+    """(active inequalities, (∂F/∂(z, λ, μ))⁺) at the solution (primal values only)."""
     _, g = problem.split(problem.residuals(z, params), z.dtype)
     active = (mu > 0) | (g > -float(np.sqrt(problem.tol)))
+    return active, jnp.linalg.pinv(_kkt_matrix(problem, z, lam, mu, params, active))
+
+
+def _kkt_tangent_impl(problem, p_def, moving, sub, tsub, p_leaves, z, lam, mu, active):
+    """(∂F/∂p) dp for the parameter leaves at positions ``moving`` (values ``sub``, tangents
+    ``tsub``); only the tangent is returned, so the primal F is not part of the program."""
+
+    def F_of(sub):
+        leaves = list(p_leaves)
+        for i, v in zip(moving, sub, strict=True):
+            leaves[i] = v
+        return _kkt(problem, z, lam, mu, jax.tree_util.tree_unflatten(p_def, leaves), active)
+
+    return jax.jvp(F_of, (sub,), (tsub,))[1]
+
+
+_kkt_inverse = _fast_jit(_kkt_inverse_impl, 0)
+_kkt_tangent = _fast_jit(_kkt_tangent_impl, (0, 1, 2))
+
+
+@_design_core.def_jvp
+def _design_core_jvp(primals, tangents, *, problem):
+    """Implicit function theorem at the winner: dvec = -(∂F/∂vec)⁺ (∂F/∂p) dp.
+
+    Only the KKT residual at the solution is differentiated, never the solver's loop; ∂F/∂p dp
+    is one forward-mode pass over the parameters that carry a tangent (the others are closed
+    over as constants, so a derivative in the target values alone traces no derivative of the
+    quantities' gradients).
+    """
+    params, z0s = primals
+    t_params, _ = tangents
+    out, info = _solve_any(problem, params, z0s)
+    z, lam, mu = out
     n, m_eq = z.shape[0], lam.shape[0]
-
-    def F(vec, p):
-        return _kkt(problem, vec[:n], vec[n:n + m_eq], vec[n + m_eq:], p, active)
-
-    vec = jnp.concatenate([z, lam, mu])
-    jac = jax.jacfwd(F)(vec, params)
+    active, pinv = _kkt_inverse(problem, z, lam, mu, params)
     p_leaves, p_def = jax.tree_util.tree_flatten(params, is_leaf=lambda x: x is None)
     t_leaves = (
-        [None] * len(p_leaves) if t_params is None
+        [None] * len(p_leaves)
+        if t_params is None
         else jax.tree_util.tree_flatten(t_params, is_leaf=lambda x: x is None)[0]
     )
-    t_params = jax.tree_util.tree_unflatten(p_def, [
-        None if p is None else (jnp.zeros_like(p) if t is None else t)
-        for p, t in zip(p_leaves, t_leaves)
-    ])
-    _, dF = jax.jvp(lambda p: F(vec, p), (params,), (t_params,))
-    dvec = -jnp.linalg.pinv(jac) @ dF
-    t_out = (dvec[:n], dvec[n:n + m_eq], dvec[n + m_eq:])
+    moving = [
+        i
+        for i, (p, t) in enumerate(zip(p_leaves, t_leaves, strict=True))
+        if p is not None and t is not None
+    ]
+
+    moving = tuple(moving)
+    if moving:
+        dF = _kkt_tangent(
+            problem,
+            p_def,
+            moving,
+            [p_leaves[i] for i in moving],
+            [t_leaves[i] for i in moving],
+            p_leaves,
+            z,
+            lam,
+            mu,
+            active,
+        )
+        dvec = -pinv @ dF
+    else:
+        dvec = jnp.zeros((pinv.shape[0],), z.dtype)
+    t_out = (dvec[:n], dvec[n : n + m_eq], dvec[n + m_eq :])
     return (out, info), (t_out, jax.tree_util.tree_map(jnp.zeros_like, info))
 
 
 def _design_impl(problem, params, z0s):
     (z, lam, mu), lanes = _design_core(params, z0s, problem=problem)
+    return _assemble(problem, params, z, lanes)
+
+
+def _assemble_impl(problem, params, z, lanes):
+    """The designed weights and the report's fields from the winner's z and every lane's info."""
+    lanes = dict(lanes)
     win, status = lanes["win"].astype(jnp.int32), lanes["status"].astype(jnp.int32)
     for name in ("diverging", "direction", "outer", "total"):
         lanes[name] = lanes[name].astype(jnp.int32)
@@ -844,31 +1110,39 @@ def _design_impl(problem, params, z0s):
     shown, at_eq, at_in = [], 0, m_eq
     for size, kind in zip(sizes, problem.kinds):
         if kind == "eq":
-            shown.append(flat[at_eq:at_eq + size])
+            shown.append(flat[at_eq : at_eq + size])
             at_eq += size
         else:
-            shown.append(jnp.maximum(flat[at_in:at_in + size], 0.0))
+            shown.append(jnp.maximum(flat[at_in : at_in + size], 0.0))
             at_in += size
-    sign = -1.0 if problem.objective_def is not None and issubclass(problem.objective_def[0], Maximize) else 1.0
+    sign = (
+        -1.0
+        if problem.objective_def is not None and issubclass(problem.objective_def[0], Maximize)
+        else 1.0
+    )
     objective = sign * lanes["loss"][win]
     fields = dict(
-        converged=status == CONVERGED, status=status, residuals=tuple(shown),
-        max_violation=lanes["viol"][win], stationarity=lanes["stat"][win], objective=objective,
-        newton_step=lanes["newton"][win], diverging=lanes["diverging"][win],
-        direction=lanes["direction"][win], start=win, start_violation=lanes["viol"],
-        start_objective=sign * lanes["loss"], start_converged=lanes["converged"],
-        iterations=lanes["total"][win], outer_iterations=lanes["outer"][win], penalty=lanes["rho"][win],
+        converged=status == CONVERGED,
+        status=status,
+        residuals=tuple(shown),
+        max_violation=lanes["viol"][win],
+        stationarity=lanes["stat"][win],
+        objective=objective,
+        newton_step=lanes["newton"][win],
+        diverging=lanes["diverging"][win],
+        direction=lanes["direction"][win],
+        start=win,
+        start_violation=lanes["viol"],
+        start_objective=sign * lanes["loss"],
+        start_converged=lanes["converged"],
+        iterations=lanes["total"][win],
+        outer_iterations=lanes["outer"][win],
+        penalty=lanes["rho"][win],
     )
     return weights, fields
 
 
-# One program per problem structure (``problem`` is the static key). XLA's backend optimisation
-# level 0: the solver's arrays are tiny, so the compile time (most of a first call) matters and
-# the run time hardly changes (benchmarks/README.md).
-_design_jit = jax.jit(_design_impl, static_argnums=0,
-                      compiler_options={"xla_backend_optimization_level": 0})
-# inside an outer transformation (grad, jit, vmap) JAX accepts no compiler options on a nested jit
-_design_jit_nested = jax.jit(_design_impl, static_argnums=0)
+_assemble = _fast_jit(_assemble_impl, 0)
 
 
 def _halton(num, dim):
@@ -954,15 +1228,15 @@ def design_weights(
     elif isinstance(template, Scheme):
         pass
     else:
-        raise TypeError(
-            f"template must be a jaxmix law or Scheme, got {type(template).__name__}."
-        )
+        raise TypeError(f"template must be a jaxmix law or Scheme, got {type(template).__name__}.")
     constraints = tuple(constraints)
     for c in constraints:
         if not isinstance(c, AbstractTarget):
             raise TypeError(f"constraints must be Equal/AtMost/AtLeast, got {type(c).__name__}.")
     if objective is not None and not isinstance(objective, AbstractObjective):
-        raise TypeError(f"objective must be Maximize(...) or Minimize(...), got {type(objective).__name__}.")
+        raise TypeError(
+            f"objective must be Maximize(...) or Minimize(...), got {type(objective).__name__}."
+        )
     if not constraints and objective is None:
         raise ValueError("design_weights needs at least one constraint or an objective.")
     if summary is not None and not isinstance(summary, Summary):
@@ -984,37 +1258,39 @@ def design_weights(
                 "entry); for a batch of templates use jax.vmap over design_weights."
             )
     if not any(free_mask):
-        raise ValueError(f"design_weights: nothing to optimise: free={tuple(free)} matched no parameter.")
+        raise ValueError(
+            f"design_weights: nothing to optimise: free={tuple(free)} matched no parameter."
+        )
     free_names = tuple(nm for nm, f in zip(names, free_mask) if f)
     pos_mask = tuple(nm.split(".")[-1] in _POSITIVE for nm in free_names)
-    z0 = jnp.stack([
-        (_softplus_inv(jnp.asarray(l, dtype)) if p else jnp.asarray(l, dtype))
-        for l, p in zip([l for l, f in zip(leaves, free_mask) if f], pos_mask)
-    ])
+    z0 = jnp.stack(
+        [
+            (_softplus_inv(jnp.asarray(l, dtype)) if p else jnp.asarray(l, dtype))
+            for l, p in zip([l for l, f in zip(leaves, free_mask) if f], pos_mask)
+        ]
+    )
     fixed = [jnp.asarray(l, dtype) for l, f in zip(leaves, free_mask) if not f]
     kinds = tuple("eq" if isinstance(c, Equal) else "ineq" for c in constraints)
     keys = [_split_callable(c.quantity) for c in constraints]
-    obj_key, obj_numbers = _split_callable(objective.quantity) if objective is not None else (None, ())
+    obj_key, obj_numbers = (
+        _split_callable(objective.quantity) if objective is not None else (None, ())
+    )
     problem = _Problem(
-        treedef=treedef, free_mask=free_mask, positive_mask=pos_mask, kinds=kinds,
+        treedef=treedef,
+        free_mask=free_mask,
+        positive_mask=pos_mask,
+        kinds=kinds,
         constraint_defs=tuple((type(c), k) for c, (k, _) in zip(constraints, keys)),
         objective_def=None if objective is None else (type(objective), obj_key),
-        max_outer=int(max_outer), max_inner=int(max_inner), tol=float(tol),
+        max_outer=int(max_outer),
+        max_inner=int(max_inner),
+        tol=float(tol),
     )
     values = tuple(jnp.asarray(c.value, dtype) for c in constraints)
     numbers = (tuple(nums for _, nums in keys), obj_numbers)
     z0s = _starts(z0, pos_mask, starts)
     params = (values, fixed, tau, summary, numbers)
-    traced = not all(_checks.is_concrete(v) for v in jax.tree_util.tree_leaves((params, z0s)))
-    if traced:
-        weights, fields = _design_jit_nested(problem, params, z0s)
-    else:
-        try:
-            weights, fields = _design_jit(problem, params, z0s)
-        except ValueError as err:  # called inside an outer jit with concrete inputs
-            if "compiler_options" not in str(err):
-                raise
-            weights, fields = _design_jit_nested(problem, params, z0s)
+    weights, fields = _design_impl(problem, params, z0s)
     report = DesignReport(**fields, parameters=free_names, tol=float(tol))
     if warn and _checks.is_concrete(report.converged) and not bool(report.converged):
         import warnings

@@ -119,6 +119,33 @@ def vp_curve_shift(x, eps0, eps1, tau):
     return x + (1.0 - 2.0 * x) * inc - 2.0 * (1.0 - x + eps0) * jnp.exp(log_d)
 
 
+def beta_law_shift(alpha, beta, eps0, eps1, tau):
+    """u = E[1 - V] of one EpBeta(α, β, ε0, ε1) law (ε0 = ε1 = 0: Beta), cut at τ (broadcasts).
+
+    With t = (τ + ε0)/s, s = 1 + ε0 + ε1, m = E[W] and x = 1 - m:
+    P(W < τ) = I_t(α, β) and E[W 1{W < τ}] = (m + ε0) I_t(α + 1, β) - ε0 I_t(α, β), so
+
+        u = x - P(W < τ) + 2 E[W 1{W < τ}] = x - (1 + 2ε0) I_t(α, β) + 2 (m + ε0) I_t(α + 1, β).
+
+    Both incomplete betas come from one vectorised ``betainc`` call, so the design solver traces
+    and compiles one incomplete beta (and one copy of its derivative rules) for "u" instead of the
+    six of the generic ``class_mean_shift``, to which it is equal (tested). t ≤ 0 gives u = x,
+    t ≥ 1 gives u = 1 - x.
+    """
+    s = 1.0 + eps0 + eps1
+    kappa = alpha + beta
+    m, m1 = alpha / kappa, beta / kappa
+    mean = m + (m * eps1 - m1 * eps0)
+    x = 1.0 - mean
+    t = (tau + eps0) / s
+    inside = (t > 0) & (t < 1)
+    ts = jnp.where(inside, t, 0.5)
+    a, b, ts = jnp.broadcast_arrays(alpha, beta, ts)
+    inc = betainc(jnp.stack([a, a + 1.0]), jnp.stack([b, b]), jnp.stack([ts, ts]))
+    u = x - (1.0 + 2.0 * eps0) * inc[0] + 2.0 * (mean + eps0) * inc[1]
+    return jnp.where(inside, u, jnp.where(t <= 0, x, 1.0 - x))
+
+
 def _grid(dtype):
     return jnp.asarray(np.geomspace(_GRID_LOWEST, 0.5, _GRID_SIZE), dtype)
 
@@ -196,11 +223,20 @@ def _smallest_root(delta, eps0, eps1, tau, table=None):
     idx = jnp.clip(jnp.arange(-2, 2) + i, 0, n - 1)
     xk, uk = xs[idx], us[idx]
     distinct = jnp.all(jnp.diff(uk) > 0)
-    weights = jnp.stack([
-        jnp.prod(jnp.stack([(delta - uk[m]) / jnp.where(uk[k] != uk[m], uk[k] - uk[m], 1.0)
-                            for m in range(4) if m != k]))
-        for k in range(4)
-    ])
+    weights = jnp.stack(
+        [
+            jnp.prod(
+                jnp.stack(
+                    [
+                        (delta - uk[m]) / jnp.where(uk[k] != uk[m], uk[k] - uk[m], 1.0)
+                        for m in range(4)
+                        if m != k
+                    ]
+                )
+            )
+            for k in range(4)
+        ]
+    )
     c_cubic = jnp.sum(weights * xk)
     # where u is not monotone around the bracket (near its maximum): the root of the quadratic
     # through the grid points i-1, i, i+1, i.e. d2 y^2 + (d1 - d2 h) y + (u_{i-1} - delta) = 0, y = x - x_{i-1}
@@ -213,24 +249,35 @@ def _smallest_root(delta, eps0, eps1, tau, table=None):
     disc = jnp.maximum(qb * qb - 4.0 * d2 * (u0 - delta), 0.0)
     den = qb + jnp.sqrt(disc)
     c_quad2 = x0 - 2.0 * (u0 - delta) / jnp.where(den > 0, den, 1.0)
-    c0 = jnp.where(distinct & (i >= 2) & (i <= n - 2), c_cubic, jnp.where((den > 0) & (i < n - 1), c_quad2, -1.0))
+    c0 = jnp.where(
+        distinct & (i >= 2) & (i <= n - 2),
+        c_cubic,
+        jnp.where((den > 0) & (i < n - 1), c_quad2, -1.0),
+    )
     c0 = jnp.where(any_above, c0, -1.0)
     # near the maximum (delta above every grid value) u ≈ u* - q (x - x*)^2: start from that root
     q = (u_star - fa - delta) / jnp.maximum((x_star - a) ** 2, jnp.finfo(xs.dtype).tiny)
-    c_quad = x_star - jnp.sqrt(jnp.maximum(u_star - delta, 0.0) / jnp.maximum(q, jnp.finfo(xs.dtype).tiny))
+    c_quad = x_star - jnp.sqrt(
+        jnp.maximum(u_star - delta, 0.0) / jnp.maximum(q, jnp.finfo(xs.dtype).tiny)
+    )
     c0 = jnp.where(any_above, c0, c_quad)
 
     def body(k, carry):
         a, fa, b, fb, side = carry
         denom = fb - fa
-        c = jnp.where(denom != 0, b - fb * (b - a) / jnp.where(denom != 0, denom, 1.0), 0.5 * (a + b))
+        c = jnp.where(
+            denom != 0, b - fb * (b - a) / jnp.where(denom != 0, denom, 1.0), 0.5 * (a + b)
+        )
         c = jnp.where((k == 0) & (c0 > a) & (c0 < b), c0, c)
         c = jnp.where((c > a) & (c < b), c, 0.5 * (a + b))  # safeguard: stay inside the bracket
         fc = f(c)
         neg = fc < 0
         # Illinois: halve the value kept at the end that stays twice in a row.
         a_new, fa_new = jnp.where(neg, c, a), jnp.where(neg, fc, jnp.where(side == 1, 0.5 * fa, fa))
-        b_new, fb_new = jnp.where(neg, b, c), jnp.where(neg, jnp.where(side == -1, 0.5 * fb, fb), fc)
+        b_new, fb_new = (
+            jnp.where(neg, b, c),
+            jnp.where(neg, jnp.where(side == -1, 0.5 * fb, fb), fc),
+        )
         exact = fc == 0
         a_new, b_new = jnp.where(exact, c, a_new), jnp.where(exact, c, b_new)
         fa_new, fb_new = jnp.where(exact, fc, fa_new), jnp.where(exact, fc, fb_new)
@@ -345,7 +392,9 @@ def _select_core(delta, eps0, eps1, tau):
     padded = xp.concatenate([flat, xp.full((size - n,), 1e-3, flat.dtype)])
     if concrete:  # values only: the curve table comes from the memo, u* as a Python float
         table, u_star = _memo_table(eps0, eps1, tau, flat.dtype)
-        out = np.asarray(compile_cache.call(_select_flat_given_table, padded, eps0, eps1, tau, table))
+        out = np.asarray(
+            compile_cache.call(_select_flat_given_table, padded, eps0, eps1, tau, table)
+        )
         ab, resid = out[:2], out[2, :n]
         _check_solution(ab[:, :n], resid, flat, eps0, eps1, tau)
     else:
@@ -386,11 +435,15 @@ def _check_design_args(eps0, eps1, tau, owner):
             )
     if _checks.is_concrete(t):
         if not (0.0 < float(t) < 1.0):
-            raise ValueError(f"{owner}: tau must lie in (0, 1), got {float(t)}; the default is 0.5.")
+            raise ValueError(
+                f"{owner}: tau must lie in (0, 1), got {float(t)}; the default is 0.5."
+            )
     return e0, e1, t
 
 
-def max_attainable_delta(eps0: ArrayLike = 0.3, eps1: ArrayLike = 0.3, tau: ArrayLike = 0.5) -> Scalar:
+def max_attainable_delta(
+    eps0: ArrayLike = 0.3, eps1: ArrayLike = 0.3, tau: ArrayLike = 0.5
+) -> Scalar:
     """The largest δ = u reachable by a variance-preserving EpBeta(·, ·; ε0, ε1) with E[W] ≥ 1/2.
 
     max over 0 < x ≤ 1/2 of u(x) along the VP curve (see the module docstring); always below the
@@ -450,7 +503,9 @@ def select_epbeta(
             )
     else:
         delta = eqx.error_if(
-            delta, ~(delta > 0), "select_epbeta: delta must be finite and > 0 (0 is resampling); got NaN or <= 0."
+            delta,
+            ~(delta > 0),
+            "select_epbeta: delta must be finite and > 0 (0 is resampling); got NaN or <= 0.",
         )
     # δ > 0 from here; δ above the maximum is solved at the maximum, then rejected below.
     if _checks.is_concrete(delta):
@@ -470,7 +525,9 @@ def select_epbeta(
             )
     else:
         ab = eqx.error_if(
-            ab, delta > dmax * rel, "select_epbeta: delta exceeds max_attainable_delta(eps0, eps1, tau)."
+            ab,
+            delta > dmax * rel,
+            "select_epbeta: delta exceeds max_attainable_delta(eps0, eps1, tau).",
         )
     if isinstance(ab, np.ndarray):
         # (α, β) > 0 and finite by construction, and ε was checked above: skip EpBeta's

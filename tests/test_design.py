@@ -118,9 +118,9 @@ def test_infeasible_target_says_infeasible(x64):
 
 def test_no_recompilation_for_new_values(x64):
     solve(jaxmix.EpBeta(3.0, 1.0, EPS, EPS), ALG1(0.02))
-    size = design._design_jit._cache_size()
+    size = design._solve_any.fast._cache_size()
     law, rep = solve(jaxmix.EpBeta(2.5, 0.9, EPS, EPS), ALG1(0.01))
-    assert design._design_jit._cache_size() == size and bool(rep.converged)
+    assert design._solve_any.fast._cache_size() == size and bool(rep.converged)
 
 
 # --- objectives with active and inactive inequalities ------------------------------------------
@@ -272,7 +272,7 @@ def test_callable_of_same_structure_does_not_recompile(x64):
                          objective=Minimize(lambda w: (w.alpha - c) ** 2))
         assert bool(rep.converged), rep.message
         np.testing.assert_allclose([float(law.alpha), float(law.beta)], [c, 3 * c], rtol=1e-7)
-        sizes.append(design._design_jit._cache_size())
+        sizes.append(design._solve_any.fast._cache_size())
     assert sizes[0] == sizes[1]
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import jaxmix
+from helpers import Z_MAX, CompileCounter, zscores_cov, zscores_mean
 from jaxmix import design, select
-from helpers import CompileCounter, Z_MAX, zscores_cov, zscores_mean
 
 EPS_TAU = [(0.3, 0.3, 0.5), (0.1, 0.1, 0.5), (0.5, 0.2, 0.5), (0.0, 0.4, 0.5), (1.0, 1.0, 0.3)]
 
@@ -196,7 +196,7 @@ def test_solver_agrees_with_algorithm1_and_flags_infeasible(x64):
             else:
                 law, rep = select.design_weights(tmpl, cons)
         calls += 1
-        size = design._design_jit._cache_size()
+        size = design._solve_any.fast._cache_size()
         if calls == 1:
             first_size = size
         else:  # new target values: the solver program is not traced/compiled again
@@ -300,10 +300,12 @@ def test_solver_gradient_with_fewer_active_constraints_than_parameters(x64):
         np.testing.assert_allclose(jac, fd, rtol=1e-6)
 
 
-def test_solver_unattained_optimum_stops_finite():
-    """Minimise eps0 + eps1 with all four parameters free: the infimum is not attained (eps0 -> 0
-    through the softplus), the iterates run towards a degenerate law. The report must say NOT
-    converged and the returned law must be finite (the last finite iterate), never NaN."""
+def test_solver_unattained_optimum_stops_finite(x64):
+    """Minimise eps0 + eps1 with all four parameters free: the infimum is not attained (one of
+    eps0, eps1 -> 0 through the softplus), the iterates run towards the boundary. The report must
+    say NOT converged and the returned law must be finite (the last finite iterate), never NaN.
+    (float64: in float32 the objective's slope in the vanishing parameter falls below the
+    stationarity tolerance first: the point is reported converged within 2e-6 of the infimum)."""
     tmpl = jaxmix.EpBeta(2.0, 0.5, 0.3, 0.3)
     cons = [select.Equal("variance_gap", 0.0), select.Equal("u", 0.05)]
     with pytest.warns(RuntimeWarning, match="NOT converged"):
