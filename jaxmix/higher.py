@@ -86,9 +86,12 @@ def _raw_moments(scheme: Scheme, top: int):
     return rows
 
 
-def _mixed(raw, a: int, b: int):
+def _mixed(raw, a: int, b: int) -> Array:
     """E[W^a (1 - W)^b] per law from raw moments: Σ_j C(b, j) (-1)^j E[W^(a+j)]."""
-    return sum(math.comb(b, j) * (-1) ** j * raw[a + j] for j in range(b + 1))
+    out = raw[a]
+    for j in range(1, b + 1):
+        out = out + math.comb(b, j) * (-1) ** j * raw[a + j]
+    return out
 
 
 def _set_partitions(items):

@@ -293,6 +293,7 @@ def _predict(summary: Summary, scheme, tau, replace: bool) -> Summary:
         cov = (n * k_factor - 1.0) / (n - 1.0) * summary.cov
     if summary.class_probs is None:
         return Summary(summary.mean, cov, n)
+    assert summary.class_means is not None and summary.class_covs is not None  # with the probs
     ev, evv = scheme.kept_parent_moments(tau)
     e11 = 1.0 - _pair_sum(ev) + evv  # E[(1 - V_k)(1 - V_m)]
     d = summary.class_means - summary.mean  # (C, d)

@@ -371,6 +371,28 @@ def test_min_tail_epbeta_is_a_local_minimum(x64):
     assert d < 0.95 * sym[0]
 
 
+def test_plot_tail_tradeoff_draws_the_tradeoff_curve():
+    """The plot helper draws d against ε at fixed δ (tail_tradeoff's values, NaN where δ is not
+    attainable) and a designed law as a point at its (mean ε, d), on a log d axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    eps = [0.05, 0.3, 0.5]  # 0.05 cannot reach δ = 0.05 with ε0 = ε1 (bound ε/(1 + 2ε))
+    law = jaxmix.select_epbeta(0.05, eps0=0.0, eps1=0.3)
+    ax = higher.plot_tail_tradeoff(0.05, eps, designed=[("one-sided", law)])
+    curve, point = ax.get_lines()
+    _, want = higher.tail_tradeoff(0.05, eps)
+    np.testing.assert_allclose(curve.get_xdata(), eps)
+    np.testing.assert_allclose(curve.get_ydata(), want, rtol=1e-6)
+    assert np.isnan(want[0]) and np.all(np.isfinite(want[1:]))
+    np.testing.assert_allclose(point.get_xdata(), [0.15])
+    np.testing.assert_allclose(point.get_ydata(), [float(higher.tail_factor(law))], rtol=1e-6)
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "ε"
+    plt.close(ax.figure)
+
+
 @pytest.mark.slow
 def test_paper_check_quick(tmp_path):
     """paper_checks/higher_moments.py --quick: JSON, figures, metadata, and the curves agree.

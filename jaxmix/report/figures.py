@@ -162,6 +162,12 @@ def covariance_difference_figure(fid: Fidelity):
     return fig
 
 
+def _class_means(s):
+    """A class Summary's class_means (every per-category Summary of a Fidelity has them)."""
+    assert s.class_means is not None
+    return s.class_means
+
+
 def class_means_figure(fid: Fidelity):
     """One panel per categorical column: standardized class means (μ_l - x̄)/sd per numeric
     column (rows), real (circles), synthetic (crosses) and predicted (bars) per category
@@ -206,9 +212,10 @@ def class_means_figure(fid: Fidelity):
         pos0 = np.arange(len(cols))[::-1]
         for c_i, c in enumerate(cats):
             pos = pos0 - 0.4 + h * (c_i + 0.5)
-            zr = (_np(fid.real_by[j].class_means[c])[cols] - mean[cols]) / sd[cols]
-            zs = (_np(fid.synth_by[j].class_means[c])[cols] - mean[cols]) / sd[cols]
-            zp = (_np(fid.pred_by[j].class_means[c])[cols] - mean[cols]) / sd[cols]
+            zr, zs, zp = (
+                (_np(_class_means(s[j])[c])[cols] - mean[cols]) / sd[cols]
+                for s in (fid.real_by, fid.synth_by, fid.pred_by)
+            )
             bars = ax.barh(pos, zp, height=h * 0.9, alpha=0.35, label=f"{fid.categories[j][c]}")
             color = bars.patches[0].get_facecolor() if bars.patches else None
             ax.scatter(

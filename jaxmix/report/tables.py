@@ -159,7 +159,9 @@ def law_moments(law: AbstractLaw, *, tau: float = 0.5) -> dict[str, float]:
 def _law_moments_jit(law, tau):
     """(E[W], E[W²], u) stacked: the moment table and the class-mean shift in one program."""
     table = _tabulate(Scheme((law,)), tau)
-    return jnp.stack([table.laws[0].m1, table.laws[0].m2, class_mean_shift(table, tau=tau)])
+    row = table.laws[0]
+    assert isinstance(row, _MomentTable)
+    return jnp.stack([row.m1, row.m2, class_mean_shift(table, tau=tau)])
 
 
 @eqx.filter_jit
@@ -285,6 +287,12 @@ def _predict_stacked(summary, scheme, tau, generations):
     return predict_generations(summary, scheme, generations, tau=tau)
 
 
+def _class_fields(s: Summary):
+    """(class_probs, class_means, class_covs) of a Summary with classes."""
+    assert s.class_probs is not None and s.class_means is not None and s.class_covs is not None
+    return s.class_probs, s.class_means, s.class_covs
+
+
 def _predict_all(real: Summary, real_by: tuple[Summary, ...], scheme, tau, generations):
     """Predictions for the whole table and every categorical column from ONE ``predict`` call:
     ``predict`` treats each class on its own, so the classes of all categorical columns are
@@ -292,29 +300,21 @@ def _predict_all(real: Summary, real_by: tuple[Summary, ...], scheme, tau, gener
     if not real_by:
         stacked = real
     else:
+        fields = [_class_fields(s) for s in real_by]
         stacked = Summary(
             real.mean,
             real.cov,
             real.num_rows,
-            jnp.concatenate([s.class_probs for s in real_by]),
-            jnp.concatenate([s.class_means for s in real_by]),
-            jnp.concatenate([s.class_covs for s in real_by]),
+            *(jnp.concatenate([f[i] for f in fields]) for i in range(3)),
         )
     out = _predict_stacked(stacked, scheme, tau, generations)
     pred = Summary(out.mean, out.cov, out.num_rows)
     pred_by, start = [], 0
     for s in real_by:
-        c = s.class_probs.shape[0]
+        c = _class_fields(s)[0].shape[0]
         sl = slice(start, start + c)
         pred_by.append(
-            Summary(
-                out.mean,
-                out.cov,
-                out.num_rows,
-                out.class_probs[sl],
-                out.class_means[sl],
-                out.class_covs[sl],
-            )
+            Summary(out.mean, out.cov, out.num_rows, *(f[sl] for f in _class_fields(out)))
         )
         start += c
     return pred, tuple(pred_by)
@@ -386,8 +386,9 @@ def fidelity(
                 f"(m, {len(label_names)}), got {lr.shape} and {ls.shape}."
             )
         lr, ls, categories = _merge_rare(lr, ls, categories[: len(label_names)])
-    else:
-        lr = ls = None
+    else:  # no categorical columns: no class summaries
+        lr = np.zeros((x_real.shape[0], 0), np.int64)
+        ls = np.zeros((x_synth.shape[0], 0), np.int64)
     tau_arr = jnp.asarray(tau, _checks.float_dtype())
     ncls = tuple(len(c) for c in categories[: len(label_names)])
     real = table_summary(x_real)
