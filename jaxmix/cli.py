@@ -281,7 +281,7 @@ def cmd_synth(args, out=None) -> int:
 
     from jaxmix import io
     from jaxmix.progress import ProgressBar
-    from jaxmix.synthesizer import CHUNK_ROWS, Synthesizer, key_from_seed
+    from jaxmix.synthesizer import CHUNK_ROWS, Synthesizer, check_numeric_options, key_from_seed
 
     if args.num_rows <= 0:
         raise UsageError(f"-n must be > 0, got {args.num_rows}.")
@@ -303,13 +303,10 @@ def cmd_synth(args, out=None) -> int:
     )
     spec = frame.spec
     integer, keep_float = _names(args.integer), _names(args.keep_float)
-    for opt, names in (("--integer", integer), ("--keep-float", keep_float)):
-        io.check_columns(names, spec.columns, opt)
-        for name in names:
-            if name in spec.categorical:
-                raise UsageError(
-                    f"{opt}: column {name!r} is categorical; {opt} is for numeric columns."
-                )
+    try:
+        check_numeric_options(spec, (("--integer", integer), ("--keep-float", keep_float)))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     if frame.x.shape[0] < 2:
         raise UsageError(f"{args.input}: mixup needs at least 2 rows, got {frame.x.shape[0]}.")
     n = args.num_rows

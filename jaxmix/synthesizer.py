@@ -48,11 +48,34 @@ from jaxmix import compile_cache, specs
 from jaxmix.generate import combine, draw_parents
 from jaxmix.schemes import as_scheme
 
-__all__ = ["BOUNDS", "CHUNK_ROWS", "RESAMPLE_ROUNDS", "Synthesizer", "key_from_seed"]
+__all__ = [
+    "BOUNDS",
+    "CHUNK_ROWS",
+    "RESAMPLE_ROUNDS",
+    "Synthesizer",
+    "check_numeric_options",
+    "key_from_seed",
+]
 
 BOUNDS = ("keep", "clip", "resample")
 CHUNK_ROWS = 1 << 18  # records per compiled call of ``sample_chunks``
 RESAMPLE_ROUNDS = 32
+
+
+def check_numeric_options(spec, options) -> None:
+    """For each (option label, column names) pair: every name is a column of the table
+    (``jaxmix.io.TableSpec``) and a numeric one; ValueError naming the option otherwise. Used by
+    ``Synthesizer`` (labels ``integer``, ``keep_float``) and ``jaxmix synth`` (``--integer``,
+    ``--keep-float``)."""
+    from jaxmix import io
+
+    for label, names in options:
+        io.check_columns(names, spec.columns, label)
+        for name in names:
+            if name in spec.categorical:
+                raise ValueError(
+                    f"{label}: column {name!r} is categorical; {label} is for numeric columns."
+                )
 
 
 def key_from_seed(seed: int):
@@ -192,16 +215,8 @@ class Synthesizer:
         return self._fit_frame(frame)
 
     def _fit_frame(self, frame) -> Synthesizer:
-        from jaxmix import io
-
         spec = frame.spec
-        for arg, names in (("integer", self.integer), ("keep_float", self.keep_float)):
-            io.check_columns(names, spec.columns, arg)
-            for name in names:
-                if name in spec.categorical:
-                    raise ValueError(
-                        f"{arg}: column {name!r} is categorical; {arg} is for numeric columns."
-                    )
+        check_numeric_options(spec, (("integer", self.integer), ("keep_float", self.keep_float)))
         if frame.x.shape[0] < 2:
             raise ValueError(f"mixup needs at least 2 rows, got {frame.x.shape[0]}.")
         x = frame.x
@@ -254,11 +269,12 @@ class Synthesizer:
         """Yield (x (m_c, d) numpy, labels (m_c, k) numpy or None) chunks totalling ``num_rows``.
 
         Chunk c (of ``chunk_rows`` rows, default :data:`CHUNK_ROWS`) is drawn with
-        ``jax.random.fold_in(key, c)``, so the rows depend on ``chunk_rows``. With G > 1 generations the whole
-        table of each intermediate generation is kept in memory. ``stats``, a dict, receives
-        ``"outside"``: per numeric column the number of values of the final generation that
-        fell outside the real range before the bounds were enforced. ``on_rows(k)`` is called
-        after every chunk of every generation (k rows; G * num_rows in all), e.g. a progress bar.
+        ``jax.random.fold_in(key, c)``, so the rows depend on ``chunk_rows``. With G > 1
+        generations the whole table of each intermediate generation is kept in memory.
+        ``stats``, a dict, receives ``"outside"``: per numeric column the number of values of the
+        final generation that fell outside the real range before the bounds were enforced.
+        ``on_rows(k)`` is called after every chunk of every generation (k rows; G * num_rows in
+        all), e.g. a progress bar.
         """
         self._check_fitted()
         chunk_rows = CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
