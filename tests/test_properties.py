@@ -97,9 +97,10 @@ def test_mixup_keys_labels_tau(seed, codes, big, ldtype, tau):
         cast = labels.astype(ldtype)
     if not np.array_equal(cast.astype(np.float64), labels.astype(np.float64)):
         return  # not representable in this dtype: nothing to ask of jaxmix
-    call = lambda: jaxmix.mixup(
-        jax.random.key(seed), x, 8, jaxmix.Beta(2.0, 2.0), labels=cast, tau=tau
-    )  # noqa: E731
+
+    def call():
+        return jaxmix.mixup(jax.random.key(seed), x, 8, jaxmix.Beta(2.0, 2.0), labels=cast, tau=tau)
+
     out, err = _raises_clearly(call, "labels", "tau")
     valid_tau = isinstance(tau, float) and math.isfinite(tau)
     valid_labels = labels.min() >= 0 and labels.max() < 2**31 - 1
@@ -114,7 +115,7 @@ def test_mixup_keys_labels_tau(seed, codes, big, ldtype, tau):
     assert set(np.unique(ls)) <= set(labels.tolist())
 
 
-# --- summarize / predict ---------------------------------------------------------------------------
+# --- summarize / predict -------------------------------------------------------------------------
 
 
 @jax.jit
@@ -275,7 +276,7 @@ def test_select_epbeta_clear_error_or_finite(delta):
         assert bool(jnp.all(jnp.isfinite(leaf))), (delta, out)
 
 
-# --- the reported reproductions, one test each (X a 10 x 3 normal table, L = arange(10) % 3) -------
+# --- the reported reproductions, one test each (X a 10 x 3 normal table, L = arange(10) % 3) -----
 
 X = np.random.default_rng(0).normal(size=(10, 3))
 L = np.arange(10) % 3

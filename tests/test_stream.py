@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import numpy as np
 import pytest
@@ -120,34 +122,24 @@ def test_bad_arguments(data, tmp_path):
 
 
 def test_labels_path_equal_to_path_is_refused(data, tmp_path):
-    """Both files at one name once reported success over a corrupted file."""
+    """Both files at one name once reported success over a corrupted file; the same file under
+    another spelling is refused too, by the per-process writer as well (its x.process0.npy)."""
     x, labels = data
     path = tmp_path / "x.npy"
-    with pytest.raises(ValueError, match="labels_path must differ from path"):
-        jaxmix.mixup_to_npy(
-            jax.random.key(0),
-            x,
-            10,
-            jaxmix.Uniform(),
-            path,
-            labels=labels,
-            labels_path=str(path),
-            progress=False,
-        )
-    with pytest.raises(
-        ValueError, match="labels_path must differ from path"
-    ):  # same file, other spelling
-        jaxmix.mixup_to_npy(
-            jax.random.key(0),
-            x,
-            10,
-            jaxmix.Uniform(),
-            path,
-            labels=labels,
-            labels_path=tmp_path / "." / "x.npy",
-            progress=False,
-        )
-    assert not path.exists()
+    writers = (stream.mixup_to_npy, stream.mixup_to_npy_per_process)
+    for writer, same in itertools.product(writers, (str(path), tmp_path / "." / "x.npy")):
+        with pytest.raises(ValueError, match="labels_path must differ from path"):
+            writer(
+                jax.random.key(0),
+                x,
+                10,
+                jaxmix.Uniform(),
+                path,
+                labels=labels,
+                labels_path=same,
+                progress=False,
+            )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_npy_is_published_whole_and_leaves_no_temporary(data, tmp_path):
