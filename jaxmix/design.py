@@ -43,9 +43,14 @@ smallest violation exceeds √tol.
 *Derivatives.* The returned parameters are differentiable in the target values, the template's
 fixed parameters, τ and the summary by the implicit function theorem on the KKT system
 F(z, λ, μ; p) = 0 of the winning start, dz = -(∂F)^+ ∂_p F dp (dense; the pseudo-inverse gives
-the minimum-norm derivative where it is not unique).
+the minimum-norm derivative where it is not unique). Only F at the solution is differentiated,
+never the solver's loop: ∂F/∂(z, λ, μ) takes the Hessian of the Lagrangian and the constraints'
+Jacobian by central differences of first-order gradients (step ε^(1/3), error about ε^(2/3)),
+and ∂_p F dp is one forward-mode pass over the parameters that carry a tangent. Under a
+top-level grad/jvp the derivative rule sees concrete primal values and calls the solver's one
+compiled program.
 
-*Compilation.* One program per problem *structure*: the template's tree structure and which
+*Compilation.* One solver program per problem *structure*: the template's tree structure and which
 leaves are free, the constraint kinds and quantities, the objective, ``starts``, ``max_outer``,
 ``max_inner``, ``tol`` and the dtype. Target values, fixed parameters, τ and the summary's
 arrays are inputs: changing them does not recompile. A callable quantity is part of the
@@ -538,7 +543,7 @@ class _Problem(eqx.Module):
         if self.objective_def is None:
             return jnp.zeros((), z.dtype)
         values, fixed, tau, summary, numbers = params
-        cls, key = self.objective_def
+        cls, key = self.objective_def  # pyright: ignore
         objective = cls(_rebuild_quantity(key, numbers[1]))
         return objective.loss(self.weights(z, fixed), tau, summary).astype(z.dtype)
 
@@ -949,7 +954,7 @@ def _fast_jit(fn, static_argnums):
                 raise
             return plain(*args)
 
-    call.fast = fast
+    call.fast = fast  # pyright: ignore
     return call
 
 

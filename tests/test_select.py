@@ -135,7 +135,9 @@ def test_vmap_jit_and_no_recompilation(x64):
     with CompileCounter() as counter:
         law = jaxmix.select_epbeta(deltas * 0.9, eps0=0.2, eps1=0.4, tau=0.45)
         jax.block_until_ready(law)
-        jaxmix.select_epbeta(deltas[:3] * 0.5, eps0=0.2, eps1=0.4, tau=0.45)  # new shape, same bucket
+        jaxmix.select_epbeta(
+            deltas[:3] * 0.5, eps0=0.2, eps1=0.4, tau=0.45
+        )  # new shape, same bucket
     assert counter.count == 0
 
 
@@ -171,7 +173,9 @@ def test_mixup_keeps_variance_and_shifts_class_means_by_delta():
     assert np.max(np.abs(z)) < Z_MAX, z
     xbar = np.asarray(summary.mean)
     for c in range(3):
-        target = np.asarray(summary.class_means[c]) - delta * (np.asarray(summary.class_means[c]) - xbar)
+        target = np.asarray(summary.class_means[c]) - delta * (
+            np.asarray(summary.class_means[c]) - xbar
+        )
         z = zscores_mean(x_syn[l_syn == c], target)
         assert np.max(np.abs(z)) < Z_MAX, (c, z)
     # the shift is detectable: the unshifted class means are rejected for the farthest class
@@ -201,8 +205,8 @@ def test_solver_agrees_with_algorithm1_and_flags_infeasible(x64):
             first_size = size
         else:  # new target values: the solver program is not traced/compiled again
             assert size == first_size
-        if calls > 2 and counter.count:  # pragma: no cover - reported, see the module report
-            print(f"design_weights call {calls}: {counter.count} small XLA compilations")
+        if 1 < calls and delta <= dmax:  # a new target value compiles nothing at all
+            assert counter.count == 0, f"call {calls}: {counter.count} XLA compilations"
         if delta > dmax:
             assert not bool(rep.converged)
             assert float(rep.max_violation) > 1e-3 and "NOT converged" in rep.message
@@ -210,10 +214,15 @@ def test_solver_agrees_with_algorithm1_and_flags_infeasible(x64):
         assert bool(rep.converged), rep.message
         assert len(rep.residuals) == 2 and float(rep.max_violation) <= 1e-10
         ref = jaxmix.select_epbeta(delta)
-        got = sorted([float(law.alpha), float(law.beta)], reverse=float(law.alpha) > float(law.beta))
+        got = sorted(
+            [float(law.alpha), float(law.beta)], reverse=float(law.alpha) > float(law.beta)
+        )
         # either the root of Algorithm 1 or its mirror image (alpha <-> beta: same targets)
         ref_ab = [float(ref.alpha), float(ref.beta)]
-        assert np.allclose(got, ref_ab, rtol=1e-6) or np.allclose(got, ref_ab[::-1], rtol=1e-6), (got, ref_ab)
+        assert np.allclose(got, ref_ab, rtol=1e-6) or np.allclose(got, ref_ab[::-1], rtol=1e-6), (
+            got,
+            ref_ab,
+        )
 
 
 def test_solver_objective_and_inequality(x64):
@@ -243,10 +252,14 @@ def test_solver_scheme_template(x64):
     assert bool(rep.converged), rep.message
     assert isinstance(scheme, jaxmix.Scheme) and scheme.columns == (0, 1) and scheme.labels == 0
     for got, x in zip(scheme.laws, (0.1, 0.2)):
-        np.testing.assert_allclose([got.alpha, got.beta], select.vp_curve_params(x, 0.3, 0.3), rtol=1e-9)
+        np.testing.assert_allclose(
+            [got.alpha, got.beta], select.vp_curve_params(x, 0.3, 0.3), rtol=1e-9
+        )
         assert float(got.eps0) == 0.3 and float(got.eps1) == 0.3  # not free: kept
     # cross-column factor of independent weights: 1 - E[Wa] - E[Wb] + 2 E[Wa] E[Wb]
-    np.testing.assert_allclose(jaxmix.covariance_factor(scheme)[0, 1], 1 - 0.9 - 0.8 + 2 * 0.72, rtol=1e-9)
+    np.testing.assert_allclose(
+        jaxmix.covariance_factor(scheme)[0, 1], 1 - 0.9 - 0.8 + 2 * 0.72, rtol=1e-9
+    )
 
 
 def test_solver_gradient_with_objective_and_active_inequality(x64):
@@ -257,8 +270,10 @@ def test_solver_gradient_with_objective_and_active_inequality(x64):
 
     def alpha_of(m):
         law, _ = select.design_weights(
-            tmpl, [select.Equal("variance_gap", 0.0), select.AtLeast("mean", m)],
-            objective=select.Maximize("u"), warn=False,
+            tmpl,
+            [select.Equal("variance_gap", 0.0), select.AtLeast("mean", m)],
+            objective=select.Maximize("u"),
+            warn=False,
         )
         return law.alpha
 
@@ -267,12 +282,6 @@ def test_solver_gradient_with_objective_and_active_inequality(x64):
     np.testing.assert_allclose(g, ref, rtol=1e-7)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the multi-start solver stops on the Lagrangian's gradient, not on 1e-10 violations: "
-    "finite differences of two solves differ from the implicit Jacobian by 7e-6 relative "
-    "(4e-6 at tol=1e-14) while the linearised constraint holds to 1e-9; the bound needs re-deriving",
-)
 def test_solver_gradient_with_fewer_active_constraints_than_parameters(x64):
     """One equality (u = δ) and an objective over two free parameters (α, β): the KKT system is
     not square, so dθ/dδ goes through the Hessian of the Lagrangian. The objective's minimum
@@ -280,13 +289,21 @@ def test_solver_gradient_with_fewer_active_constraints_than_parameters(x64):
     carries second derivatives of u, i.e. of the incomplete beta.
 
     Checked two ways: the linearised constraint ∇u · dθ/dδ = 1 (exact, to 1e-9), and central
-    finite differences of the solver. The solver stops at violations ≤ 1e-10, so a solution
-    error of about 1e-11 over h = 1e-5 bounds the finite-difference error by about 1e-6."""
+    finite differences of the solver. Error bound of the difference quotient with step h:
+    ε_sol/h + h² |θ‴|/6, with ε_sol the solution error of one solve. An inner solve stops at
+    |∇L| ≤ 0.1 √tol = 1e-6 and the multiplier update leaves the Lagrangian's gradient within
+    √tol; with the reduced Hessian's curvature here ε_sol ≲ 1e-8 (measured: solve-to-solve
+    noise of about 1e-9 in θ, from the 1.8e-4 relative gap at h = 1e-5). At h = 1e-4:
+    ε_sol/h ≲ 1e-4 |θ'| and h² |θ‴|/6 ≈ 1e-8, so rtol 1e-4 (measured gap 1.3e-5). An error in
+    the Hessian block of the KKT matrix moves dθ/dδ along the constraint's tangent by O(1)
+    relative, far outside it, while the linearised constraint alone would not see it."""
     tmpl = jaxmix.EpBeta(2.0, 2.0, 0.3, 0.3)
     objective = select.Minimize(lambda w: (w.alpha - 1.0) ** 2 + (w.beta - 3.0) ** 2)
 
     def params(delta):
-        law, _ = select.design_weights(tmpl, [select.Equal("u", delta)], objective=objective, warn=False)
+        law, _ = select.design_weights(
+            tmpl, [select.Equal("u", delta)], objective=objective, warn=False
+        )
         return jnp.stack([law.alpha, law.beta])
 
     u = lambda ab: jaxmix.class_mean_shift(jaxmix.EpBeta(ab[0], ab[1], 0.3, 0.3))
@@ -295,9 +312,9 @@ def test_solver_gradient_with_fewer_active_constraints_than_parameters(x64):
         assert np.linalg.norm(np.asarray(theta) - [1.0, 3.0]) > 0.1  # the bound is active
         jac = jax.jacobian(params)(delta)
         np.testing.assert_allclose(jnp.dot(jax.grad(u)(theta), jac), 1.0, atol=1e-9)
-        h = 1e-5
+        h = 1e-4
         fd = (params(delta + h) - params(delta - h)) / (2 * h)
-        np.testing.assert_allclose(jac, fd, rtol=1e-6)
+        np.testing.assert_allclose(jac, fd, rtol=1e-4)
 
 
 def test_solver_unattained_optimum_stops_finite(x64):
@@ -310,7 +327,9 @@ def test_solver_unattained_optimum_stops_finite(x64):
     cons = [select.Equal("variance_gap", 0.0), select.Equal("u", 0.05)]
     with pytest.warns(RuntimeWarning, match="NOT converged"):
         law, rep = select.design_weights(
-            tmpl, cons, free=("alpha", "beta", "eps0", "eps1"),
+            tmpl,
+            cons,
+            free=("alpha", "beta", "eps0", "eps1"),
             objective=select.Minimize(lambda w: w.eps0 + w.eps1),
         )
     assert not bool(rep.converged)
@@ -390,3 +409,27 @@ def test_clear_caches_forgets_the_memo():
     jaxmix.clear_caches()
     assert epbeta_select._cached_curve_table.cache_info().currsize == 0
     np.testing.assert_allclose(_u_of(jaxmix.select_epbeta(0.02), 0.5), 0.02, atol=1e-4)
+
+
+def test_beta_law_shift_matches_class_mean_shift(x64):
+    """The solver's one-betainc closed form of u equals the generic class_mean_shift, in value
+    and in its gradient in (alpha, beta) (which the solver and its derivative use); one vmapped
+    call over the cases (one compile)."""
+    from jaxmix.epbeta_select import beta_law_shift
+
+    cases = jnp.array(
+        [
+            (3.0, 1.0, 0.3, 0.3, 0.5),
+            (0.5, 4.0, 0.1, 0.5, 0.3),
+            (50.0, 70.0, 0.0, 0.0, 0.4),
+            (1e5, 2e5, 0.3, 0.3, 0.5),
+            (2.0, 2.0, 0.0, 0.0, 0.5),
+            (0.2, 0.3, 0.3, 0.3, 0.5),
+        ]
+    )
+    fast = lambda a, b, e0, e1, tau: beta_law_shift(a, b, e0, e1, tau)
+    slow = lambda a, b, e0, e1, tau: jaxmix.class_mean_shift(jaxmix.EpBeta(a, b, e0, e1), tau=tau)
+    both = lambda f: jax.jit(jax.vmap(jax.value_and_grad(f, argnums=(0, 1))))(*cases.T)
+    (v_fast, g_fast), (v_slow, g_slow) = both(fast), both(slow)
+    np.testing.assert_allclose(v_fast, v_slow, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(g_fast, g_slow, rtol=1e-11, atol=1e-15)
