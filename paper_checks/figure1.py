@@ -67,7 +67,9 @@ def main(argv=None) -> dict:
 
     results, clouds_all = {}, {}
     for spec, k in zip(
-        C.progress(LAWS, desc=NAME, disable=args.no_progress), jax.random.split(kmix, len(LAWS))
+        C.progress(LAWS, desc=NAME, disable=args.no_progress),
+        jax.random.split(kmix, len(LAWS)),
+        strict=True,
     ):
         law = C.law_from_spec(spec)
         var, corr, clouds = chains(k, law, x0, generations, reps)
@@ -104,8 +106,8 @@ def main(argv=None) -> dict:
         clouds_all[spec] = np.asarray(clouds)
 
     out = {
-        "claim": "EpBeta keeps variance and correlation over generations; Beta(0.1,0.1) and Unif(0,1) "
-        "shrink the cloud by K^t",
+        "claim": "EpBeta keeps variance and correlation over generations; "
+        "Beta(0.1,0.1) and Unif(0,1) shrink the cloud by K^t",
         "config": {
             "n": n,
             "rho": rho,

@@ -132,7 +132,8 @@ def main(argv=None) -> dict:
     checks.append(
         {
             "name": "odelta",
-            "what": "Thms 10–11: class-mean and class-variance errors against −δ d_l and δ(s²−σ_l²)+δ(1−δ)d_l², "
+            "what": "Thms 10–11: class-mean and class-variance errors against −δ d_l and "
+            "δ(s²−σ_l²)+δ(1−δ)d_l², "
             f"δ ∈ {{{', '.join(map(str, DELTAS))}}}, penguins",
             "result": (
                 f"class-mean error/δ of the entry with the largest |d_l| (class {c}, {names[k]}; "
@@ -143,7 +144,8 @@ def main(argv=None) -> dict:
         }
     )
     out = {
-        "claim": "Theorems 10-11: class-conditional errors are exactly -δ d_l and δ(s²-σ_l²)+δ(1-δ)d_l², O(δ)",
+        "claim": "Theorems 10-11: class-conditional errors are exactly -δ d_l and "
+        "δ(s²-σ_l²)+δ(1-δ)d_l², O(δ)",
         "config": {
             "deltas": list(DELTAS),
             "eps0": EPS[0],

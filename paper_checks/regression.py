@@ -60,7 +60,10 @@ def population_cov():
 
 
 def weights_of(params, scheme):
-    """The weights from EpBeta parameters (Unif(0,1) = EpBeta(1,1,0,0), Beta(a,a) = EpBeta(a,a,0,0))."""
+    """The weights from EpBeta parameters.
+
+    Unif(0,1) = EpBeta(1,1,0,0), Beta(a,a) = EpBeta(a,a,0,0).
+    """
     law = jaxmix.EpBeta(*params)
     return law if scheme == "shared" else jaxmix.per_column([law] * 4, labels=None)
 
@@ -129,8 +132,8 @@ def main(argv=None) -> dict:
         for n in sizes
     }
     out = {
-        "claim": "shared weights keep OLS coefficients (Corollary 3); independent per-column weights "
-        "attenuate slopes towards (K⊙Σ)xx⁻¹(K⊙Σ)xy",
+        "claim": "shared weights keep OLS coefficients (Corollary 3); independent per-column "
+        "weights attenuate slopes towards (K⊙Σ)xx⁻¹(K⊙Σ)xy",
         "config": {
             "sizes": sizes,
             "reps": reps,
@@ -163,7 +166,7 @@ def _plot(out, boxes, sizes, laws):
             ax = axes[r, c]
             data = [boxes[(n, s, sch)][:, r] for s, sch in cols]
             bp = ax.boxplot(data, patch_artist=True, showfliers=False, widths=0.6)
-            for patch, (s, sch) in zip(bp["boxes"], cols):
+            for patch, (s, sch) in zip(bp["boxes"], cols, strict=True):
                 patch.set_facecolor("0.8" if s == "original" else C.law_colour(s))
                 patch.set_alpha(1.0 if sch != "per_column" else 0.45)
             ax.axhline(BETA[r], color="k", lw=0.8, ls="--")

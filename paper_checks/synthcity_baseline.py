@@ -54,7 +54,8 @@ def main(argv=None) -> None:
             times["sample_s"].append(time.perf_counter() - t0)
             syn.to_csv(args.directory / f"{table}.TabDDPM.{r}.csv", index=False)
             print(
-                f"{table} rep {r}: fit {times['fit_s'][-1]:.1f} s, sample {times['sample_s'][-1]:.2f} s",
+                f"{table} rep {r}: fit {times['fit_s'][-1]:.1f} s, "
+                f"sample {times['sample_s'][-1]:.2f} s",
                 flush=True,
             )
         (args.directory / f"{table}.TabDDPM.times.json").write_text(json.dumps(times, indent=1))

@@ -21,7 +21,8 @@ GaussianCopula, CTGAN and TVAE with default settings (fewer replications: they a
 Synthesizers that cannot share an environment with JAX (synthcity's TabDDPM diffusion model pins
 numpy < 2, JAX 0.10 needs numpy >= 2) run from files: ``--export DIR`` writes the real tables
 as ``DIR/real_<table>.csv``; ``paper_checks/synthcity_baseline.py DIR`` (run in the other
-environment, no JAX) writes ``DIR/<table>.<method>.<r>.csv`` and ``DIR/<table>.<method>.times.json``;
+environment, no JAX) writes ``DIR/<table>.<method>.<r>.csv`` and
+``DIR/<table>.<method>.times.json``;
 ``--external DIR`` scores those files like any other method. ``--reuse JSON`` copies the
 baseline methods (SDV, external) an earlier run already has (per table) instead of running them
 again; the mixup laws and the bootstrap always run.
@@ -128,7 +129,7 @@ def jax_rel_bias(x, lab, reps_x, reps_l, ref, num_classes):
 
 
 def predicted_bias(x, lab, law, num_classes):
-    """Expected relative bias from ``predict`` (mixup laws only; exact for the unbiased estimators)."""
+    """Expected relative bias from ``predict`` (mixup laws only; exact for unbiased estimators)."""
     s = jaxmix.summarize(x, lab, num_classes=num_classes)
     p = jaxmix.predict(s, law)
     sd = np.sqrt(np.asarray(s.variance))
@@ -470,7 +471,8 @@ def main(argv=None) -> dict:
         for tname, t in tables_out.items()
     }
     out = {
-        "claim": "EpBeta has the smallest bias of means and covariances among mixup laws and synthesizers",
+        "claim": "EpBeta has the smallest bias of means and covariances among mixup laws "
+        "and synthesizers",
         "config": {
             "reps_mixup": reps,
             "reps_baselines": args.baseline_reps,
@@ -494,7 +496,7 @@ def _plot_bias(out, tables):
     fig, axes = plt.subplots(
         len(tables), 1, figsize=(14, 0.55 * 11 * len(tables) + 1), squeeze=False
     )
-    for ax, (tname, t) in zip(axes[:, 0], tables.items()):
+    for ax, (tname, t) in zip(axes[:, 0], tables.items(), strict=True):
         methods = list(t["methods"].values())
         rows, sig = [], []
         for m in methods:
@@ -532,7 +534,7 @@ def _plot_times(out, tables):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 3.6), squeeze=False)
-    for ax, (tname, t) in zip(axes[0], tables.items()):
+    for ax, (tname, t) in zip(axes[0], tables.items(), strict=True):
         methods = list(t["methods"].values())
         y = np.arange(len(methods))
         fit = [max(m["fit_s"], 1e-5) for m in methods]

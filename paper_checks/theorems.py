@@ -59,7 +59,7 @@ def load_tables(quick: bool):
 
 
 def weights_of(spec: str, d: int):
-    """A law, or for ``percol:LAW`` an independent copy per column plus an independent label weight."""
+    """A law, or for ``percol:LAW`` one copy per column plus a label weight, all independent."""
     if spec.startswith("percol:"):
         law = C.law_from_spec(spec.partition(":")[2])
         return jaxmix.per_column([law] * d, labels=law)
@@ -202,7 +202,7 @@ def main(argv=None) -> dict:
     all_z = np.asarray(all_z)
     summary_rows = []
     for tname, t in out_tables.items():
-        for spec, r in t["laws"].items():
+        for r in t["laws"].values():
             row = {"table": tname, "law": r["label"]}
             for cname, c in r["claims"].items():
                 row[cname] = c["max_abs_z"]
@@ -250,8 +250,8 @@ def _plot_pred_vs_mc(out, tables):
 
     claims = ["thm2_cov", "cor3_corr", "thm4_class_means", "thm10_11_class_var"]
     fig, axes = plt.subplots(1, len(claims), figsize=(4 * len(claims), 3.8))
-    for ax, cname in zip(axes, claims):
-        for tname, t in tables.items():
+    for ax, cname in zip(axes, claims, strict=True):
+        for t in tables.values():
             for spec, r in t["laws"].items():
                 c = r["claims"][cname]
                 ax.scatter(
