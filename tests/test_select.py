@@ -294,9 +294,9 @@ def test_solver_gradient_with_fewer_active_constraints_than_parameters(x64):
     |∇L| ≤ 0.1 √tol = 1e-6 and the multiplier update leaves the Lagrangian's gradient within
     √tol; with the reduced Hessian's curvature here ε_sol ≲ 1e-8 (measured: solve-to-solve
     noise of about 1e-9 in θ, from the 1.8e-4 relative gap at h = 1e-5). At h = 1e-4:
-    ε_sol/h ≲ 1e-4 |θ'| and h² |θ‴|/6 ≈ 1e-8, so rtol 1e-4 (measured gap 1.3e-5). An error in
-    the Hessian block of the KKT matrix moves dθ/dδ along the constraint's tangent by O(1)
-    relative, far outside it, while the linearised constraint alone would not see it."""
+    ε_sol/h ≲ 1e-4 |θ'| and h² |θ‴|/6 ≈ 1e-8, so rtol 1e-4 (measured gap 1.3e-5). Checked to
+    fail on a wrong derivative: 1% added to one entry of the KKT Hessian moves dθ/dδ by 1%.
+    (A uniform scaling of H does not change dθ/dδ here: only the target value moves.)"""
     tmpl = jaxmix.EpBeta(2.0, 2.0, 0.3, 0.3)
     objective = select.Minimize(lambda w: (w.alpha - 1.0) ** 2 + (w.beta - 3.0) ** 2)
 
