@@ -192,7 +192,10 @@ def _log_a_beta(a, b):
     that it stays accurate relative to its size lo*psi(hi) when lo is tiny (where
     1 - I = -expm1(log I) needs the log to absolute rounding).
     """
-    lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
+    # where, not minimum/maximum: at a == b those split the derivative between the two roles
+    # (half to each), and autodiff through this form would be wrong there
+    a_lo = a <= b
+    lo, hi = jnp.where(a_lo, a, b), jnp.where(a_lo, b, a)
     n = jnp.ceil(jnp.maximum(_BIG - hi, 0.0))
     shift = jnp.zeros_like(lo)
     for k in range(int(_BIG)):
@@ -217,7 +220,10 @@ def _log_beta_small(a, b, grad=False):
     With lo <= hi: log B = lgamma(lo) + [lgamma(hi) - lgamma(lo + hi)], the bracket by Stirling
     when hi >= _BIG (it would cancel otherwise). Derivatives by hand: digamma differences.
     """
-    lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
+    # where, not minimum/maximum: at a == b those split the derivative between the two roles
+    # (half to each), and autodiff through this form would be wrong there
+    a_lo = a <= b
+    lo, hi = jnp.where(a_lo, a, b), jnp.where(a_lo, b, a)
     mixed = hi >= _BIG
     hp = jnp.where(mixed, 1.0, hi)  # plain-branch copies, kept finite in the other branch
     cp = lo + hp
