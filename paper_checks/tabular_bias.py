@@ -507,8 +507,7 @@ def _plot_bias(out, tables):
         mat, sig = np.array(rows), np.array(sig)
         lim = max(1e-3, np.nanpercentile(np.abs(mat), 98))
         shown = np.where(sig, mat, np.nan)
-        cmap = plt.get_cmap("RdBu_r").copy()
-        cmap.set_bad("0.8")
+        cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.8")
         im = ax.imshow(
             shown,
             aspect="auto",
