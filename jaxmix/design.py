@@ -3,7 +3,9 @@
 Problem (docs/theory.md#design-beyond-algorithm-1): choose the free parameters θ of a template
 (a law, or a Scheme of laws) to
 
-    minimise f(θ)   subject to   c_i(θ) = v_i (Equal),  q_j(θ) <= v_j (AtMost),  q_k(θ) >= v_k (AtLeast).
+    minimise f(θ)   subject to   c_i(θ) = v_i (Equal),
+                                 q_j(θ) <= v_j (AtMost),
+                                 q_k(θ) >= v_k (AtLeast).
 
 *Coordinates.* The solver works in z ∈ R^n: a positive parameter (α, β, ε0, ε1) is softplus(z),
 any other (Uniform's low/high) is z itself.
@@ -68,7 +70,6 @@ import abc
 import functools
 import types
 from collections.abc import Callable
-from typing import Union
 
 import equinox as eqx
 import jax
@@ -97,7 +98,7 @@ __all__ = [
     "design_weights",
 ]
 
-Quantity = Union[str, Callable]
+Quantity = str | Callable
 _POSITIVE = ("alpha", "beta", "eps0", "eps1")
 _MEMORY = 6  # L-BFGS pairs
 _NEWTON_LIMIT = 0.25  # largest KKT Newton step (in log p) of a converged point
@@ -441,7 +442,8 @@ class DesignReport(eqx.Module):
         if not _checks.is_concrete(self.converged) or np.ndim(self.converged) != 0:
             return super().__repr__()
         lines = [
-            f"DesignReport(converged={bool(self.converged)}, start={int(self.start)} of {self.num_starts})",
+            f"DesignReport(converged={bool(self.converged)}, "
+            f"start={int(self.start)} of {self.num_starts})",
             f"  {self.message}",
         ]
         for i, r in enumerate(self.residuals):
@@ -468,7 +470,7 @@ def _free_spec(template, free):
     spec = jax.tree_util.tree_map(lambda _: False, template)
     for name in free:
         spec = eqx.tree_at(
-            lambda t: [getattr(l, name) for l in _laws_of(t) if hasattr(l, name)],
+            lambda t, name=name: [getattr(l, name) for l in _laws_of(t) if hasattr(l, name)],
             spec,
             replace_fn=lambda _: True,
         )
@@ -529,14 +531,17 @@ class _Problem(eqx.Module):
         values, fixed, tau, summary, numbers = params
         w = self.weights(z, fixed)
         out = []
-        for (cls, key), v, nums in zip(self.constraint_defs, values, numbers[0]):
+        for (cls, key), v, nums in zip(self.constraint_defs, values, numbers[0], strict=True):
             out.append(cls(_rebuild_quantity(key, nums), v).residual(w, tau, summary))
         return out
 
     def split(self, res, dtype):
-        eq = [r for r, k in zip(res, self.kinds) if k == "eq"]
-        ineq = [r for r, k in zip(res, self.kinds) if k == "ineq"]
-        cat = lambda rs: jnp.concatenate(rs).astype(dtype) if rs else jnp.zeros((0,), dtype)
+        eq = [r for r, k in zip(res, self.kinds, strict=True) if k == "eq"]
+        ineq = [r for r, k in zip(res, self.kinds, strict=True) if k == "ineq"]
+
+        def cat(rs):
+            return jnp.concatenate(rs).astype(dtype) if rs else jnp.zeros((0,), dtype)
+
         return cat(eq), cat(ineq)
 
     def loss(self, z, params):
@@ -571,7 +576,7 @@ def _lbfgs_direction(g, S, Y, count):
     sy, yy = jnp.dot(S[-1], Y[-1]), jnp.dot(Y[-1], Y[-1])
     gamma = jnp.where((count > 0) & (yy > 0), sy / jnp.where(yy > 0, yy, 1.0), 1.0)
     h = gamma * q
-    for i, (a, r) in zip(range(m), reversed(alphas)):
+    for i, (a, r) in zip(range(m), reversed(alphas), strict=True):
         b = r * jnp.dot(Y[i], h)
         h = h + (a - b) * S[i]
     return -h
@@ -619,36 +624,38 @@ def _lane(problem: _Problem, z0, params):
         )
 
     zeros_n = jnp.zeros((n,), dtype)
-    init = lambda z0: dict(
-        phase=jnp.asarray(0),
-        z=z0,
-        f=jnp.asarray(jnp.inf, dtype),
-        g=zeros_n,
-        c=c0,
-        gi=g0,
-        loss=jnp.zeros((), dtype),
-        lam=jnp.zeros((m_eq,), dtype),
-        mu=jnp.zeros((m_in,), dtype),
-        rho=jnp.asarray(_RHO0, dtype),
-        S=jnp.zeros((_MEMORY, n), dtype),
-        Y=jnp.zeros((_MEMORY, n), dtype),
-        count=jnp.asarray(0),
-        d=zeros_n,
-        t=jnp.ones((), dtype),
-        k_inner=jnp.asarray(0),
-        outer=jnp.asarray(0),
-        total=jnp.asarray(0),
-        viol_prev=jnp.asarray(jnp.inf, dtype),
-        probe=jnp.asarray(0),
-        H=jnp.zeros((n, n), dtype),
-        J=jnp.zeros((m_eq + m_in, n), dtype),
-        gz=zeros_n,
-        cz=jnp.zeros((m_eq + m_in,), dtype),
-        lam_k=jnp.zeros((m_eq,), dtype),
-        mu_k=jnp.zeros((m_in,), dtype),
-        stat=jnp.asarray(jnp.inf, dtype),
-        viol=jnp.asarray(jnp.inf, dtype),
-    )
+
+    def init(z0):
+        return dict(
+            phase=jnp.asarray(0),
+            z=z0,
+            f=jnp.asarray(jnp.inf, dtype),
+            g=zeros_n,
+            c=c0,
+            gi=g0,
+            loss=jnp.zeros((), dtype),
+            lam=jnp.zeros((m_eq,), dtype),
+            mu=jnp.zeros((m_in,), dtype),
+            rho=jnp.asarray(_RHO0, dtype),
+            S=jnp.zeros((_MEMORY, n), dtype),
+            Y=jnp.zeros((_MEMORY, n), dtype),
+            count=jnp.asarray(0),
+            d=zeros_n,
+            t=jnp.ones((), dtype),
+            k_inner=jnp.asarray(0),
+            outer=jnp.asarray(0),
+            total=jnp.asarray(0),
+            viol_prev=jnp.asarray(jnp.inf, dtype),
+            probe=jnp.asarray(0),
+            H=jnp.zeros((n, n), dtype),
+            J=jnp.zeros((m_eq + m_in, n), dtype),
+            gz=zeros_n,
+            cz=jnp.zeros((m_eq + m_in,), dtype),
+            lam_k=jnp.zeros((m_eq,), dtype),
+            mu_k=jnp.zeros((m_in,), dtype),
+            stat=jnp.asarray(jnp.inf, dtype),
+            viol=jnp.asarray(jnp.inf, dtype),
+        )
 
     def sel(cond, a, b):
         return jax.tree_util.tree_map(lambda x, y: jnp.where(cond, x, y), a, b)
@@ -1003,7 +1010,10 @@ def _kkt_matrix(problem, z, lam, mu, params, active):
 
     steps = jnp.diag(h)
     grad, (c, g) = jax.vmap(jax.grad(lag, has_aux=True))(jnp.concatenate([z + steps, z - steps]))
-    central = lambda v: ((v[:n] - v[n:]) / (2.0 * h[:, None])).T
+
+    def central(v):
+        return ((v[:n] - v[n:]) / (2.0 * h[:, None])).T
+
     H = central(grad)
     H = 0.5 * (H + H.T)
     A_eq, A_in = central(c), central(g)
@@ -1111,9 +1121,9 @@ def _assemble_impl(problem, params, z, lanes):
     # evaluation of the quantities: each one is more program to compile)
     sizes = [r.shape[0] for r in jax.eval_shape(lambda z: problem.residuals(z, params), z)]
     flat = lanes["res"][win]
-    m_eq = sum(n for n, k in zip(sizes, problem.kinds) if k == "eq")
+    m_eq = sum(n for n, k in zip(sizes, problem.kinds, strict=True) if k == "eq")
     shown, at_eq, at_in = [], 0, m_eq
-    for size, kind in zip(sizes, problem.kinds):
+    for size, kind in zip(sizes, problem.kinds, strict=True):
         if kind == "eq":
             shown.append(flat[at_eq : at_eq + size])
             at_eq += size
@@ -1198,7 +1208,9 @@ def design_weights(
     max_inner: int = 60,
     warn: bool = True,
 ):
-    """Choose the free parameters of a weight law or scheme to meet targets (docs/theory.md#design-beyond-algorithm-1).
+    """Choose the free parameters of a weight law or scheme to meet targets.
+
+    The problem and the solver are in docs/theory.md#design-beyond-algorithm-1.
 
     Args:
         template: a law (e.g. ``EpBeta(2.0, 0.5, 0.3, 0.3)``) or a :class:`Scheme`; its values
@@ -1256,7 +1268,7 @@ def design_weights(
     leaves, treedef = jax.tree_util.tree_flatten(template)
     free_mask = tuple(bool(b) for b in jax.tree_util.tree_leaves(free_spec))
     names = jax.tree_util.tree_leaves(_names_spec(template))
-    for leaf, f in zip(leaves, free_mask):
+    for leaf, f in zip(leaves, free_mask, strict=True):
         if f and jnp.ndim(leaf) != 0:
             raise ValueError(
                 "design_weights: the template's free parameters must be scalars (one law per "
@@ -1266,15 +1278,17 @@ def design_weights(
         raise ValueError(
             f"design_weights: nothing to optimise: free={tuple(free)} matched no parameter."
         )
-    free_names = tuple(nm for nm, f in zip(names, free_mask) if f)
+    free_names = tuple(nm for nm, f in zip(names, free_mask, strict=True) if f)
     pos_mask = tuple(nm.split(".")[-1] in _POSITIVE for nm in free_names)
     z0 = jnp.stack(
         [
             (_softplus_inv(jnp.asarray(l, dtype)) if p else jnp.asarray(l, dtype))
-            for l, p in zip([l for l, f in zip(leaves, free_mask) if f], pos_mask)
+            for l, p in zip(
+                [l for l, f in zip(leaves, free_mask, strict=True) if f], pos_mask, strict=True
+            )
         ]
     )
-    fixed = [jnp.asarray(l, dtype) for l, f in zip(leaves, free_mask) if not f]
+    fixed = [jnp.asarray(l, dtype) for l, f in zip(leaves, free_mask, strict=True) if not f]
     kinds = tuple("eq" if isinstance(c, Equal) else "ineq" for c in constraints)
     keys = [_split_callable(c.quantity) for c in constraints]
     obj_key, obj_numbers = (
@@ -1285,7 +1299,7 @@ def design_weights(
         free_mask=free_mask,
         positive_mask=pos_mask,
         kinds=kinds,
-        constraint_defs=tuple((type(c), k) for c, (k, _) in zip(constraints, keys)),
+        constraint_defs=tuple((type(c), k) for c, (k, _) in zip(constraints, keys, strict=True)),
         objective_def=None if objective is None else (type(objective), obj_key),
         max_outer=int(max_outer),
         max_inner=int(max_inner),

@@ -31,16 +31,18 @@ raise ``ValueError`` (choose a larger ε). δ = 0 is the resampling limit W ≡ 
 not an EpBeta law, so δ = 0 raises ``ValueError`` too; any δ > 0 is attainable from below.
 
 *Law-free bound.* For any law on [-ε, 1 + ε] with E[W²] = E[W] and τ = 1/2, with Z = min(W, 1-W)
-∈ [-ε, 1/2]: δ = E[Z] = E[Z²] (docs/theory.md#law-free-bound). Weak duality with g(z) = z² - z and λ = -2/(1+2ε):
-E[Z] = E[Z - λ g(Z)] ≤ max_{z ∈ [-ε, 1/2]} (z - λ g(z)) = ε/(1 + 2ε) (the convex h attains its
-maximum at both ends); the two-point law P(Z = -ε) = 1/(1+2ε)², P(Z = 1/2) = 1 - 1/(1+2ε)²
-attains it. So δ ≤ ε/(1 + 2ε) (``law_free_delta_bound``), and EpBeta laws reach only part of it.
+∈ [-ε, 1/2]: δ = E[Z] = E[Z²] (docs/theory.md#law-free-bound). Weak duality with g(z) = z² - z
+and λ = -2/(1+2ε): E[Z] = E[Z - λ g(Z)] ≤ max_{z ∈ [-ε, 1/2]} (z - λ g(z)) = ε/(1 + 2ε) (the
+convex h attains its maximum at both ends); the two-point law P(Z = -ε) = 1/(1+2ε)²,
+P(Z = 1/2) = 1 - 1/(1+2ε)² attains it. So δ ≤ ε/(1 + 2ε) (``law_free_delta_bound``), and EpBeta
+laws reach only part of it.
 
 *Numerics.* u is tabulated once per (ε0, ε1, τ) on a fixed log-spaced grid of x (shared by a
 whole batch of δ), the bracket of the smallest crossing is found by a vectorised search, then a
 fixed number of safeguarded Illinois (modified regula falsi) steps refine it: jit/vmap friendly,
-no data-dependent loop. Accuracy: |u - δ| ≤ 1e-10 in float64 (≤ 3e-7 within 1e-5 of the maximum, where the root is ill-conditioned), ≤ 1e-5 in float32 (tests assert
-1e-6 / 1e-4). The root is differentiable in δ, ε0, ε1 and τ by the implicit function theorem:
+no data-dependent loop. Accuracy: |u - δ| ≤ 1e-10 in float64 (≤ 3e-7 within 1e-5 of the
+maximum, where the root is ill-conditioned), ≤ 1e-5 in float32 (tests assert 1e-6 / 1e-4). The
+root is differentiable in δ, ε0, ε1 and τ by the implicit function theorem:
 dx = (dδ - ∂u/∂(ε, τ)·d(ε, τ)) / ∂u/∂x (this needs ∂I_t(a, b)/∂(a, b) from ``jaxmix.special``).
 """
 
@@ -106,7 +108,8 @@ def vp_curve_shift(x, eps0, eps1, tau):
     """u(x): the class-mean shift of the VP law with E[W] = 1 - x, cut at tau (broadcasts).
 
     Closed form with one incomplete beta (t = (τ + ε0)/s, I = I_t(α, β)):
-        u = x - P(W < τ) + 2 E[W 1{W < τ}] = x + (1 - 2x) I - 2 (1 - x + ε0) t^α (1-t)^β / (α B(α, β)),
+        u = x - P(W < τ) + 2 E[W 1{W < τ}]
+          = x + (1 - 2x) I - 2 (1 - x + ε0) t^α (1-t)^β / (α B(α, β)),
     using I_t(α + 1, β) = I - t^α (1-t)^β / (α B(α, β)). Equal to ``class_mean_shift`` of
     ``vp_curve_law(x, eps0, eps1)`` (tested); half the incomplete-beta evaluations, which is what
     makes Algorithm 1 fast to run and to compile.
@@ -200,7 +203,9 @@ def _smallest_root(delta, eps0, eps1, tau, table=None):
     """
     xs, us, x_star, u_star = _curve_table(eps0, eps1, tau) if table is None else table
     delta = jnp.minimum(delta, u_star)
-    f = lambda x: vp_curve_shift(x, eps0, eps1, tau) - delta
+
+    def f(x):
+        return vp_curve_shift(x, eps0, eps1, tau) - delta
 
     above = us >= delta
     any_above = jnp.any(above)
@@ -239,7 +244,8 @@ def _smallest_root(delta, eps0, eps1, tau, table=None):
     )
     c_cubic = jnp.sum(weights * xk)
     # where u is not monotone around the bracket (near its maximum): the root of the quadratic
-    # through the grid points i-1, i, i+1, i.e. d2 y^2 + (d1 - d2 h) y + (u_{i-1} - delta) = 0, y = x - x_{i-1}
+    # through the grid points i-1, i, i+1, i.e. d2 y^2 + (d1 - d2 h) y + (u_{i-1} - delta) = 0,
+    # y = x - x_{i-1}
     x0, x1, x2 = a, b, xs[jnp.minimum(i + 1, n - 1)]
     u0, u1, u2 = fa + delta, fb + delta, us[jnp.minimum(i + 1, n - 1)]
     d1 = (u1 - u0) / jnp.where(x1 > x0, x1 - x0, 1.0)
@@ -301,7 +307,7 @@ def _root_jvp(primals, tangents):
     delta, eps0, eps1, tau = primals
     d_delta, d_eps0, d_eps1, d_tau = tangents
     x, u_star, x_star = _smallest_root(delta, eps0, eps1, tau)
-    u = lambda x, e0, e1, t: vp_curve_shift(x, e0, e1, t)
+    u = vp_curve_shift  # u(x, ε0, ε1, τ)
     one, zero = jnp.ones_like(x), jnp.zeros_like(x)
     rest = (jnp.asarray(d_eps0), jnp.asarray(d_eps1), jnp.asarray(d_tau))
     # ∂u/∂x at the root; ∂u/∂(ε, τ)·d(ε, τ) at the root and at the maximiser (envelope theorem)
@@ -363,16 +369,18 @@ def _check_solution(ab, resid, delta, eps0, eps1, tau):
     if np.any(bad_law):
         d = float(np.asarray(delta)[np.argmax(bad_law)])
         raise ValueError(
-            f"select_epbeta: delta = {d:.3g} with eps0 = {float(eps0):.3g}, eps1 = {float(eps1):.3g} "
-            f"gives alpha, beta beyond the {np.asarray(ab).dtype} range (the law is a point mass to "
-            "working precision); use a larger delta, moderate eps, or float64 (jax.enable_x64)."
+            f"select_epbeta: delta = {d:.3g} with eps0 = {float(eps0):.3g}, "
+            f"eps1 = {float(eps1):.3g} gives alpha, beta beyond the {np.asarray(ab).dtype} range "
+            "(the law is a point mass to working precision); use a larger delta, moderate eps, "
+            "or float64 (jax.enable_x64)."
         )
     worst = np.abs(np.asarray(resid))
     if np.any(~(worst <= tol)):
         i = int(np.argmax(np.where(np.isfinite(worst), worst, np.inf)))
         raise ValueError(
             f"select_epbeta: could not meet |u - delta| <= {tol:g} for delta = "
-            f"{float(np.asarray(delta)[i]):.6g}, tau = {float(tau):.6g} (off by {float(worst[i]):.2g}): "
+            f"{float(np.asarray(delta)[i]):.6g}, tau = {float(tau):.6g} "
+            f"(off by {float(worst[i]):.2g}): "
             "with tau this close to 0 or 1, u changes on scales below the solver's grid. Use a tau "
             "further from 0 and 1, or float64 (jax.enable_x64)."
         )
@@ -453,7 +461,7 @@ def max_attainable_delta(
     return _max_attainable(e0, e1, t)
 
 
-def law_free_delta_bound(eps: ArrayLike) -> Float[Array, "..."]:
+def law_free_delta_bound(eps: ArrayLike) -> Float[Array, " ..."]:
     """ε / (1 + 2ε): the largest δ of ANY variance-preserving law on [-ε, 1 + ε] at τ = 1/2."""
     eps = _checks.to_float(eps, "eps")
     _checks.check_nonnegative(eps, "eps", "law_free_delta_bound")
@@ -467,7 +475,9 @@ def select_epbeta(
     eps1: ArrayLike = 0.3,
     tau: ArrayLike = 0.5,
 ) -> EpBeta:
-    """Algorithm 1: the EpBeta(α, β; ε0, ε1) law with E[W²] = E[W] and u = δ (docs/theory.md#algorithm-1).
+    """Algorithm 1 (docs/theory.md#algorithm-1): the EpBeta law with E[W²] = E[W] and u = δ.
+
+    The law is EpBeta(α, β; ε0, ε1) with the given ε0, ε1.
 
     Args:
         delta: target class-mean shift u = δ > 0, a scalar or an array of any shape.
@@ -493,7 +503,8 @@ def select_epbeta(
             raise ValueError(f"select_epbeta: delta must be finite, got {v.tolist()}.")
         if np.any(v < 0):
             raise ValueError(
-                f"select_epbeta: delta must be >= 0 (it is the class-mean shift u), got {v.tolist()}."
+                "select_epbeta: delta must be >= 0 (it is the class-mean shift u), "
+                f"got {v.tolist()}."
             )
         if np.any(v == 0):
             raise ValueError(
@@ -502,11 +513,12 @@ def select_epbeta(
                 "(e.g. 1e-3), or use plain resampling."
             )
     else:
-        delta = eqx.error_if(
+        checked: jax.Array = eqx.error_if(
             delta,
             ~(delta > 0),
             "select_epbeta: delta must be finite and > 0 (0 is resampling); got NaN or <= 0.",
         )
+        delta = checked
     # δ > 0 from here; δ above the maximum is solved at the maximum, then rejected below.
     if _checks.is_concrete(delta):
         ab, dmax = _select_core(np.asarray(delta), e0, e1, t)

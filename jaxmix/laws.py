@@ -19,7 +19,6 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Callable
-from typing import cast
 
 import equinox as eqx
 import jax
@@ -168,7 +167,7 @@ def _beta_lower_tail_moments(a, b, k: int, t):
     kappa = a + b
     lt, l1t = jnp.log(t), jnp.log1p(-t)
     # log[t^a (1-t)^b / (a B(a, b))], free of cancellation for large a, b
-    lp = cast(Array, special._log_prefactor(a, b, t, lt, l1t))  # one array without grad=True
+    lp = special._log_prefactor(a, b, t, lt, l1t)
     out = []
     log_ratio = jnp.zeros_like(lp)  # log[j! a / (a (a+1) ... (a+j))] = log B(a, j+1) a
     for j in range(k + 1):
@@ -214,7 +213,7 @@ def _beta_log_prob(a, b, x):
     xs = jnp.where(inside, x, 0.5)
     lx, ly = jnp.log(xs), jnp.log1p(-xs)
     # x^(a-1) (1-x)^(b-1) / B(a, b) = [x^a (1-x)^b / (a B(a, b))] * a / (x (1-x))
-    lpf = cast(Array, special._log_prefactor(a, b, xs, lx, ly))  # one array without grad=True
+    lpf = special._log_prefactor(a, b, xs, lx, ly)
     val = lpf + jnp.log(a) - lx - ly
     inf = jnp.asarray(jnp.inf, val.dtype)
     at0 = jnp.where(a < 1, inf, jnp.where(a == 1, jnp.log(b), -inf))

@@ -6,4 +6,6 @@ from jaxmix import epbeta_select as _epbeta_select
 from jaxmix.design import *  # noqa: F403
 from jaxmix.epbeta_select import *  # noqa: F403
 
-__all__ = [*_design.__all__, *_epbeta_select.__all__]
+__all__ = []
+__all__ += _design.__all__
+__all__ += _epbeta_select.__all__

@@ -82,6 +82,7 @@ recursion without the accuracy guarantees above.
 from __future__ import annotations
 
 import math
+from typing import Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -252,7 +253,11 @@ def _log_beta_small(a, b, grad=False):
     return lb, jnp.stack([jnp.where(a_lo, d_lo, d_hi), jnp.where(a_lo, d_hi, d_lo)])
 
 
-def _log_prefactor(a, b, x, lx, ly, grad=False):
+@overload
+def _log_prefactor(a, b, x, lx, ly, grad: Literal[False] = False) -> Array: ...
+@overload
+def _log_prefactor(a, b, x, lx, ly, grad: Literal[True]) -> tuple[Array, Array]: ...
+def _log_prefactor(a, b, x, lx, ly, grad: bool = False) -> Array | tuple[Array, Array]:
     """log[x^a (1-x)^b / (a B(a, b))] given lx = log x, ly = log(1-x); a, b > 0, 0 < x < 1.
 
     With grad, also its derivatives in (a, b), stacked on a leading axis of 2.

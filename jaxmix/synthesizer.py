@@ -88,7 +88,7 @@ def key_from_seed(seed: int):
     if not 0 <= seed < 2**64:
         raise ValueError(f"seed must lie in [0, 2^64 - 1], got {seed}.")
     data = np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32)
-    return jax.random.wrap_key_data(data, impl="threefry2x32")
+    return jax.random.wrap_key_data(jnp.asarray(data), impl="threefry2x32")
 
 
 @eqx.filter_jit
@@ -101,8 +101,8 @@ def _draw(key, x, labels, lo, hi, rounded, tau, scheme, num, mode: str, missing:
     w = scheme.sample(kw, num)
 
     def make(w):
-        out = combine(x, labels, i, j, w, tau, scheme)
-        xs, ls = (out, None) if labels is None else out
+        out = combine(x, labels, i, j, w, tau, scheme)  # (x~, L~), or x~ when labels is None
+        xs, ls = out if isinstance(out, tuple) else (out, None)
         if missing:  # the missingness rule of the module docstring
             xi, xj = x[i], x[j]
             mi, mj = jnp.isnan(xi), jnp.isnan(xj)
@@ -242,16 +242,18 @@ class Synthesizer:
         )
         return self
 
-    def _check_fitted(self):
+    def _fitted_frame(self):
+        """The fitted table; ValueError before :meth:`fit`."""
         if self.frame is None:
             raise ValueError("this Synthesizer is not fitted yet; call fit(df) first.")
+        return self.frame
 
     # --- sample ------------------------------------------------------------------------------
 
     def _scheme_args(self):
         from jaxmix.schemes import Scheme
 
-        frame = self.frame
+        frame = self._fitted_frame()
         has_labels = frame.labels.shape[1] > 0
         scheme = Scheme((self.law,))
         d = frame.x.shape[1]
@@ -276,7 +278,7 @@ class Synthesizer:
         ``on_rows(k)`` is called after every chunk of every generation (k rows; G * num_rows in
         all), e.g. a progress bar.
         """
-        self._check_fitted()
+        frame = self._fitted_frame()
         chunk_rows = CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
         if (
             isinstance(num_rows, bool)
@@ -286,7 +288,7 @@ class Synthesizer:
             raise ValueError(f"num_rows must be an int >= 1, got {num_rows!r}.")
         num_rows = int(num_rows)
         scheme, x, labels, lo, hi, rounded = self._scheme_args()
-        d = self.frame.x.shape[1]
+        d = frame.x.shape[1]
         tau = jnp.asarray(self.tau, x.dtype)
         counts = np.zeros(x.shape[1], np.int64)
         gkey = key
@@ -330,10 +332,11 @@ class Synthesizer:
         """Like :meth:`sample`, as DataFrames of at most ``chunk_rows`` rows."""
         from jaxmix import io
 
+        spec = self._fitted_frame().spec
         for xs, ls in self.sample_arrays(
             num_rows, key, chunk_rows=chunk_rows, stats=stats, on_rows=on_rows
         ):
-            yield io.to_pandas(xs, ls, self.frame.spec, integer=self.rounded)
+            yield io.to_pandas(xs, ls, spec, integer=self.rounded)
 
     def sample(self, num_rows: int, key=None, *, stats=None):
         """``num_rows`` synthetic records as a DataFrame shaped like the fitted table (key
