@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 from scipy import optimize, special  # noqa: E402
 
 import jaxmix  # noqa: E402
-from jaxmix import epbeta_select as select  # noqa: E402
 from benchmarks._util import best_time, interleaved, write_row  # noqa: E402
+from jaxmix import epbeta_select as select  # noqa: E402
 
 EPS0 = EPS1 = 0.3
 TAU = 0.5
@@ -45,7 +45,9 @@ def u_scipy(x, eps0=EPS0, eps1=EPS1, tau=TAU):
     t = (tau + eps0) / s
     inc = special.betainc(a, b, t)
     log_d = (
-        a * np.log(t) + b * np.log1p(-t) - np.log(a)
+        a * np.log(t)
+        + b * np.log1p(-t)
+        - np.log(a)
         - (special.gammaln(a) + special.gammaln(b) - special.gammaln(a + b))
     )
     return x + (1.0 - 2.0 * x) * inc - 2.0 * (1.0 - x + eps0) * np.exp(log_d)
@@ -60,7 +62,7 @@ def scipy_select(deltas):
         above = np.nonzero(us >= d)[0]
         i = above[0]
         lo = xs[i - 1] if i > 0 else 1e-300
-        out[k] = optimize.brentq(lambda x: u_scipy(x) - d, lo, xs[i], xtol=1e-14, rtol=1e-15)
+        out[k] = optimize.brentq(lambda x, d=d: u_scipy(x) - d, lo, xs[i], xtol=1e-14, rtol=1e-15)
     return out
 
 
@@ -78,17 +80,23 @@ def main(write: bool = False, quick: bool = False):
     law = run_jax()  # compile
     x_scipy = scipy_select(deltas)
     # Interleaved rounds (``interleaved``): each ratio pairs timings from the same window.
-    r = interleaved([lambda: best_time(run_jax, repeat=5, warmup=0),
-                     lambda: best_time(lambda: scipy_select(deltas), repeat=1, warmup=0)],
-                    rounds=2 if quick else 7)
+    r = interleaved(
+        [
+            lambda: best_time(run_jax, repeat=5, warmup=0),
+            lambda: best_time(lambda: scipy_select(deltas), repeat=1, warmup=0),
+        ],
+        rounds=2 if quick else 7,
+    )
     t_jax, t_scipy = (float(v) for v in np.median(r, axis=0))
     ratio = float(np.median(r[:, 1] / r[:, 0]))
     x_jax = 1.0 - np.asarray(law.mean())
     agree = float(np.max(np.abs(x_jax - x_scipy)))
-    print(f"select_epbeta, {num_delta} deltas (float64): jax {1e6 * t_jax / num_delta:.2f} us/delta, "
-          f"scipy brentq loop {1e6 * t_scipy / num_delta:.2f} us/delta (medians of interleaved "
-          f"rounds), median ratio {ratio:.1f}x "
-          f"(target >= 20x); max |x_jax - x_scipy| = {agree:.2e}")
+    print(
+        f"select_epbeta, {num_delta} deltas (float64): jax {1e6 * t_jax / num_delta:.2f} us/delta, "
+        f"scipy brentq loop {1e6 * t_scipy / num_delta:.2f} us/delta (medians of interleaved "
+        f"rounds), median ratio {ratio:.1f}x "
+        f"(target >= 20x); max |x_jax - x_scipy| = {agree:.2e}"
+    )
     if write and not quick:
         _write_row(ratio, t_jax, t_scipy)
     return ratio
@@ -108,14 +116,20 @@ import json, time, jax
 jax.config.update("jax_enable_x64", True)
 import jaxmix
 from jaxmix import Equal
-t = time.perf_counter(); jax.block_until_ready(jaxmix.select_epbeta(0.02)); t_sel = time.perf_counter() - t
+t = time.perf_counter()
+jax.block_until_ready(jaxmix.select_epbeta(0.02))
+t_sel = time.perf_counter() - t
 tmpl = jaxmix.EpBeta(3.0, 1.0, 0.3, 0.3)
 cons = lambda d: [Equal("variance_gap", 0.0), Equal("u", d)]
-t = time.perf_counter(); law, rep = jaxmix.design_weights(tmpl, cons(0.02)); jax.block_until_ready(law)
+t = time.perf_counter()
+law, rep = jaxmix.design_weights(tmpl, cons(0.02))
+jax.block_until_ready(law)
 t_first = time.perf_counter() - t
 warm = []
 for d in (0.01, 0.03, 0.04):
-    t = time.perf_counter(); law, rep2 = jaxmix.design_weights(tmpl, cons(d)); jax.block_until_ready(law)
+    t = time.perf_counter()
+    law, rep2 = jaxmix.design_weights(tmpl, cons(d))
+    jax.block_until_ready(law)
     warm.append(time.perf_counter() - t)
 print(json.dumps(dict(select_first=t_sel, first=t_first, warm=sorted(warm)[1],
                       converged=bool(rep.converged) and bool(rep2.converged))))
@@ -124,21 +138,28 @@ print(json.dumps(dict(select_first=t_sel, first=t_first, warm=sorted(warm)[1],
 
 def design_times():
     """(select_epbeta first call, design_weights first call, median warm call), fresh process."""
-    out = subprocess.run([sys.executable, "-c", _DESIGN_SCRIPT], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _DESIGN_SCRIPT], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main_design(write: bool = False):
     r = design_times()
-    print(f"design_weights (one EpBeta law, 2 targets, 16 starts, float64), fresh process: first call "
-          f"{r['first']:.1f} s, warm call {1e3 * r['warm']:.0f} ms (new delta, no recompilation); "
-          f"select_epbeta's first call in the same process {r['select_first']:.1f} s; "
-          f"converged: {r['converged']}")
+    print(
+        "design_weights (one EpBeta law, 2 targets, 16 starts, float64), fresh process: "
+        f"first call {r['first']:.1f} s, "
+        f"warm call {1e3 * r['warm']:.0f} ms (new delta, no recompilation); "
+        f"select_epbeta's first call in the same process {r['select_first']:.1f} s; "
+        f"converged: {r['converged']}"
+    )
     if write:
         write_row(
-            "`bench_select --design`: design_weights, one EpBeta law (float64), first call / warm call",
+            "`bench_select --design`: design_weights, one EpBeta law (float64), "
+            "first call / warm call",
             f"select_epbeta first call in the same fresh process ({r['select_first']:.1f} s)",
-            f"first {r['first']:.1f} s ({r['first'] / r['select_first']:.1f}×), warm {1e3 * r['warm']:.0f} ms",
+            f"first {r['first']:.1f} s ({r['first'] / r['select_first']:.1f}×), "
+            f"warm {1e3 * r['warm']:.0f} ms",
         )
     return r
 

@@ -55,18 +55,23 @@ def u_on_curve(mean):
 
 def roots_on_curve(delta):
     """Every E[W] in (0, 1) on the VP curve with u = delta (dense grid, then brentq)."""
-    grid = np.concatenate([1 - np.geomspace(1e-5, 0.5, 4000)[::-1], np.geomspace(1e-5, 0.5, 4000)[::-1][1:]])
+    grid = np.concatenate(
+        [1 - np.geomspace(1e-5, 0.5, 4000)[::-1], np.geomspace(1e-5, 0.5, 4000)[::-1][1:]]
+    )
     grid = np.sort(grid)
     f = np.array([u_on_curve(m) for m in grid]) - delta
     out = []
     for i in np.nonzero(np.sign(f[:-1]) != np.sign(f[1:]))[0]:
-        out.append(optimize.brentq(lambda m: u_on_curve(m) - delta, grid[i], grid[i + 1], xtol=1e-14))
+        out.append(
+            optimize.brentq(lambda m: u_on_curve(m) - delta, grid[i], grid[i + 1], xtol=1e-14)
+        )
     return np.array(out)
 
 
 def max_u_on_curve():
-    res = optimize.minimize_scalar(lambda m: -u_on_curve(m), bounds=(0.5, 1 - 1e-6), method="bounded",
-                                   options={"xatol": 1e-12})
+    res = optimize.minimize_scalar(
+        lambda m: -u_on_curve(m), bounds=(0.5, 1 - 1e-6), method="bounded", options={"xatol": 1e-12}
+    )
     return -res.fun
 
 
@@ -88,10 +93,14 @@ def solve(*args, **kwargs):
 
 # --- feasibility: Algorithm 1 posed to the solver ----------------------------------------------
 
-ALG1 = lambda d: [Equal("variance_gap", 0.0), Equal("u", d)]
+
+def ALG1(d):
+    return [Equal("variance_gap", 0.0), Equal("u", d)]
 
 
-@pytest.mark.parametrize("start,delta", [((3.0, 1.0), 0.02), ((2.0, 2.0), 0.03), ((1.0, 3.0), 0.05)])
+@pytest.mark.parametrize(
+    "start,delta", [((3.0, 1.0), 0.02), ((2.0, 2.0), 0.03), ((1.0, 3.0), 0.05)]
+)
 def test_feasibility_any_start(x64, start, delta):
     """From the template (3, 1), from the symmetric start (2, 2) (where gradient steps stay on
     α = β, on which the targets are infeasible) and from the mirror start (1, 3): converged to
@@ -134,8 +143,11 @@ def test_max_variance_with_active_bound_on_u(x64, start):
     roots = roots_on_curve(0.05)
     assert u_on_curve(0.5) > 0.05
     best = roots[np.argmin(np.abs(roots - 0.5))]
-    law, rep = solve(jaxmix.EpBeta(*start, EPS, EPS), [Equal("variance_gap", 0.0), AtMost("u", 0.05)],
-                     objective=Maximize("variance"))
+    law, rep = solve(
+        jaxmix.EpBeta(*start, EPS, EPS),
+        [Equal("variance_gap", 0.0), AtMost("u", 0.05)],
+        objective=Maximize("variance"),
+    )
     assert bool(rep.converged), rep.message
     np.testing.assert_allclose(float(rep.objective), best * (1 - best), rtol=1e-7)
     np.testing.assert_allclose(epbeta_var(law), best * (1 - best), rtol=1e-7)
@@ -147,8 +159,11 @@ def test_max_variance_with_active_bound_on_u(x64, start):
 def test_max_variance_with_bound_on_mean(x64, bound, expected):
     """Var = m(1 - m) on the VP curve: with E[W] >= 0.6 the bound is active (0.24); with
     E[W] >= 0.3 it is inactive and the maximum is at m = 1/2 (0.25)."""
-    law, rep = solve(jaxmix.EpBeta(3.0, 1.0, EPS, EPS), [Equal("variance_gap", 0.0), AtLeast("mean", bound)],
-                     objective=Maximize("variance"))
+    law, rep = solve(
+        jaxmix.EpBeta(3.0, 1.0, EPS, EPS),
+        [Equal("variance_gap", 0.0), AtLeast("mean", bound)],
+        objective=Maximize("variance"),
+    )
     assert bool(rep.converged), rep.message
     np.testing.assert_allclose(float(rep.objective), expected, atol=1e-8)
     np.testing.assert_allclose(epbeta_var(law), expected, atol=1e-8)
@@ -158,8 +173,11 @@ def test_max_variance_with_bound_on_mean(x64, bound, expected):
 def test_unattained_supremum_names_the_parameter(x64):
     """sup E[W] on the VP curve is 1 (W = 1), a limit law: not converged, with the reason."""
     with pytest.warns(RuntimeWarning, match="not attained"):
-        law, rep = jaxmix.design_weights(jaxmix.EpBeta(2.0, 2.0, EPS, EPS), [Equal("variance_gap", 0.0)],
-                                         objective=Maximize("mean"))
+        law, rep = jaxmix.design_weights(
+            jaxmix.EpBeta(2.0, 2.0, EPS, EPS),
+            [Equal("variance_gap", 0.0)],
+            objective=Maximize("mean"),
+        )
     assert not bool(rep.converged) and int(rep.status) == design.NOT_ATTAINED
     assert int(rep.direction) == 1 and rep.parameters[int(rep.diverging)] in ("alpha", "beta")
     assert "runs off to ∞" in rep.message
@@ -175,13 +193,18 @@ def test_beta_mean_and_variance_closed_form(x64, m, v):
     law, rep = solve(jaxmix.Beta(1.0, 1.0), [Equal("mean", m), Equal("variance", v)])
     assert bool(rep.converged), rep.message
     kappa = m * (1 - m) / v - 1
-    np.testing.assert_allclose([float(law.alpha), float(law.beta)], [m * kappa, (1 - m) * kappa], rtol=1e-7)
+    np.testing.assert_allclose(
+        [float(law.alpha), float(law.beta)], [m * kappa, (1 - m) * kappa], rtol=1e-7
+    )
 
 
 def test_uniform_low_high(x64):
     """Unif(low, high): mean (low+high)/2 = 0.5, variance (high-low)²/12 = 1/3: [-0.5, 1.5]."""
-    law, rep = solve(jaxmix.Uniform(0.0, 1.0), [Equal("mean", 0.5), Equal("variance", 1.0 / 3.0)],
-                     free=("low", "high"))
+    law, rep = solve(
+        jaxmix.Uniform(0.0, 1.0),
+        [Equal("mean", 0.5), Equal("variance", 1.0 / 3.0)],
+        free=("low", "high"),
+    )
     assert bool(rep.converged), rep.message
     np.testing.assert_allclose([float(law.low), float(law.high)], [-0.5, 1.5], atol=1e-8)
 
@@ -198,7 +221,9 @@ def test_tail_masses(x64):
 
     ref = np.exp(optimize.fsolve(f, [0.0, 0.0], xtol=1e-14))
     assert np.max(np.abs(f(np.log(ref)))) < 1e-12
-    law, rep = solve(jaxmix.EpBeta(2.0, 2.0, EPS, EPS), [Equal("p_below_0", p0), Equal("p_above_1", p1)])
+    law, rep = solve(
+        jaxmix.EpBeta(2.0, 2.0, EPS, EPS), [Equal("p_below_0", p0), Equal("p_above_1", p1)]
+    )
     assert bool(rep.converged), rep.message
     np.testing.assert_allclose([float(law.alpha), float(law.beta)], ref, rtol=1e-6)
 
@@ -212,7 +237,7 @@ def test_scheme_template_per_column(x64):
     scheme, rep = solve(tmpl, cons)
     assert bool(rep.converged), rep.message
     assert rep.parameters == ("laws[0].alpha", "laws[0].beta", "laws[1].alpha", "laws[1].beta")
-    for got, mean in zip(scheme.laws, (0.9, 0.8)):
+    for got, mean in zip(scheme.laws, (0.9, 0.8), strict=True):
         np.testing.assert_allclose([float(got.alpha), float(got.beta)], vp_params(mean), rtol=1e-8)
 
 
@@ -220,15 +245,19 @@ def test_scheme_template_per_column(x64):
 def test_covariance_gap_of_a_shared_law_and_class_var_error(x64):
     """covariance_gap of one shared law is E[W²] - E[W]; with u = δ the law is the VP root.
     class_var_error at that law against the closed form of the class variance computed from
-    scipy's E[V], E[V²] (shared weight: Var[x~ | l] = E[V²](σ_l² + d_l²) + E[(1-V)²] s² - (E[V] d_l)²
-    with d_l = μ_l - x̄, per column)."""
+    scipy's E[V], E[V²] (shared weight, per column, with d_l = μ_l - x̄:
+    Var[x~ | l] = E[V²](σ_l² + d_l²) + E[(1-V)²] s² - (E[V] d_l)²)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 2)) + np.repeat(np.eye(2) * 2, 30, axis=0)
     labels = np.repeat([0, 1], 30)
     summary = jaxmix.summarize(x, labels)
     delta = 0.03
-    law, rep = solve(jaxmix.EpBeta(3.0, 1.0, EPS, EPS), [Equal("covariance_gap", 0.0), Equal("u", delta)],
-                     objective=Minimize("class_var_error"), summary=summary)
+    law, rep = solve(
+        jaxmix.EpBeta(3.0, 1.0, EPS, EPS),
+        [Equal("covariance_gap", 0.0), Equal("u", delta)],
+        objective=Minimize("class_var_error"),
+        summary=summary,
+    )
     assert bool(rep.converged), rep.message
     roots = roots_on_curve(delta)
     assert np.min(np.abs(roots - epbeta_mean(law))) < 1e-7
@@ -236,8 +265,13 @@ def test_covariance_gap_of_a_shared_law_and_class_var_error(x64):
     from scipy import integrate, stats
 
     a, b, s = float(law.alpha), float(law.beta), 1 + 2 * EPS
-    pdf = lambda w: stats.beta.pdf((w + EPS) / s, a, b) / s
-    v = lambda w: w if w >= 0.5 else 1 - w
+
+    def pdf(w):
+        return stats.beta.pdf((w + EPS) / s, a, b) / s
+
+    def v(w):
+        return w if w >= 0.5 else 1 - w
+
     ev = integrate.quad(lambda w: v(w) * pdf(w), -EPS, 1 + EPS, points=[0.5], limit=200)[0]
     evv = integrate.quad(lambda w: v(w) ** 2 * pdf(w), -EPS, 1 + EPS, points=[0.5], limit=200)[0]
     e11 = 1 - 2 * ev + evv
@@ -266,10 +300,15 @@ def test_float32_algorithm1():
 def test_callable_of_same_structure_does_not_recompile(x64):
     """min (α - c)² with E[W] = m on Beta: α = c, β = c (1 - m)/m. The lambda is re-created
     with a new number in its closure: the compiled program is reused."""
+
+    def alpha_gap(c):
+        return lambda w: (w.alpha - c) ** 2  # a new closure, same code, for every c
+
     sizes = []
     for c in (2.0, 5.0):
-        law, rep = solve(jaxmix.Beta(1.0, 1.0), [Equal("mean", 0.25)],
-                         objective=Minimize(lambda w: (w.alpha - c) ** 2))
+        law, rep = solve(
+            jaxmix.Beta(1.0, 1.0), [Equal("mean", 0.25)], objective=Minimize(alpha_gap(c))
+        )
         assert bool(rep.converged), rep.message
         np.testing.assert_allclose([float(law.alpha), float(law.beta)], [c, 3 * c], rtol=1e-7)
         sizes.append(design._solve_any.fast._cache_size())

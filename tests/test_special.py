@@ -97,7 +97,8 @@ def test_betainc_float64_matches_mpmath(x64, reference):
 
 def test_betainc_whole_number_parameters_exact(x64):
     """Closed forms at whole-number parameters (a = b = 1, x = 0.5 is where TFP is 8 % off):
-    I_x(a, 1) = x^a gives d/da = x^a log x; I_x(1, b) = 1 - (1-x)^b gives d/db = -(1-x)^b log(1-x)."""
+    I_x(a, 1) = x^a gives d/da = x^a log x;
+    I_x(1, b) = 1 - (1-x)^b gives d/db = -(1-x)^b log(1-x)."""
     g = _GRAD(1.0, 1.0, 0.5)
     np.testing.assert_allclose(g[0], 0.5 * np.log(0.5), rtol=1e-13)
     np.testing.assert_allclose(g[1], -0.5 * np.log(0.5), rtol=1e-13)
@@ -358,7 +359,7 @@ def test_betaincinv_boost_float64(x64):
     assert err.max() <= 2e-11, (err.max(), data[~zero][np.argmax(err)])
 
 
-# --- betaincinv: tails, rounding, agreement of jit and eager ---------------------------------------
+# --- betaincinv: tails, rounding, agreement of jit and eager --------------------------------------
 
 ISSUE_INVERSES = [  # (a, b, q, x) with x from mpmath at 40 digits
     (1000.0, 2.0, 1e-20, 0.9512690639556854),
@@ -407,7 +408,7 @@ def test_betaincinv_tails_against_mpmath(x64):
     qs = [1e-300, 1e-100, 1e-20, 1e-8]
     pts = np.array([(a, b, q) for a, b in params for q in qs])
     x = np.asarray(_INV(pts[:, 0], pts[:, 1], pts[:, 2]))
-    for (a, b, q), xi in zip(pts, x):
+    for (a, b, q), xi in zip(pts, x, strict=True):
         if xi == 0.0:  # root below the smallest normal float: check that I there exceeds q
             assert float(betainc(a, b, np.finfo(np.float64).tiny)) >= q
             continue
@@ -416,7 +417,7 @@ def test_betaincinv_tails_against_mpmath(x64):
     qcs = [2.0**-20, 2.0**-40, 2.0**-52]
     pts = np.array([(a, b, qc) for a, b in params for qc in qcs])
     x = np.asarray(_INV(pts[:, 0], pts[:, 1], 1.0 - pts[:, 2]))
-    for (a, b, qc), xi in zip(pts, x):
+    for (a, b, qc), xi in zip(pts, x, strict=True):
         if xi == 1.0:
             # 1 - x below half an ulp of 1: not representable, rounds to 1
             assert float(betaincinv(b, a, qc)) < np.finfo(np.float64).epsneg
@@ -478,7 +479,7 @@ def test_betaincinv_not_computable_is_nan():
     assert np.isnan(float(betainc(jnp.float32(1e8), jnp.float32(1e8), jnp.float32(0.5))))
 
 
-# --- betainc: small b past the mean (no 1 - complement), float32 and derivatives -------------------
+# --- betainc: small b past the mean (no 1 - complement), float32 and derivatives ------------------
 
 
 def test_betainc_small_b_float32_issue_point():
@@ -520,7 +521,9 @@ def test_log_beta_helpers_autodiff_at_equal_parameters(x64):
         lx, ly = np.log(x), np.log1p(-x)
         want_a = lx - 1.0 / a - (sp.digamma(a) - sp.digamma(2 * a))  # d/da at b = a
         want_b = ly - (sp.digamma(a) - sp.digamma(2 * a))
-        got = jax.grad(lambda a_, b_: special._log_prefactor(a_, b_, x, lx, ly), (0, 1))(a, a)
+        got = jax.grad(
+            lambda a_, b_, x=x, lx=lx, ly=ly: special._log_prefactor(a_, b_, x, lx, ly), (0, 1)
+        )(a, a)
         np.testing.assert_allclose(got, (want_a, want_b), rtol=1e-12)
         got_lb = jax.grad(lambda a_, b_: special._log_beta_small(a_, b_), (0, 1))(a, a)
         want_lb = sp.digamma(a) - sp.digamma(2 * a)
