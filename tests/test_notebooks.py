@@ -15,8 +15,6 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-#: notebooks that do not end in a pass/fail summary cell yet
-NO_SUMMARY_YET = {"03_design_your_own_scheme"}
 
 
 def summary_text(nb) -> str:
@@ -33,19 +31,7 @@ def assert_summary_passes(nb, name):
     assert "FAIL" not in text, f"{name}: {text}"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(reason="no pass/fail summary cell yet", strict=True)
-            if p.stem in NO_SUMMARY_YET
-            else (),
-        )
-        for p in NOTEBOOKS
-    ],
-    ids=[p.stem for p in NOTEBOOKS],
-)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_stored_notebook_is_full_size_and_passes(path):
     """The stored outputs are a full-size run (not the fast one) whose summary says every check
     passed, and the notebook cites the repository's theory page."""
@@ -85,5 +71,4 @@ def test_notebook_runs(path, monkeypatch):
     ]
     assert any(texts), "a notebook that prints nothing checks nothing"
     assert not any("Traceback" in t for t in texts)
-    if path.stem not in NO_SUMMARY_YET:
-        assert_summary_passes(nb, path.stem)
+    assert_summary_passes(nb, path.stem)
