@@ -22,7 +22,10 @@ def _deltas(dmax):
 @jax.jit
 def _law_stats(law, tau):
     """(u, E[W²] - E[W], E[W]) of a law or of every law of a batch (vmap over the batch)."""
-    one = lambda l: (jaxmix.class_mean_shift(l, tau=tau), l.moment(2) - l.moment(1), l.mean())
+
+    def one(l):
+        return jaxmix.class_mean_shift(l, tau=tau), l.moment(2) - l.moment(1), l.mean()
+
     if jnp.ndim(law.alpha) == 0:
         return one(law)
     return jax.vmap(one)(law)
@@ -83,7 +86,7 @@ def test_root_with_larger_mean(x64):
     assert u_half < dmax - 1e-4  # two roots on the E[W] > 1/2 side exist
     deltas = np.linspace(u_half + 1e-5, dmax - 1e-4, 5)
     xs = 1.0 - np.asarray(jaxmix.select_epbeta(deltas, eps0=eps, eps1=eps).mean())
-    for delta, x in zip(deltas, xs):
+    for delta, x in zip(deltas, xs, strict=True):
         below = np.linspace(1e-6, x * (1 - 1e-9), 512)
         assert float(jnp.max(_shift(below, eps, eps, tau))) < delta + 1e-8  # solver accuracy
         beyond = np.linspace(x + 1e-3, 0.5, 512)  # and the second root exists beyond it
@@ -251,7 +254,7 @@ def test_solver_scheme_template(x64):
     scheme, rep = select.design_weights(tmpl, cons)
     assert bool(rep.converged), rep.message
     assert isinstance(scheme, jaxmix.Scheme) and scheme.columns == (0, 1) and scheme.labels == 0
-    for got, x in zip(scheme.laws, (0.1, 0.2)):
+    for got, x in zip(scheme.laws, (0.1, 0.2), strict=True):
         np.testing.assert_allclose(
             [got.alpha, got.beta], select.vp_curve_params(x, 0.3, 0.3), rtol=1e-9
         )
@@ -306,7 +309,9 @@ def test_solver_gradient_with_fewer_active_constraints_than_parameters(x64):
         )
         return jnp.stack([law.alpha, law.beta])
 
-    u = lambda ab: jaxmix.class_mean_shift(jaxmix.EpBeta(ab[0], ab[1], 0.3, 0.3))
+    def u(ab):
+        return jaxmix.class_mean_shift(jaxmix.EpBeta(ab[0], ab[1], 0.3, 0.3))
+
     for delta in (0.1, 0.2):
         theta = params(delta)
         assert np.linalg.norm(np.asarray(theta) - [1.0, 3.0]) > 0.1  # the bound is active
@@ -385,7 +390,8 @@ def test_extreme_tau_meets_tolerance_or_refuses(tau):
 
 @pytest.mark.parametrize("kwargs", [dict(delta=1e-20), dict(delta=0.01, eps0=1e30, eps1=1e30)])
 def test_extreme_values_never_give_nan_laws(kwargs):
-    """select_epbeta(1e-20) and eps0 = eps1 = 1e30 returned NaN laws: now an error or a finite law."""
+    """select_epbeta(1e-20) and eps0 = eps1 = 1e30 returned NaN laws: now an error or a
+    finite law."""
     delta = kwargs.pop("delta")
     try:
         law = jaxmix.select_epbeta(delta, **kwargs)
@@ -427,9 +433,16 @@ def test_beta_law_shift_matches_class_mean_shift(x64):
             (0.2, 0.3, 0.3, 0.3, 0.5),
         ]
     )
-    fast = lambda a, b, e0, e1, tau: beta_law_shift(a, b, e0, e1, tau)
-    slow = lambda a, b, e0, e1, tau: jaxmix.class_mean_shift(jaxmix.EpBeta(a, b, e0, e1), tau=tau)
-    both = lambda f: jax.jit(jax.vmap(jax.value_and_grad(f, argnums=(0, 1))))(*cases.T)
+
+    def fast(a, b, e0, e1, tau):
+        return beta_law_shift(a, b, e0, e1, tau)
+
+    def slow(a, b, e0, e1, tau):
+        return jaxmix.class_mean_shift(jaxmix.EpBeta(a, b, e0, e1), tau=tau)
+
+    def both(f):
+        return jax.jit(jax.vmap(jax.value_and_grad(f, argnums=(0, 1))))(*cases.T)
+
     (v_fast, g_fast), (v_slow, g_slow) = both(fast), both(slow)
     np.testing.assert_allclose(v_fast, v_slow, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(g_fast, g_slow, rtol=1e-11, atol=1e-15)
