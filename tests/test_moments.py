@@ -7,7 +7,7 @@ import pytest
 import scipy.integrate
 
 import jaxmix
-from helpers import assert_summary_matches
+from helpers import assert_grad_matches_fd, assert_summary_matches
 
 
 def _table(key=0, n=60, d=3, num_classes=3, dtype=np.float64):
@@ -80,7 +80,8 @@ def test_closed_forms_for_common_laws(x64):
     s = 1 + 2 * eps
     law = jaxmix.EpBeta((s**2 - 1) / 2, (s**2 - 1) / 2, eps, eps)
     assert float(jaxmix.covariance_factor(law)) == pytest.approx(1.0, rel=1e-13)
-    # under variance preservation with tau = 1/2, u = E[min(W, 1-W)^2]  (docs/theory.md#theorem-4-class-mean-shift)
+    # under variance preservation with tau = 1/2, u = E[min(W, 1-W)^2]
+    # (docs/theory.md#theorem-4-class-mean-shift)
     ref = scipy.integrate.quad(
         lambda w: min(w, 1 - w) ** 2 * np.exp(float(law.log_prob(w))), -eps, 1 + eps, points=[0.5]
     )[0]
@@ -194,3 +195,70 @@ def test_monte_carlo_check_can_fail():
     x_syn = jaxmix.mixup(jax.random.key(8), x[:10], 250_000, jaxmix.Uniform())
     with pytest.raises(AssertionError, match="cov"):
         assert_summary_matches(pred_distinct, x_syn)
+
+
+# --- every closed-form map under grad (against central differences, float64), jit and vmap ---
+def _two_class_summary():
+    rng = np.random.default_rng(1)
+    labels = np.arange(40) % 2
+    x = rng.normal(size=(40, 3)) + 1.5 * labels[:, None]
+    return jaxmix.summarize(x, labels)
+
+
+def test_grad_covariance_factor(x64):
+    assert_grad_matches_fd(
+        lambda a, b: jaxmix.covariance_factor(jaxmix.Beta(a, b)), {"a": 0.7, "b": 2.5}
+    )
+    assert_grad_matches_fd(
+        lambda a, b, e0, e1: jaxmix.covariance_factor(jaxmix.EpBeta(a, b, e0, e1)),
+        {"a": 1.3, "b": 0.8, "e0": 0.2, "e1": 0.35},
+    )
+    assert_grad_matches_fd(
+        lambda lo, hi: jaxmix.covariance_factor(jaxmix.Uniform(lo, hi)), {"lo": -0.1, "hi": 1.2}
+    )
+
+
+def test_grad_class_mean_shift_in_every_parameter(x64):
+    assert_grad_matches_fd(
+        lambda a, b, e0, e1, t: jaxmix.class_mean_shift(jaxmix.EpBeta(a, b, e0, e1), tau=t),
+        {"a": 1.3, "b": 0.8, "e0": 0.2, "e1": 0.35, "t": 0.45},
+    )
+    assert_grad_matches_fd(
+        lambda a, b: jaxmix.class_mean_shift(jaxmix.Beta(a, b)), {"a": 2.0, "b": 1.0}
+    )
+
+
+def test_grad_predict_class_moments(x64):
+    s = _two_class_summary()
+
+    def f(a, b, e0, e1):
+        p = jaxmix.predict(s, jaxmix.EpBeta(a, b, e0, e1), tau=0.5)
+        return p.class_covs[1, 0, 2] + p.class_means[0, 1] + p.cov[0, 0]
+
+    assert_grad_matches_fd(f, {"a": 1.5, "b": 1.1, "e0": 0.3, "e1": 0.1})
+
+    def g(a, lo):
+        sch = jaxmix.per_column(
+            [jaxmix.Beta(a, 2.0), jaxmix.Uniform(lo, 1.0), jaxmix.Beta(1.0, a)], labels=0
+        )
+        return jaxmix.predict(s, sch, replace=False).class_covs[0].sum()
+
+    assert_grad_matches_fd(g, {"a": 1.7, "lo": -0.2})
+
+
+def test_jit_and_vmap_of_summarize_predict_pipeline():
+    rng = np.random.default_rng(0)
+    xs = jnp.asarray(rng.normal(size=(5, 50, 3)), jnp.float32)
+    ls = jnp.asarray(np.tile(np.arange(50) % 2, (5, 1)))
+
+    @jax.jit
+    def pipeline(x, labels, alpha):
+        law = jaxmix.Beta(alpha, alpha)
+        return jaxmix.predict(jaxmix.summarize(x, labels, num_classes=2), law, tau=0.5)
+
+    out = jax.vmap(pipeline)(xs, ls, jnp.linspace(0.2, 2.0, 5))
+    assert out.cov.shape == (5, 3, 3) and out.class_covs.shape == (5, 2, 3, 3)
+    one = pipeline(xs[2], ls[2], jnp.linspace(0.2, 2.0, 5)[2])
+    np.testing.assert_allclose(out.class_covs[2], one.class_covs, rtol=1e-5, atol=1e-6)
+    k = jax.vmap(lambda a: jaxmix.covariance_factor(jaxmix.Beta(a, a)))(jnp.array([0.5, 1.0]))
+    np.testing.assert_allclose(k, [0.75, 2 / 3], rtol=1e-6)
