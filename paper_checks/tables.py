@@ -940,15 +940,20 @@ def _tail(r):
     return (None, None) if d is None else (d, d["config"])
 
 
-def model_collapse_grid_tail_meta(r):
-    d = r.get("model_collapse_grid_tail")
+def _grid_run_meta(r, name, missing):
+    """Provenance line of a model-collapse grid JSON and its size, or ``missing``."""
+    d = r.get(name)
     if d is None:
-        return "the pair of the grid above"
+        return missing
     c = d["config"]
     return (
-        provenance(d, "model_collapse_grid_tail")
+        provenance(d, name)
         + f" {c['generations']} generations, {c['runs']} runs, {c['epochs']} epochs."
     )
+
+
+def model_collapse_grid_tail_meta(r):
+    return _grid_run_meta(r, "model_collapse_grid_tail", "the pair of the grid above")
 
 
 def model_collapse_grid_tail(r):
@@ -1017,15 +1022,7 @@ def model_collapse_grid_tail_verdict(r):
 
 
 def model_collapse_grid_meta(r):
-    d = r.get("model_collapse_grid")
-    if d is None:
-        return "*not run yet.*"
-    c = d["config"]
-    return (
-        provenance(d, "model_collapse_grid")
-        + f" {c['generations']} generations, {c['runs']} runs, "
-        f"{c['epochs']} epochs."
-    )
+    return _grid_run_meta(r, "model_collapse_grid", "*not run yet.*")
 
 
 # ----------------------------------------------------------------------------- implied checks
