@@ -905,21 +905,15 @@ def _pick(problem, lanes, z0):
 def _solve_all(problem, params, z0s):
     """All starts in one loop (each step advances every active lane by one evaluation).
 
-    The loop ends when every lane has finished, or early: without an objective as soon as one
-    lane converged; with one, when a lane converged and at least half of the lanes finished.
+    The loop ends when every lane has finished (converged, stopped, or out of its budget): no
+    lane is cut short because another converged first, so ``start_converged`` says which starts
+    reach a solution, and the winner is chosen by the rule in the module docstring, not by which
+    lane got there first.
     """
     init, active, body, finalize = _lane(problem, z0s[0], params)
-    num = z0s.shape[0]
 
     def cond(S):
-        act = jax.vmap(active)(S)
-        lanes = jax.vmap(finalize)(S)
-        good = jnp.any(lanes["converged"])
-        if problem.objective_def is None:
-            early = good
-        else:
-            early = good & (2 * jnp.sum(~act) >= num)
-        return jnp.any(act) & ~early
+        return jnp.any(jax.vmap(active)(S))
 
     def step(S):
         act = jax.vmap(active)(S)
@@ -941,27 +935,47 @@ def _kkt(problem, z, lam, mu, params, active):
     return jnp.concatenate([grad, c, jnp.where(active, g, mu)])
 
 
+# XLA CPU options for the solver's programs (tiny arrays, compile time dominates): backend
+# optimisation level 0, and the classic elemental fusion emitters instead of the MLIR fusion
+# emitters, which take several times longer to compile these programs (the incomplete beta's
+# derivative loop above all) for the same run time (benchmarks/README.md). Options this XLA does
+# not know are dropped one by one (other backends ignore the CPU ones).
+_COMPILER_OPTIONS = {
+    "xla_backend_optimization_level": 0,
+    "xla_cpu_use_fusion_emitters": False,
+}
+
+
 def _fast_jit(fn, static_argnums):
-    """``jax.jit`` at XLA backend optimisation level 0 on concrete arguments (small-array code
-    whose compile time dominates), else a plain jit: JAX accepts no compiler options on a jit
-    nested in an outer jit or staged by a transformation."""
-    fast = jax.jit(
-        fn, static_argnums=static_argnums, compiler_options={"xla_backend_optimization_level": 0}
-    )
+    """``jax.jit`` with :data:`_COMPILER_OPTIONS` on concrete arguments (small-array code whose
+    compile time dominates), else a plain jit: JAX accepts no compiler options on a jit nested
+    in an outer jit or staged by a transformation."""
+
+    def jitted(options):
+        return jax.jit(fn, static_argnums=static_argnums, compiler_options=options)
+
     plain = jax.jit(fn, static_argnums=static_argnums)
+    options = dict(_COMPILER_OPTIONS)
 
     @functools.wraps(fn)
     def call(*args):
         if not all(_checks.is_concrete(v) for v in jax.tree_util.tree_leaves(args)):
             return plain(*args)  # traced (an outer jit, vmap, or a tangent)
-        try:
-            return fast(*args)
-        except ValueError as err:  # concrete values inside an outer jit
-            if "compiler_options" not in str(err):
-                raise
-            return plain(*args)
+        while True:
+            try:
+                return call.fast(*args)  # pyright: ignore
+            except ValueError as err:  # concrete values inside an outer jit
+                if "compiler_options" not in str(err):
+                    raise
+                return plain(*args)
+            except Exception as err:  # an option this XLA does not know: drop it, retry
+                unknown = [k for k in options if f"compile option: '{k}'" in str(err)]
+                if not unknown:
+                    raise
+                del options[unknown[0]]
+                call.fast = jitted(options)  # pyright: ignore
 
-    call.fast = fast  # pyright: ignore
+    call.fast = jitted(options)  # pyright: ignore
     return call
 
 
