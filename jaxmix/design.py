@@ -351,6 +351,10 @@ class DesignReport(eqx.Module):
         newton_step: largest entry of the KKT Newton step from the returned point (log p for
             positive parameters); above 0.25 the point is not an optimum but a slope towards a
             limit law.
+            A positive parameter outside the range the solver can certify (above 1e8, float32
+            1e6; below 1e-8, float32 1e-6, and with an objective below √tol) counts as a step
+            of ∞ towards that side.
+        values: the free parameters at the returned point (order of ``parameters``).
         diverging: index into ``parameters`` of that entry; direction: +1 (→ ∞) or -1 (→ 0).
         start: index of the returned start (0: the template), num_starts: how many ran.
         start_violation, start_objective, start_converged: per start, shape (num_starts,).
@@ -365,6 +369,7 @@ class DesignReport(eqx.Module):
     stationarity: Array
     objective: Array
     newton_step: Array
+    values: Array
     diverging: Array
     direction: Array
     start: Array
@@ -376,6 +381,7 @@ class DesignReport(eqx.Module):
     penalty: Array
     parameters: tuple[str, ...] = eqx.field(static=True, default=())
     tol: float = eqx.field(static=True, default=0.0)
+    has_objective: bool = eqx.field(static=True, default=False)
 
     @property
     def num_starts(self) -> int:
@@ -400,12 +406,20 @@ class DesignReport(eqx.Module):
             )
         if status == NOT_ATTAINED:
             arrow = "∞" if int(self.direction) > 0 else "0"
+            name = self._param_name()
+            if np.isfinite(float(self.newton_step)):
+                evidence = f"Newton step {float(self.newton_step):.2g} in log {name}"
+            else:
+                lo, hi = _bounds(np.asarray(self.values).dtype, self.tol, self.has_objective)
+                evidence = (
+                    f"{name} = {self._value():.3g}, outside [{lo:.1e}, {hi:.1e}], the range "
+                    "where the solver can tell an optimum from a slope towards the boundary"
+                )
             return (
-                f"NOT converged: the optimum is not attained: {self._param_name()} runs off "
-                f"to {arrow} (the supremum is a limit law, not a law of this family). Best "
-                f"point from {where}: objective {float(self.objective):.6g}, max constraint "
-                f"violation {viol:.2e}, Newton step {float(self.newton_step):.2g} in log "
-                f"{self._param_name()}. Bound the parameter or the quantity with a constraint."
+                f"NOT converged: the optimum is not attained: {name} runs off to {arrow} (the "
+                f"supremum is a limit law, not a law of this family). Best point from {where}: "
+                f"objective {float(self.objective):.6g}, max constraint violation {viol:.2e}, "
+                f"{evidence}. Bound the parameter or the quantity with a constraint."
             )
         if status == NOT_STATIONARY:
             return (
@@ -432,6 +446,11 @@ class DesignReport(eqx.Module):
             f"(constraint {worst}, {where}) but not within tol = {self.tol:.1e}; raise "
             f"max_inner/max_outer or loosen tol."
         )
+
+    def _value(self) -> float:
+        i = int(self.diverging)
+        vals = np.ravel(np.asarray(self.values))
+        return float(vals[i]) if 0 <= i < vals.shape[0] else float("nan")
 
     def _worst(self) -> int:
         if not self.residuals:
@@ -557,8 +576,19 @@ class _Problem(eqx.Module):
         return self.loss(z, params) + jnp.dot(lam, c) + jnp.dot(mu, g)
 
 
-def _bounds(dtype):
-    return (1e-8, 1e8) if dtype == jnp.float64 else (1e-6, 1e6)
+def _bounds(dtype, tol, has_obj=True):
+    """(lo, hi): the range of a positive free parameter at a point the solver can certify.
+
+    hi: 1e8 (float64) or 1e6 (float32). lo: 1e-8 (1e-6); with an objective, the larger of that
+    and √tol, because the
+    gradient in the solver's coordinate z = softplus⁻¹(p) is ∂L/∂p · sigmoid(z) ≈ p ∂L/∂p for
+    small p: below p = √tol a slope of order one towards p = 0 passes the stationarity test
+    |∇L| <= √tol, and the Newton-step test drowns in rounding (in float32 the Hessian entry
+    p ∂L/∂p falls below the rounding noise of its difference quotient near p = 1e-5). A point
+    with p < lo is reported as a parameter running off to 0, never as converged.
+    """
+    lo, hi = (1e-8, 1e8) if dtype == jnp.float64 else (1e-6, 1e6)
+    return (max(lo, float(np.sqrt(tol))) if has_obj else lo), hi
 
 
 def _lbfgs_direction(g, S, Y, count):
@@ -829,7 +859,7 @@ def _finalize_lane(
         step / jnp.maximum(1.0, jnp.abs(zf)),
     )
     log_step = jnp.where(jnp.isfinite(log_step), log_step, jnp.inf)
-    lo, hi = _bounds(dtype)
+    lo, hi = _bounds(dtype, tol, has_obj)
     out_of_box = positive & ((p < lo) | (p > hi))
     # a parameter outside the box counts as diverging in its direction
     size = jnp.where(out_of_box, jnp.inf, jnp.abs(log_step))
@@ -1158,6 +1188,7 @@ def _assemble_impl(problem, params, z, lanes):
         stationarity=lanes["stat"][win],
         objective=objective,
         newton_step=lanes["newton"][win],
+        values=jnp.where(jnp.asarray(problem.positive_mask), jax.nn.softplus(z), z),
         diverging=lanes["diverging"][win],
         direction=lanes["direction"][win],
         start=win,
@@ -1324,7 +1355,9 @@ def design_weights(
     z0s = _starts(z0, pos_mask, starts)
     params = (values, fixed, tau, summary, numbers)
     weights, fields = _design_impl(problem, params, z0s)
-    report = DesignReport(**fields, parameters=free_names, tol=float(tol))
+    report = DesignReport(
+        **fields, parameters=free_names, tol=float(tol), has_objective=objective is not None
+    )
     if warn and _checks.is_concrete(report.converged) and not bool(report.converged):
         import warnings
 

@@ -184,6 +184,46 @@ def test_unattained_supremum_names_the_parameter(x64):
     assert np.isfinite(float(law.alpha)) and np.isfinite(float(law.beta))
 
 
+def min_total_eps_scipy(delta=0.05):
+    """inf of ε0 + ε1 over VP laws with u = δ, all four parameters free: ε0 -> 0 and ε1 the
+    smallest value whose curve still reaches u = δ (scipy: bounded max of u over E[W], brentq)."""
+
+    def max_u(e1, e0=0.0):
+        res = optimize.minimize_scalar(
+            lambda m: -u_scipy(*vp_params(m, e0, e1), e0, e1),
+            bounds=(1e-6, 1 - 1e-6),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
+        return -res.fun
+
+    return optimize.brentq(lambda e1: max_u(e1) - delta, 0.1, 0.3, xtol=1e-14)
+
+
+def test_float32_unattained_infimum_is_not_converged():
+    """min ε0 + ε1 over VP laws with u = 0.05, float32: the infimum (0.19346, scipy) needs
+    ε0 -> 0 (or ε1 -> 0, the mirror law). In the solver's coordinates the slope towards 0 is
+    p ∂L/∂p, below float32's stationarity tolerance long before p is small, so the report must
+    say "not attained" and name ε0 or ε1 going to 0, never "converged" at a point like ε0 = 2e-6."""
+
+    def total_eps(w):
+        return w.eps0 + w.eps1
+
+    with pytest.warns(RuntimeWarning, match="not attained"):
+        law, rep = jaxmix.design_weights(
+            jaxmix.EpBeta(2.0, 0.5, EPS, EPS),
+            ALG1(0.05),
+            free=("alpha", "beta", "eps0", "eps1"),
+            objective=Minimize(total_eps),
+        )
+    assert law.alpha.dtype == jnp.float32
+    assert not bool(rep.converged) and int(rep.status) == design.NOT_ATTAINED, rep.message
+    assert rep.parameters[int(rep.diverging)] in ("eps0", "eps1") and int(rep.direction) == -1
+    assert "runs off to 0" in rep.message
+    # the best point found is near the infimum (within float32 feasibility, tol 1e-5)
+    assert abs(float(rep.objective) - min_total_eps_scipy()) < 1e-3
+
+
 # --- other quantities and families -------------------------------------------------------------
 
 
