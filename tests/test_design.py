@@ -114,6 +114,19 @@ def test_feasibility_any_start(x64, start, delta):
     assert np.min(np.abs(roots - mean)) < 1e-7, (roots, mean)
 
 
+def test_most_starts_converge_on_a_well_posed_problem(x64):
+    """Every start runs to its own end (none is cut short when another converges first), so on
+    Algorithm 1 posed to the solver most starts reach a root: the four that do not sit where the
+    violation has a local minimum (α = β, on which u = δ is infeasible). The winner is the
+    converged point nearest the template."""
+    law, rep = solve(jaxmix.EpBeta(2.0, 2.0, EPS, EPS), ALG1(0.03))
+    assert bool(rep.converged), rep.message
+    conv = np.asarray(rep.start_converged)
+    assert conv.sum() >= 10, conv
+    # the stuck starts are not feasible: a converged flag is never withheld from a feasible point
+    assert np.all(np.asarray(rep.start_violation)[~conv] > 1e-3)
+
+
 def test_infeasible_target_says_infeasible(x64):
     dmax = max_u_on_curve()
     with pytest.warns(RuntimeWarning, match="infeasible"):
