@@ -19,28 +19,30 @@ which keeps the first call's compile time low.
 
 *Many starts.* The loop is ``vmap``-ed over a batch of starts: the template's own coordinates
 (start 0) and ``starts - 1`` points of a Halton sequence over a box in z (positive parameters
-log-spread over [0.2, 20], others over [-1, 2]); the winner is chosen as below.
+log-spread over [0.2, 20], others over [-1, 2]). Every start runs to its own end (the loop
+stops when all have finished, never because one converged first); the winner is chosen as below.
 
 *Honest status.* A start *converged* when (1) every residual is within ``tol`` (AtMost/AtLeast:
 violations only), (2) with an objective, the gradient of the Lagrangian is at most √tol in
 max-norm (KKT stationarity; the multipliers are the solver's), and (3) the point is a real law:
-parameters finite, positive ones within [1e-8, 1e8] (float64) or [1e-6, 1e6] (float32), and the
-KKT Newton step from the point is short. (3) is what separates an optimum from a point where the
-gradient has merely become small because the objective flattens towards an unattained supremum
-(W → a point mass as α, β → ∞, say): there the objective behaves like c·p^(-k) in the diverging
-parameter p, and the Newton step in log p is 1/k however small the gradient, while at an
-attained optimum it shrinks with the gradient. The step is the solution of the KKT system
-[[H, Aᵀ], [A, 0]] [dz; dν] = -[∇L; c_active], with the Hessian H of the Lagrangian and the
-Jacobian A of the active constraints taken by forward differences of the (one) evaluation at
-n probe points; it is measured in log p for positive parameters, relative for others, and a
-point whose largest entry exceeds 0.25 is not converged: the report names that parameter and its
-direction (→ ∞ or → 0). The winner is the converged start with the best objective (without an
-objective, the converged point nearest the template in z, so a template on one side of a
-mirror-symmetric problem gets the answer on its side); if a start that is feasible
-but not converged reaches a better objective than every converged one (by more than 10 √tol
-(1 + |f|)), the optimum is not established and the report says so. With no feasible start, the
-report gives the smallest violation found and its start; "infeasible" is said only when that
-smallest violation exceeds √tol.
+parameters finite, positive ones within [1e-8, 1e8] (float64) or [1e-6, 1e6] (float32) and, with
+an objective, at least √tol (see ``_bounds``: below that a slope towards p = 0 is too flat in z
+to be told from an optimum), and the KKT Newton step from the point is short. (3) is what
+separates an optimum from a point where the gradient has merely become small because the
+objective flattens towards an unattained supremum (W → a point mass as α, β → ∞, say): there the
+objective behaves like c·p^(-k) in the diverging parameter p, and the Newton step in log p is
+1/k however small the gradient, while at an attained optimum it shrinks with the gradient. The
+step is the solution of the KKT system [[H, Aᵀ], [A, 0]] [dz; dν] = -[∇L; c_active], with the
+Hessian H of the Lagrangian and the Jacobian A of the active constraints taken by forward
+differences of the (one) evaluation at n probe points; it is measured in log p for positive
+parameters, relative for others, and a point whose largest entry exceeds 0.25 is not converged:
+the report names that parameter and its direction (→ ∞ or → 0). The winner is the converged
+start with the best objective (without an objective, the converged point nearest the template in
+z, so a template on one side of a mirror-symmetric problem gets the answer on its side); if a
+start that is feasible but not converged reaches a better objective than every converged one (by
+more than 10 √tol (1 + |f|)), the optimum is not established and the report says so. With no
+feasible start, the report gives the smallest violation found and its start; "infeasible" is
+said only when that smallest violation exceeds √tol.
 
 *Derivatives.* The returned parameters are differentiable in the target values, the template's
 fixed parameters, τ and the summary by the implicit function theorem on the KKT system
@@ -1019,9 +1021,9 @@ def _solve(problem, params, z0s):
     return (lanes["z"][win], lanes["lam"][win], lanes["mu"][win]), info
 
 
-# The solver: one program per problem structure (``problem`` is the static key), at XLA's
-# backend optimisation level 0: the solver's arrays are tiny, so the compile time (most of a
-# first call) matters and the run time hardly changes (benchmarks/README.md). On concrete inputs
+# The solver: one program per problem structure (``problem`` is the static key), with
+# _COMPILER_OPTIONS: the solver's arrays are tiny, so the compile time (most of a first call)
+# matters and the run time hardly changes (benchmarks/README.md). On concrete inputs
 # (also from the derivative rule under a top-level grad/jvp: the rule sees concrete primals) it
 # is this one compiled program, so the solver is neither traced again nor differentiated; on
 # tracers (an outer jit or vmap) it is traced inline.
