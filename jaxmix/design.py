@@ -1226,11 +1226,11 @@ def _halton(num, dim):
     return out
 
 
-def _starts(z0, positive, num):
+def _starts(z0, positive, num, dtype):
     """The template's coordinates, then ``num - 1`` Halton points over the start box (in z)."""
     n = z0.shape[0]
     if num <= 1:
-        return z0[None]
+        return jnp.asarray(z0[None], dtype)
     q = _halton(num - 1, n)
     pos = np.asarray(positive)
     log_p = np.log(0.2) + q * (np.log(20.0) - np.log(0.2))
@@ -1238,7 +1238,9 @@ def _starts(z0, positive, num):
     z_pos = p + np.log(-np.expm1(-p))  # softplus⁻¹
     z_other = -1.0 + 3.0 * q
     spread = np.where(pos[None, :], z_pos, z_other)
-    return jnp.concatenate([z0[None], jnp.asarray(spread, z0.dtype)])
+    if isinstance(z0, np.ndarray):
+        return jnp.asarray(np.concatenate([z0[None], spread]), dtype)
+    return jnp.concatenate([z0[None], jnp.asarray(spread, dtype)])
 
 
 def design_weights(
@@ -1327,14 +1329,19 @@ def design_weights(
         )
     free_names = tuple(nm for nm, f in zip(names, free_mask, strict=True) if f)
     pos_mask = tuple(nm.split(".")[-1] in _POSITIVE for nm in free_names)
-    z0 = jnp.stack(
-        [
-            (_softplus_inv(jnp.asarray(l, dtype)) if p else jnp.asarray(l, dtype))
-            for l, p in zip(
-                [l for l, f in zip(leaves, free_mask, strict=True) if f], pos_mask, strict=True
-            )
-        ]
-    )
+    free_leaves = [l for l, f in zip(leaves, free_mask, strict=True) if f]
+    if all(_checks.is_concrete(l) for l in free_leaves):
+        # host arithmetic: no small eager programs to compile on a first call
+        v = np.array([float(l) for l in free_leaves])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z0 = np.where(np.asarray(pos_mask), v + np.log(-np.expm1(-v)), v)
+    else:
+        z0 = jnp.stack(
+            [
+                (_softplus_inv(jnp.asarray(l, dtype)) if p else jnp.asarray(l, dtype))
+                for l, p in zip(free_leaves, pos_mask, strict=True)
+            ]
+        )
     fixed = [jnp.asarray(l, dtype) for l, f in zip(leaves, free_mask, strict=True) if not f]
     kinds = tuple("eq" if isinstance(c, Equal) else "ineq" for c in constraints)
     keys = [_split_callable(c.quantity) for c in constraints]
@@ -1354,7 +1361,7 @@ def design_weights(
     )
     values = tuple(jnp.asarray(c.value, dtype) for c in constraints)
     numbers = (tuple(nums for _, nums in keys), obj_numbers)
-    z0s = _starts(z0, pos_mask, starts)
+    z0s = _starts(z0, pos_mask, starts, dtype)
     params = (values, fixed, tau, summary, numbers)
     weights, fields = _design_impl(problem, params, z0s)
     report = DesignReport(
