@@ -106,6 +106,7 @@ _MEMORY = 6  # L-BFGS pairs
 _NEWTON_LIMIT = 0.25  # largest KKT Newton step (in log p) of a converged point
 _ARMIJO = 1e-4
 _RHO0 = 1e4  # first penalty
+_STALL = 3  # rounds without progress on the violation after which an infeasible lane stops
 
 
 # --- quantities ------------------------------------------------------------------------------
@@ -678,6 +679,7 @@ def _lane(problem: _Problem, z0, params):
             outer=jnp.asarray(0),
             total=jnp.asarray(0),
             viol_prev=jnp.asarray(jnp.inf, dtype),
+            stall=jnp.asarray(0),
             probe=jnp.asarray(0),
             H=jnp.zeros((n, n), dtype),
             J=jnp.zeros((m_eq + m_in, n), dtype),
@@ -710,7 +712,14 @@ def _lane(problem: _Problem, z0, params):
             ok = ok & (stat <= stat_tol) & (s["outer"] >= 1)
         lam_new = s["lam"] + s["rho"] * s["c"]
         mu_new = jnp.maximum(0.0, s["mu"] + s["rho"] * s["gi"])
-        stop = ok | (s["outer"] + 1 >= problem.max_outer) | ~jnp.isfinite(s["f"])
+        # an infeasible lane whose violation has not fallen by a tenth in _STALL rounds while ρ
+        # grew tenfold each round sits at a local minimum of the violation: it stops there
+        stall = jnp.where(
+            (viol > tol) & (viol > 0.9 * s["viol_prev"]) & (s["outer"] >= 1), s["stall"] + 1, 0
+        )
+        stop = (
+            ok | (s["outer"] + 1 >= problem.max_outer) | ~jnp.isfinite(s["f"]) | (stall >= _STALL)
+        )
         grow = (viol > 0.25 * s["viol_prev"]) & (s["outer"] >= 1)
         rho = jnp.where(grow, jnp.minimum(s["rho"] * 10.0, 1e10), s["rho"])
         go_on = {
@@ -719,6 +728,7 @@ def _lane(problem: _Problem, z0, params):
             "mu": mu_new,
             "rho": rho.astype(dtype),
             "viol_prev": viol,
+            "stall": stall,
             "outer": s["outer"] + 1,
             "k_inner": jnp.asarray(0),
             "count": jnp.asarray(0),
