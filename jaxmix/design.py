@@ -20,7 +20,9 @@ which keeps the first call's compile time low.
 *Many starts.* The loop is ``vmap``-ed over a batch of starts: the template's own coordinates
 (start 0) and ``starts - 1`` points of a Halton sequence over a box in z (positive parameters
 log-spread over [0.2, 20], others over [-1, 2]). Every start runs to its own end (the loop
-stops when all have finished, never because one converged first); the winner is chosen as below.
+stops when all have finished, never because one converged first); a start whose violation is
+above √tol and has not fallen by a tenth in 3 rounds (ρ growing tenfold each) stops at that local
+minimum of the violation. The winner is chosen as below.
 
 *Honest status.* A start *converged* when (1) every residual is within ``tol`` (AtMost/AtLeast:
 violations only), (2) with an objective, the gradient of the Lagrangian is at most √tol in
@@ -468,6 +470,15 @@ class DesignReport(eqx.Module):
             f"start={int(self.start)} of {self.num_starts})",
             f"  {self.message}",
         ]
+        values = np.ravel(np.asarray(self.values))
+        if values.shape[0] == len(self.parameters):
+            lines.append(
+                "  "
+                + ", ".join(
+                    f"{name} = {float(v):.6g}"
+                    for name, v in zip(self.parameters, values, strict=True)
+                )
+            )
         for i, r in enumerate(self.residuals):
             vals = np.array2string(np.asarray(r), precision=3, floatmode="maxprec")
             lines.append(f"  residual[{i}] = {vals}")
@@ -712,10 +723,13 @@ def _lane(problem: _Problem, z0, params):
             ok = ok & (stat <= stat_tol) & (s["outer"] >= 1)
         lam_new = s["lam"] + s["rho"] * s["c"]
         mu_new = jnp.maximum(0.0, s["mu"] + s["rho"] * s["gi"])
-        # an infeasible lane whose violation has not fallen by a tenth in _STALL rounds while ρ
-        # grew tenfold each round sits at a local minimum of the violation: it stops there
+        # a lane far from feasible (violation above √tol) whose violation has not fallen by a
+        # tenth in _STALL rounds while ρ grew tenfold each round sits at a local minimum of the
+        # violation: it stops there (closer to feasible, slow progress goes on)
         stall = jnp.where(
-            (viol > tol) & (viol > 0.9 * s["viol_prev"]) & (s["outer"] >= 1), s["stall"] + 1, 0
+            (viol > stat_tol) & (viol > 0.9 * s["viol_prev"]) & (s["outer"] >= 1),
+            s["stall"] + 1,
+            0,
         )
         stop = (
             ok | (s["outer"] + 1 >= problem.max_outer) | ~jnp.isfinite(s["f"]) | (stall >= _STALL)

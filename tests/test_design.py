@@ -245,6 +245,9 @@ def test_beta_mean_and_variance_closed_form(x64, m, v):
     """Beta(a, b) with mean m and variance v: κ = m(1-m)/v - 1, a = m κ, b = (1 - m) κ."""
     law, rep = solve(jaxmix.Beta(1.0, 1.0), [Equal("mean", m), Equal("variance", v)])
     assert bool(rep.converged), rep.message
+    # a unique, well-conditioned root: every start reaches it (none is cut short while it still
+    # makes progress towards tol)
+    assert np.all(np.asarray(rep.start_converged)), np.asarray(rep.start_violation)
     kappa = m * (1 - m) / v - 1
     np.testing.assert_allclose(
         [float(law.alpha), float(law.beta)], [m * kappa, (1 - m) * kappa], rtol=1e-7
@@ -372,6 +375,7 @@ def test_report_prints_values(x64):
     law, rep = solve(jaxmix.Beta(1.0, 1.0), [Equal("mean", 0.3), Equal("variance", 0.01)])
     text = repr(rep)
     assert "converged=True" in text and "start=" in text and "residual[0]" in text
+    assert f"alpha = {float(law.alpha):.6g}" in text and f"beta = {float(law.beta):.6g}" in text
     assert "f32[" not in text and "f64[" not in text
 
 
