@@ -7,9 +7,10 @@ Ratios are medians over interleaved rounds (``benchmarks._util.interleaved``), s
 jaxmix time (> 1 = jaxmix faster). ``--quick`` (the smoke run the tests make): 10^4 points,
 never writes. ``--n N``: N points instead of 10^6 (the written row states the size).
 ``--profile``: instead of timing, the loop trip counts on the same points (max over the lanes,
-which is what a vectorised loop costs, and the mean lane) of every ``lax.while_loop`` the
-functions run: the continued fraction (``cf``: ``special._UNROLL`` steps per trip), its
-forward-mode copy (``cf_jvp``) and the safeguarded Newton of the inverse (``inv``).
+which is what a vectorised loop costs, and the mean lane, summed over the runs: inputs run
+block by block) of every ``lax.while_loop`` the functions run: the continued fraction
+(``cf``: ``special._UNROLL`` steps per trip), its forward-mode copy (``cf_jvp``) and the
+safeguarded Newton of the inverse (``inv``).
 Run: ``python -m benchmarks.bench_special [--quick] [--write] [--n N] [--profile]``.
 """
 
@@ -66,7 +67,9 @@ def profile(n: int) -> dict:
             return body(ck[0]), ck[1] + active(ck[0]).astype(jnp.int32)
 
         out, k = real(lambda ck: cond(ck[0]), body2, (init, jnp.zeros(init[1].shape, jnp.int32)))
-        jax.debug.callback(lambda k: records.append((kind, int(k.max()), float(k.mean()))), k)
+        jax.debug.callback(
+            lambda k: records.append((kind, int(k.max()), float(k.mean()), k.size)), k
+        )
         return out
 
     a, b, x = _points(n)
@@ -86,12 +89,20 @@ def profile(n: int) -> dict:
                 result[(name, jnp.dtype(dt).name)] = list(records)
     finally:
         jax.lax.while_loop = real
-    print(f"bench_special --profile: {n:.0e} points; loop trips, max (mean lane) per loop run")
+    print(
+        f"bench_special --profile: {n:.0e} points; per loop kind: runs, worst lane, and trips"
+        " per point paid (each run costs its slowest lane times its lanes) against the trips"
+        " the points need (their own lanes)"
+    )
     for (name, dt), recs in result.items():
         kinds = {}
-        for kind, mx, mean in recs:
-            kinds.setdefault(kind, []).append(f"{mx} ({mean:.1f})")
-        text = "; ".join(f"{k} x{len(v)}: " + ", ".join(v) for k, v in kinds.items())
+        for kind, mx, mean, size in recs:
+            runs, worst, paid, need = kinds.get(kind, (0, 0, 0.0, 0.0))
+            kinds[kind] = (runs + 1, max(worst, mx), paid + mx * size / n, need + mean * size / n)
+        text = "; ".join(
+            f"{k}: {r} runs, worst {w}, paid {p:.1f}, need {q:.1f}"
+            for k, (r, w, p, q) in kinds.items()
+        )
         print(f"  {name} {dt}: {text}")
     return result
 

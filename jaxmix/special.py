@@ -16,12 +16,13 @@ For x <= (a+1)/(a+b+2) (else through I_x(a, b) = 1 - I_{1-x}(b, a)),
 evaluated with the modified Lentz algorithm. In that region the fraction converges for every
 a, b > 0; the number of terms grows like sqrt(max(a, b)) (about 50 for a = b = 1e3 at the mean).
 The loop is a ``lax.while_loop`` that stops when every element has converged to machine precision
-(at most ``_MAX_ITER`` steps, which covers max(a, b) up to ~1e5); under ``vmap`` it runs until
-the slowest element converges. Each trip of the loop takes ``_UNROLL`` steps and tests for
-convergence once (an element that has stopped keeps its value through the extra steps), which
-cuts the passes over the arrays and the tests by that factor. The prefactor
-x^a (1-x)^b / (a B(a, b)) is computed in log space with its own log B: when a, b >= 10 in
-the Stirling form
+(at most ``_MAX_ITER`` steps, which covers max(a, b) up to ~1e5). A vectorised loop runs until
+its slowest element converges, so inputs of more than ``_BLOCK`` elements (also under ``vmap``)
+are evaluated block by block (``lax.map``), each block stopping at its own slowest element.
+Each trip of the loop takes ``_UNROLL`` steps and tests for convergence once (an element that
+has stopped keeps its value through the extra steps), which cuts the passes over the arrays
+and the tests by that factor. The prefactor x^a (1-x)^b / (a B(a, b)) is computed in log
+space with its own log B: when a, b >= 10 in the Stirling form
 
     a log(x/x0) + b log(y/y0) + log(b/(2 pi a (a+b)))/2 - D(a) - D(b) + D(a+b),   x0 = a/(a+b),
 
@@ -99,6 +100,8 @@ _MAX_ITER = 2000  # continued-fraction steps; enough for max(a, b) up to ~1e5
 _EXTRA_ITER = 4  # safety steps after the value has converged (derivatives lag slightly)
 _UNROLL = 4  # continued-fraction steps per loop trip (the stopping test runs once per trip)
 _INV_MAX_ITER = 100  # cap on safeguarded Newton steps in betaincinv (bisection alone needs < 70)
+_INV_SPLITS = (3, 5, 7)  # betaincinv: after these Newton steps, running elements are gathered
+_BLOCK = 1024  # elements per block of the vectorised loops (see ``_elementwise``)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # Stirling series of log Gamma: D(x) = sum_k c_k / x^(2k-1); 7 terms give < 1e-17 for x >= 10.
 # log Gamma(1 + x) = -gamma x + sum_{k>=2} (-1)^k zeta(k) x^k / k, used for 0 < x < 0.2
@@ -254,11 +257,20 @@ def _log_beta_small(a, b, grad=False):
 
 
 @overload
-def _log_prefactor(a, b, x, lx, ly, grad: Literal[False] = False) -> Array: ...
+def _log_prefactor(
+    a, b, x, lx, ly, grad: Literal[False] = False, log_ab: Array | None = None
+) -> Array: ...
 @overload
-def _log_prefactor(a, b, x, lx, ly, grad: Literal[True]) -> tuple[Array, Array]: ...
-def _log_prefactor(a, b, x, lx, ly, grad: bool = False) -> Array | tuple[Array, Array]:
+def _log_prefactor(
+    a, b, x, lx, ly, grad: Literal[True], log_ab: Array | None = None
+) -> tuple[Array, Array]: ...
+def _log_prefactor(
+    a, b, x, lx, ly, grad: bool = False, log_ab: Array | None = None
+) -> Array | tuple[Array, Array]:
     """log[x^a (1-x)^b / (a B(a, b))] given lx = log x, ly = log(1-x); a, b > 0, 0 < x < 1.
+
+    ``log_ab``, if given, is ``_log_a_beta`` at (a, b) with both replaced by 1 where a, b >= _BIG
+    (computed once by a caller that evaluates many x at the same a, b); value only.
 
     With grad, also its derivatives in (a, b), stacked on a leading axis of 2.
     """
@@ -290,7 +302,7 @@ def _log_prefactor(a, b, x, lx, ly, grad: bool = False) -> Array | tuple[Array, 
     as_ = jnp.where(big, 1.0, a)
     bs = jnp.where(big, 1.0, b)
     if not grad:
-        l_small = as_ * lx + bs * ly - _log_a_beta(as_, bs)
+        l_small = as_ * lx + bs * ly - (_log_a_beta(as_, bs) if log_ab is None else log_ab)
         return jnp.where(big, l_big, l_small)
     _, dlb = _log_beta_small(as_, bs, grad=True)
     l_small = as_ * lx + bs * ly - _log_a_beta(as_, bs)
@@ -468,15 +480,24 @@ def _log1mexp(l):
     return jnp.where(l < -0.6931471805599453, jnp.log1p(-jnp.exp(l)), jnp.log(-jnp.expm1(l)))
 
 
-def _betainc_logs(a, b, x):
+def _log_a_beta_pair(a, b):
+    """``log_ab`` of ``_log_prefactor`` at (a, b) and at (b, a), for ``_betainc_logs``."""
+    big = (a >= _BIG) & (b >= _BIG)
+    as_, bs = jnp.where(big, 1.0, a), jnp.where(big, 1.0, b)
+    return _log_a_beta(as_, bs), _log_a_beta(bs, as_)
+
+
+def _betainc_logs(a, b, x, log_ab=None):
     """(log I_x(a, b), log(1 - I_x(a, b)), log density) for a, b > 0 and 0 < x < 1.
 
     The convergent side r (I itself, or 1 - I = I_{1-x}(b, a) past the mean) is computed as
     log r = log(prefactor) + log(fraction); the other side is log(1 - exp(log r)), so neither
     tail underflows before its logarithm does and 1 - r keeps full relative accuracy.
+    ``log_ab``: optionally ``_log_a_beta_pair(a, b)``, computed once for many x.
     """
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
-    lp = _log_prefactor(aa, bb, xx, lxx, lyy)
+    lab = None if log_ab is None else jnp.where(swap, log_ab[1], log_ab[0])
+    lp = _log_prefactor(aa, bb, xx, lxx, lyy, log_ab=lab)
     lr = lp + jnp.log(_continued_fraction(aa, bb, xx))
     lr = jnp.minimum(lr, 0.0)
     lo = _log1mexp(lr)
@@ -517,20 +538,72 @@ def _finish(value, x, valid, interior):
     return jnp.where(valid, value, jnp.nan)
 
 
+def _blocked(kernel, args, fill):
+    """kernel(*args) evaluated over blocks of _BLOCK elements, one block after another.
+
+    A vectorised ``lax.while_loop`` runs until its slowest element is done, so one hard element
+    sets the cost of all; over blocks, each block's loops stop at that block's own slowest
+    element. The kernel works elementwise (every element's result depends on that element
+    alone), so the values are the same as those of one call on all elements. The last block is
+    padded with the benign point ``fill``.
+    """
+    shape = args[0].shape
+    n = math.prod(shape)
+    if n <= _BLOCK:
+        return kernel(*args)
+    n_blocks = -(-n // _BLOCK)
+    pad = n_blocks * _BLOCK - n
+    flat = [v.reshape(-1) for v in args]
+    blocks = tuple(
+        jnp.concatenate([v, jnp.full((pad,), f, v.dtype)]).reshape(n_blocks, _BLOCK)
+        for v, f in zip(flat, fill, strict=True)
+    )
+    outs = lax.map(lambda xs: kernel(*xs), blocks)
+    return tuple(o.reshape(-1)[:n].reshape(shape) for o in outs)
+
+
+def _elementwise(kernel, fill=None):
+    """Wrap an elementwise kernel (arrays of one shape -> tuple of such arrays) to run in blocks.
+
+    Under ``vmap`` (e.g. ``vmap(grad(betainc))``) the batched arrays are passed to the blocked
+    kernel whole, instead of batching the loops across all elements.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def run(*args):
+        return kernel(*args) if fill is None else _blocked(kernel, args, fill)
+
+    @run.def_vmap
+    def _rule(axis_size, in_batched, *args):
+        args = tuple(
+            v if batched else jnp.broadcast_to(v, (axis_size, *v.shape))
+            for v, batched in zip(args, in_batched, strict=True)
+        )
+        out = run(*args)
+        return out, tuple(True for _ in out)
+
+    return run
+
+
 # --- betainc with its JVP -----------------------------------------------------------------------
+
+
+_betainc_kernel = _elementwise(lambda a, b, x: (_betainc_interior(a, b, x),), (1.0, 1.0, 0.5))
+_betainc_partials_kernel = _elementwise(_betainc_interior_partials, (1.0, 1.0, 0.5))
 
 
 @jax.custom_jvp
 def _betainc(a, b, x):
     a, b, x, valid, interior, a_s, b_s, x_s = _prepare(a, b, x)
-    return _finish(_betainc_interior(a_s, b_s, x_s), x, valid, interior)
+    (value,) = _betainc_kernel(a_s, b_s, x_s)
+    return _finish(value, x, valid, interior)
 
 
 def _betainc_partials(a, b, x):
     """(I, dI/da, dI/db, dI/dx), all of the broadcast shape."""
     a, b, x, valid, interior, a_s, b_s, x_s = _prepare(a, b, x)
 
-    value, da, db, dens = _betainc_interior_partials(a_s, b_s, x_s)
+    value, da, db, dens = _betainc_partials_kernel(a_s, b_s, x_s)
     value = _finish(value, x, valid, interior)
     nan = jnp.asarray(jnp.nan, a.dtype)
     da = jnp.where(valid, jnp.where(interior, da, 0.0), nan)
@@ -604,7 +677,21 @@ def _initial_quantile(a, b, log_p, log_pc):
     return jnp.nan_to_num(x0, nan=0.5)
 
 
-def _betaincinv_small(a, b, log_p, log_pc):
+def _betaincinv_start(a, b, log_p, log_pc):
+    """The loop state (done, t, lo, hi, last step, below) of ``_betaincinv_small`` at its start."""
+    tiny = jnp.asarray(jnp.finfo(log_p.dtype).tiny, log_p.dtype)
+    t0 = jnp.clip(_initial_quantile(a, b, log_p, log_pc), tiny, 0.5)
+    return (
+        jnp.zeros(log_p.shape, bool),
+        t0,
+        jnp.full_like(log_p, tiny),
+        jnp.full_like(log_p, 0.5),
+        jnp.full_like(log_p, jnp.inf),
+        jnp.zeros(log_p.shape, bool),
+    )
+
+
+def _betaincinv_small(a, b, log_p, log_pc, state, it_from=0, it_to=_INV_MAX_ITER):
     """t in (0, 1/2] with I_t(a, b) = p, given that p <= I_{1/2}(a, b) (arrays of one shape).
 
     Newton on u = log t for F(u) = log I_t - log p while p < 1/2, and for
@@ -618,8 +705,10 @@ def _betaincinv_small(a, b, log_p, log_pc):
     (the error left is of the order of its square), when its bracket is within 4 ulp of t, or
     at F = 0; the loop ends when all have stopped (at most ``_INV_MAX_ITER`` steps).
 
-    Returns (t, below): ``below`` marks elements whose root lies below the smallest normal float
-    (F > 0 there); t is then the smallest normal float.
+    ``state`` is the loop state from ``_betaincinv_start`` (or from an earlier call); this call
+    runs the loop's steps it_from .. it_to - 1 and returns the state after them. Its t and below:
+    ``below`` marks elements whose root lies below the smallest normal float (F > 0 there); t is
+    then the smallest normal float.
     """
     dt = log_p.dtype
     tiny = jnp.asarray(jnp.finfo(dt).tiny, dt)
@@ -630,12 +719,10 @@ def _betaincinv_small(a, b, log_p, log_pc):
     # would keep a test at 4 ulp from ever passing)
     newton_tol = 0.01 * math.sqrt(eps)
     upper_eq = log_pc < log_p  # p > 1/2: solve on log(1 - I)
-    t0 = jnp.clip(_initial_quantile(a, b, log_p, log_pc), tiny, 0.5)
-    lo = jnp.full_like(log_p, tiny)
-    hi = jnp.full_like(log_p, 0.5)
+    log_ab = _log_a_beta_pair(a, b)  # once, not at every step
 
     def evaluate(t):
-        log_i, log_c, log_dens = _betainc_logs(a, b, t)
+        log_i, log_c, log_dens = _betainc_logs(a, b, t, log_ab)
         f = jnp.where(upper_eq, log_pc - log_c, log_i - log_p)
         # dF/du = t f(t) / I or t f(t) / (1 - I)
         fprime = jnp.exp(jnp.log(t) + log_dens - jnp.where(upper_eq, log_c, log_i))
@@ -678,38 +765,91 @@ def _betaincinv_small(a, b, log_p, log_pc):
         )
 
     def cond(carry):
-        return (carry[0] < _INV_MAX_ITER) & ~jnp.all(carry[1])
+        return (carry[0] < it_to) & ~jnp.all(carry[1])
 
-    init = (
-        jnp.asarray(0, jnp.int32),
-        jnp.zeros(log_p.shape, bool),
-        t0,
-        lo,
-        hi,
-        jnp.full_like(log_p, jnp.inf),
-        jnp.zeros(log_p.shape, bool),
+    out = lax.while_loop(cond, body, (jnp.asarray(it_from, jnp.int32), *state))
+    return out[1:]
+
+
+def _betaincinv_setup(a, b, q):
+    """Which side to solve for, and the loop's inputs (see ``_betaincinv_interior``)."""
+    # solve for whichever of x, 1 - x is <= 1/2 (so it is represented to full relative
+    # precision): for q > I_{1/2}(a, b), x = 1 - y with I_y(b, a) = 1 - q
+    log_i_half, log_c_half, _ = _betainc_logs(a, b, jnp.full_like(q, 0.5))
+    log_q, log_qc = jnp.log(q), jnp.log1p(-q)
+    upper = jnp.where(log_q < log_qc, log_q > log_i_half, log_qc < log_c_half)
+    return (
+        jnp.where(upper, b, a),
+        jnp.where(upper, a, b),
+        jnp.where(upper, log_qc, log_q),
+        jnp.where(upper, log_q, log_qc),
+        upper,
+        jnp.isfinite(log_i_half),
     )
-    out = lax.while_loop(cond, body, init)
-    return out[2], out[6]
+
+
+def _map_blocks(fn, args, fill):
+    """fn(*args) over 1-d arrays, in blocks of _BLOCK elements (see ``_blocked``); flat results."""
+    n = args[0].shape[0]
+    if n <= _BLOCK:
+        return fn(*args)
+    n_blocks = -(-n // _BLOCK)
+    pad = n_blocks * _BLOCK - n
+    blocks = tuple(
+        jnp.concatenate([v, jnp.full((pad,), f, v.dtype)]).reshape(n_blocks, _BLOCK)
+        for v, f in zip(args, fill, strict=True)
+    )
+    outs = lax.map(lambda xs: fn(*xs), blocks)
+    return tuple(o.reshape(-1)[:n] for o in outs)
+
+
+def _betaincinv_interior(a_s, b_s, q_s):
+    """(x,) with I_x(a, b) = q for a, b > 0 and 0 < q < 1 (arrays of one common shape).
+
+    The safeguarded Newton loop runs over blocks (see ``_blocked``) in phases: the steps up to
+    the first of ``_INV_SPLITS`` for every element; at each split the elements that have not
+    stopped are gathered into the first blocks, so that the few slow elements no longer hold
+    every block in the loop. Each element takes the same steps as in one loop over all.
+    """
+    shape = q_s.shape
+    a, b, q = (v.reshape(-1) for v in (a_s, b_s, q_s))
+    inputs = _map_blocks(_betaincinv_setup, (a, b, q), (1.0, 1.0, 0.25))
+    aa, bb, log_p, log_pc, upper, half_ok = inputs
+    state = _betaincinv_start(aa, bb, log_p, log_pc)
+    stopped = (True, 0.25, 0.25, 0.25, 0.25, False)  # padding: an element that has stopped
+    fill = (1.0, 1.0, math.log(0.25), math.log(0.75), *stopped)
+
+    def phase(it_from, it_to):
+        def fn(*args):
+            return _betaincinv_small(*args[:4], args[4:], it_from, it_to)
+
+        return fn
+
+    args = (aa, bb, log_p, log_pc)
+    bounds = (0, *_INV_SPLITS, _INV_MAX_ITER)
+    perm = None  # position -> element, once the running elements have been gathered
+    for it_from, it_to in zip(bounds[:-1], bounds[1:], strict=True):
+        if it_from > 0 and q.shape[0] > _BLOCK:
+            order = jnp.argsort(state[0], stable=True)  # elements still running first
+            args, state = tuple(v[order] for v in args), tuple(v[order] for v in state)
+            perm = order if perm is None else perm[order]
+        state = _map_blocks(phase(it_from, it_to), (*args, *state), fill)
+    if perm is not None:
+        state = tuple(jnp.zeros_like(v).at[perm].set(v) for v in state)
+    _, y, _, _, _, below = state
+    y = jnp.where(below, 0.0, y)
+    y = jnp.where(half_ok, y, jnp.nan)
+    return (jnp.where(upper, 1.0 - y, y).reshape(shape),)
+
+
+_betaincinv_kernel = _elementwise(_betaincinv_interior)
 
 
 @jax.custom_jvp
 def _betaincinv(a, b, q):
     a, b, q, valid, interior, a_s, b_s, q_s = _prepare(a, b, q)  # q plays the role of x
     dt = q.dtype
-    # solve for whichever of x, 1 - x is <= 1/2 (so it is represented to full relative
-    # precision): for q > I_{1/2}(a, b), x = 1 - y with I_y(b, a) = 1 - q
-    log_i_half, log_c_half, _ = _betainc_logs(a_s, b_s, jnp.full_like(q_s, 0.5))
-    log_q, log_qc = jnp.log(q_s), jnp.log1p(-q_s)
-    upper = jnp.where(log_q < log_qc, log_q > log_i_half, log_qc < log_c_half)
-    aa = jnp.where(upper, b_s, a_s)
-    bb = jnp.where(upper, a_s, b_s)
-    log_p = jnp.where(upper, log_qc, log_q)
-    log_pc = jnp.where(upper, log_q, log_qc)
-    y, below = _betaincinv_small(aa, bb, log_p, log_pc)
-    y = jnp.where(below, 0.0, y)
-    y = jnp.where(jnp.isfinite(log_i_half), y, jnp.nan)
-    x = jnp.where(upper, 1.0 - y, y)
+    (x,) = _betaincinv_kernel(a_s, b_s, q_s)
     x = jnp.where(interior, x, jnp.where(q >= 1, 1.0, 0.0).astype(dt))
     return jnp.where(valid, x, jnp.nan)
 
@@ -743,8 +883,10 @@ def betaincinv(a: ArrayLike, b: ArrayLike, q: ArrayLike) -> Float[Array, " ..."]
 
     Method: a normal / power-tail starting guess, then safeguarded Newton steps on log x
     against log I (or log(1 - I) for the upper tail of the equation), until the step or the
-    bracket is within 4 ulp (see ``_betaincinv_small``); solved for 1 - x by symmetry when
-    q > I_{1/2}(a, b), so that the smaller of x, 1 - x is found to full relative precision.
+    bracket is within 4 ulp (see ``_betaincinv_small``; over blocks, with the elements still
+    running gathered between phases, see ``_betaincinv_interior``); solved for 1 - x by
+    symmetry when q > I_{1/2}(a, b), so that the smaller of x, 1 - x is found to full relative
+    precision.
 
     Where the answer is not representable it is clamped, as follows: a root below the
     smallest normal float (x or 1 - x < ``finfo.tiny``) is returned as 0 (or 1); a root within
