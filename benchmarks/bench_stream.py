@@ -23,12 +23,12 @@ from jaxmix import stream
 
 
 def main(quick: bool = False, write: bool = False, directory: str | None = None) -> None:
-    m = 10**6 if quick else 10**8  # quick: the tests' smoke run
+    m = 2**17 if quick else 10**8  # quick: the tests' smoke run (4 chunks)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(10**5, 16)).astype(np.float32)
     labels = rng.integers(0, 5, size=10**5).astype(np.int32)
     law = jaxmix.Beta(0.4, 0.4)
-    chunk = 2**18 if quick else 2**20
+    chunk = 2**15 if quick else 2**20
     t_mem = best_time(lambda k: jaxmix.mixup(k, x, chunk, law, labels=labels), jax.random.key(0))
     with tempfile.TemporaryDirectory(dir=directory) as d:
         path = os.path.join(d, "syn.npy")
