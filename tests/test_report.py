@@ -204,7 +204,8 @@ def test_figures_and_markdown(data, tmp_path):
     np.testing.assert_allclose(sorted(widths), [0.64] * 3, rtol=1e-5)
     assert any(list(line.get_xdata()) == [1.0, 1.0] for line in ax.get_lines())  # the line at 1.0
     path = report.write_report(tmp_path / "rep", fid, law, sources=("r.csv", "s.csv"))
-    text = open(path).read()
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
     for heading in (
         "## Headline",
         "## Columns",
@@ -280,7 +281,8 @@ def test_warning_only_beyond_noise_and_names_the_direction(data):
 
 
 def _png_size(path):
-    head = open(path, "rb").read(24)
+    with open(path, "rb") as fh:
+        head = fh.read(24)
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
@@ -309,7 +311,8 @@ def test_wide_tables_short_markdown_readable_figures(d, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         path = report.write_report(tmp_path / "rep", fid, KEEP)
-    lines = open(path).read().splitlines()
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
     assert len(lines) < 100, len(lines)
     import pandas as pd
 
