@@ -820,8 +820,8 @@ def _betaincinv_interior(a_s, b_s, q_s):
     fill = (1.0, 1.0, math.log(0.25), math.log(0.75), *stopped)
 
     def phase(it_from, it_to):
-        def fn(*args):
-            return _betaincinv_small(*args[:4], args[4:], it_from, it_to)
+        def fn(a, b, log_p, log_pc, *state):
+            return _betaincinv_small(a, b, log_p, log_pc, state, it_from, it_to)
 
         return fn
 
