@@ -534,6 +534,11 @@ def _softplus_inv(y):
     return y + jnp.log(-jnp.expm1(-y))
 
 
+def _softplus_inv_host(y):
+    """:func:`_softplus_inv` in numpy (host arithmetic: nothing to compile)."""
+    return y + np.log(-np.expm1(-y))
+
+
 class _Problem(eqx.Module):
     """Static description of a design problem (hashable: it is the compile key)."""
 
@@ -1259,7 +1264,7 @@ def _starts(z0, positive, num, dtype):
     pos = np.asarray(positive)
     log_p = np.log(0.2) + q * (np.log(20.0) - np.log(0.2))
     p = np.exp(log_p)
-    z_pos = p + np.log(-np.expm1(-p))  # softplus⁻¹
+    z_pos = _softplus_inv_host(p)
     z_other = -1.0 + 3.0 * q
     spread = np.where(pos[None, :], z_pos, z_other)
     if isinstance(z0, np.ndarray):
@@ -1358,7 +1363,7 @@ def design_weights(
         # host arithmetic: no small eager programs to compile on a first call
         v = np.array([float(l) for l in free_leaves])
         with np.errstate(divide="ignore", invalid="ignore"):
-            z0 = np.where(np.asarray(pos_mask), v + np.log(-np.expm1(-v)), v)
+            z0 = np.where(np.asarray(pos_mask), _softplus_inv_host(v), v)
     else:
         z0 = jnp.stack(
             [
