@@ -61,11 +61,13 @@ leaves are free, the constraint kinds and quantities, the objective, ``starts``,
 ``max_inner``, ``tol`` and the dtype. Target values, fixed parameters, τ and the summary's
 arrays are inputs: changing them does not recompile. A callable quantity is part of the
 structure: a *plain Python function* is keyed by its code object and the non-numeric values it
-closes over, and the numbers and arrays it closes over are inputs; so a lambda re-created from
-the same source line (in a loop, or inside a function called again) with new numbers in its
-closure does not recompile, while a lambda written elsewhere, one closing over different
-non-numeric objects, or any other callable (a ``functools.partial``, a bound method, an object
-with ``__call__``) is keyed by identity and recompiles when it is a new object.
+closes over, and the floats and arrays it closes over are inputs; so a lambda re-created from
+the same source line (in a loop, or inside a function called again) with new floats in its
+closure does not recompile. The ints (and strings) it closes over are part of the key, by
+value, as they may set a structure (a moment's order, ``range(k)``, a column index): a new int
+recompiles. A lambda written elsewhere, one closing over different other objects, or any other
+callable (a ``functools.partial``, a bound method, an object with ``__call__``) is keyed by
+identity and recompiles when it is a new object.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ __all__ = [
 
 Quantity = str | Callable
 _POSITIVE = ("alpha", "beta", "eps0", "eps1")
+_EDGE_AT_ZERO = ("eps0", "eps1")  # 0 is a valid value (EpBeta with eps = 0), not a limit
 _MEMORY = 6  # L-BFGS pairs
 _NEWTON_LIMIT = 0.25  # largest KKT Newton step (in log p) of a converged point
 _ARMIJO = 1e-4
@@ -210,6 +213,22 @@ def _target_value(v):
     return _checks.to_float(v, "value")
 
 
+class _ValueSizeError(ValueError):
+    """A target value whose size fits neither one value nor one per entry of the quantity."""
+
+
+def _minus(q, value):
+    """q - value, value a scalar (every entry) or one value per entry of the quantity q."""
+    q, v = jnp.ravel(q), jnp.ravel(value)
+    if v.shape[0] not in (1, q.shape[0]):
+        raise _ValueSizeError(
+            f"has {v.shape[0]} values but the quantity has {q.shape[0]} "
+            f"entr{'y' if q.shape[0] == 1 else 'ies'} (one per law, column, class or column "
+            "pair); give one value for all of them or one per entry."
+        )
+    return q - v
+
+
 class Equal(AbstractTarget):
     """quantity(weights) = value (elementwise for array quantities)."""
 
@@ -217,7 +236,7 @@ class Equal(AbstractTarget):
     value: Array = eqx.field(converter=_target_value)
 
     def residual(self, weights, tau, summary):
-        return _evaluate(self.quantity, weights, tau, summary) - jnp.ravel(self.value)
+        return _minus(_evaluate(self.quantity, weights, tau, summary), self.value)
 
 
 class AtMost(AbstractTarget):
@@ -227,7 +246,7 @@ class AtMost(AbstractTarget):
     value: Array = eqx.field(converter=_target_value)
 
     def residual(self, weights, tau, summary):
-        return _evaluate(self.quantity, weights, tau, summary) - jnp.ravel(self.value)
+        return _minus(_evaluate(self.quantity, weights, tau, summary), self.value)
 
 
 class AtLeast(AbstractTarget):
@@ -237,7 +256,7 @@ class AtLeast(AbstractTarget):
     value: Array = eqx.field(converter=_target_value)
 
     def residual(self, weights, tau, summary):
-        return jnp.ravel(self.value) - _evaluate(self.quantity, weights, tau, summary)
+        return -_minus(_evaluate(self.quantity, weights, tau, summary), self.value)
 
 
 class AbstractObjective(eqx.Module):
@@ -275,9 +294,15 @@ class Minimize(AbstractObjective):
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.ndarray, np.generic, jax.Array)) and not isinstance(
-        v, bool
-    )
+    """A closure value passed to the program as an input: floats and arrays. Python and numpy
+    ints are not: they often set a structure (a moment's order, a column index, ``range(k)``),
+    which a traced value cannot; they are part of the compile key instead (by value)."""
+    return isinstance(v, (float, np.floating, np.complexfloating, np.ndarray, jax.Array))
+
+
+def _by_value(v) -> bool:
+    """Closure values keyed by their value (immutable and cheap to compare), not their id."""
+    return isinstance(v, (int, np.integer, str, bytes, type(None)))
 
 
 class _FnKey:
@@ -292,7 +317,7 @@ class _FnKey:
             self.code,
             id(self.globals),
             self.defaults,
-            tuple((i, id(v)) for i, v in self.static_cells),
+            tuple((i, (type(v), v) if _by_value(v) else id(v)) for i, v in self.static_cells),
         )
 
     def __hash__(self):
@@ -324,7 +349,7 @@ def _split_callable(q):
             numbers.append(jnp.asarray(v))
         else:
             static.append((i, v))
-    if not numbers:
+    if not numbers and not any(_by_value(v) for _, v in static):
         return q, ()
     return _FnKey(q, tuple(static)), tuple(numbers)
 
@@ -420,11 +445,24 @@ class DesignReport(eqx.Module):
                     f"{name} = {self._value():.3g}, outside [{lo:.1e}, {hi:.1e}], the range "
                     "where the solver can tell an optimum from a slope towards the boundary"
                 )
+            short = name.split(".")[-1]
+            if short in _EDGE_AT_ZERO and int(self.direction) < 0:
+                # ε0 = 0 (or ε1 = 0) is a law of the family, at the edge of the solver's range
+                why, fix = (
+                    f"the edge of its range; the law with {short} = 0 is in the family, but the "
+                    "solver works with positive values only",
+                    f"To solve at that edge, fix {name} = 0 in the template and leave {short} "
+                    "out of free; or bound it with a constraint.",
+                )
+            else:
+                why, fix = (
+                    "the supremum is a limit law, not a law of this family",
+                    "Bound the parameter or the quantity with a constraint.",
+                )
             return (
-                f"NOT converged: the optimum is not attained: {name} runs off to {arrow} (the "
-                f"supremum is a limit law, not a law of this family). Best point from {where}: "
-                f"objective {float(self.objective):.6g}, max constraint violation {viol:.2e}, "
-                f"{evidence}. Bound the parameter or the quantity with a constraint."
+                f"NOT converged: the optimum is not attained: {name} runs off to {arrow} "
+                f"({why}). Best point from {where}: objective {float(self.objective):.6g}, max "
+                f"constraint violation {viol:.2e}, {evidence}. {fix}"
             )
         if status == NOT_STATIONARY:
             return (
@@ -484,7 +522,11 @@ class DesignReport(eqx.Module):
             lines.append(f"  residual[{i}] = {vals}")
         lines.append(
             "  per start: violation "
-            + np.array2string(np.asarray(self.start_violation), precision=2, max_line_width=200)
+            + np.array2string(
+                np.asarray(self.start_violation),
+                max_line_width=200,
+                formatter={"float_kind": lambda v: f"{v:.2e}"},
+            )
         )
         return "\n".join(lines)
 
@@ -569,8 +611,16 @@ class _Problem(eqx.Module):
         values, fixed, tau, summary, numbers = params
         w = self.weights(z, fixed)
         out = []
-        for (cls, key), v, nums in zip(self.constraint_defs, values, numbers[0], strict=True):
-            out.append(cls(_rebuild_quantity(key, nums), v).residual(w, tau, summary))
+        for i, ((cls, key), v, nums) in enumerate(
+            zip(self.constraint_defs, values, numbers[0], strict=True)
+        ):
+            try:
+                out.append(cls(_rebuild_quantity(key, nums), v).residual(w, tau, summary))
+            except _ValueSizeError as e:  # found while tracing: name the constraint
+                what = repr(key) if isinstance(key, str) else "a callable"
+                raise ValueError(
+                    f"design_weights: constraints[{i}] ({cls.__name__} on {what}) {e}"
+                ) from None
         return out
 
     def split(self, res, dtype):
@@ -1298,7 +1348,7 @@ def design_weights(
             from ``QUANTITIES`` ("mean", "variance", "variance_gap", "covariance_gap", "u",
             "class_var_error", "p_below_0", "p_above_1") or a callable weights -> array.
         free: names of the parameters to optimise in every law that has them (any subset of
-            "alpha", "beta", "eps0", "eps1"; "low", "high" for Uniform).
+            "alpha", "beta", "eps0", "eps1"; "low", "high" for Uniform), or one name.
         tau: label cut point used by "u" and "class_var_error".
         objective: optional ``Maximize(q)`` / ``Minimize(q)``; without one, of the converged
             starts the one nearest the template (in the solver's coordinates) is returned.
@@ -1336,12 +1386,28 @@ def design_weights(
         raise ValueError("design_weights needs at least one constraint or an objective.")
     if summary is not None and not isinstance(summary, Summary):
         raise TypeError("summary must be a jaxmix.Summary (from jaxmix.summarize).")
-    if not isinstance(starts, int) or isinstance(starts, bool) or starts < 1:
-        raise ValueError(f"design_weights: starts must be an int >= 1, got {starts!r}.")
+    for name, n in (("starts", starts), ("max_outer", max_outer), ("max_inner", max_inner)):
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"design_weights: {name} must be an int >= 1, got {n!r}.")
+    if isinstance(free, str):
+        free = (free,)
     dtype = _checks.float_dtype()
     tau = _checks.to_float(tau, "tau")
+    if _checks.is_concrete(tau) and not np.all(np.isfinite(np.asarray(tau))):
+        raise ValueError(f"design_weights: tau must be finite, got {np.asarray(tau)}.")
+    for i, c in enumerate(constraints):
+        if _checks.is_concrete(c.value) and not np.all(np.isfinite(np.asarray(c.value))):
+            raise ValueError(
+                f"design_weights: constraints[{i}] ({type(c).__name__}) needs a finite target "
+                f"value, got {np.asarray(c.value)}."
+            )
     if tol is None:
         tol = 1e-10 if dtype == jnp.float64 else 1e-5
+    if not (isinstance(tol, (int, float, np.floating)) and 0.0 < float(tol) < 1.0):
+        raise ValueError(
+            f"design_weights: tol must be a number in (0, 1) (a feasibility tolerance; default "
+            f"1e-10 in float64, 1e-5 in float32), got {tol!r}."
+        )
     free_spec = _free_spec(template, free)
     leaves, treedef = jax.tree_util.tree_flatten(template)
     free_mask = tuple(bool(b) for b in jax.tree_util.tree_leaves(free_spec))

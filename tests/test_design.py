@@ -233,6 +233,11 @@ def test_float32_unattained_infimum_is_not_converged():
     assert not bool(rep.converged) and int(rep.status) == design.NOT_ATTAINED, rep.message
     assert rep.parameters[int(rep.diverging)] in ("eps0", "eps1") and int(rep.direction) == -1
     assert "runs off to 0" in rep.message
+    # ε = 0 is a law of the family (the support's edge is 0 or 1): the message says so and how
+    # to solve that edge case, never that the limit is "not a law of this family"
+    name = rep.parameters[int(rep.diverging)]
+    assert "not a law of this family" not in rep.message, rep.message
+    assert f"fix {name} = 0" in rep.message, rep.message
     # the best point found is near the infimum (within float32 feasibility, tol 1e-5)
     assert abs(float(rep.objective) - min_total_eps_scipy()) < 1e-3
 
@@ -396,3 +401,58 @@ def test_compiler_option_unknown_to_this_xla_is_dropped(monkeypatch):
     f = design._fast_jit(double, ())
     np.testing.assert_array_equal(f(jnp.ones(3)), 2.0 * np.ones(3))
     np.testing.assert_array_equal(jax.jit(f)(jnp.ones(2)), 2.0 * np.ones(2))
+
+
+# --- the new user's check: each of these failed on the code before its fix ---------------------
+
+
+def test_per_start_violations_print_in_scientific_notation(x64):
+    """Beta with mean 0.5 and variance 0.2505: infeasible (Var ≤ m(1 - m) = 0.25), every
+    start ends about 5e-4 away. The per-start line must show that, not round it to "0."."""
+    _, rep = solve(jaxmix.Beta(1.0, 1.0), [Equal("mean", 0.5), Equal("variance", 0.2505)])
+    assert int(rep.status) == design.INFEASIBLE, rep.message
+    line = next(s for s in repr(rep).splitlines() if "per start" in s)
+    assert "0. " not in line and "0.]" not in line, line
+    assert "e-04" in line, line
+
+
+def test_boundary_arguments_are_refused_with_the_fix():
+    beta = jaxmix.Beta(1.0, 1.0)
+    # one law has one mean: two target values are a mistake, not two constraints
+    with pytest.raises(ValueError, match=r"constraints\[0\].*2 values.*1"):
+        jaxmix.design_weights(beta, [Equal("mean", jnp.array([0.3, 0.4]))])
+    with pytest.raises(ValueError, match="tol"):
+        jaxmix.design_weights(beta, [Equal("mean", 0.3)], tol=-1.0)
+    with pytest.raises(ValueError, match="max_inner"):
+        jaxmix.design_weights(beta, [Equal("mean", 0.3)], max_inner=0)
+    with pytest.raises(ValueError, match="max_outer"):
+        jaxmix.design_weights(beta, [Equal("mean", 0.3)], max_outer=0)
+    with pytest.raises(ValueError, match=r"constraints\[1\].*finite"):
+        jaxmix.design_weights(beta, [Equal("mean", 0.3), AtMost("variance", float("nan"))])
+    with pytest.raises(ValueError, match="tau.*finite"):
+        jaxmix.design_weights(beta, [Equal("u", 0.1)], tau=float("inf"))
+
+
+def test_free_may_be_one_name(x64):
+    """free="alpha" means ("alpha",), not the letters a, l, p, h, a: Beta(α, 3) with mean 1/4
+    has α = 1."""
+    law, rep = solve(jaxmix.Beta(2.0, 3.0), [Equal("mean", 0.25)], free="alpha")
+    assert bool(rep.converged) and rep.parameters == ("alpha",), rep.message
+    assert float(law.alpha) == pytest.approx(1.0, rel=1e-8) and float(law.beta) == 3.0
+
+
+def test_callable_closing_over_an_int_order(x64):
+    """A quantity built by a factory over an int (a moment's order) must work: the int sets the
+    program's structure (range(k) in the moment), so it is part of the compile key, not a traced
+    input. E[W] = 0.4 and E[W³] = 24/210 give Beta(2, 3) (closed form: E[B³] = a(a+1)(a+2) /
+    (κ(κ+1)(κ+2)))."""
+
+    def raw_moment(k):
+        return lambda w: w.moment(k)
+
+    key2, nums2 = design._split_callable(raw_moment(2))
+    key3, _ = design._split_callable(raw_moment(3))
+    assert nums2 == () and key2 != key3 and key3 == design._split_callable(raw_moment(3))[0]
+    law, rep = solve(jaxmix.Beta(1.0, 1.0), [Equal("mean", 0.4), Equal(raw_moment(3), 24 / 210)])
+    assert bool(rep.converged), rep.message
+    np.testing.assert_allclose([float(law.alpha), float(law.beta)], [2.0, 3.0], rtol=1e-7)
