@@ -27,9 +27,10 @@ minimum of the violation. The winner is chosen as below.
 *Honest status.* A start *converged* when (1) every residual is within ``tol`` (AtMost/AtLeast:
 violations only), (2) with an objective, the gradient of the Lagrangian is at most √tol in
 max-norm (KKT stationarity; the multipliers are the solver's), and (3) the point is a real law:
-parameters finite, positive ones within [1e-8, 1e8] (float64) or [1e-6, 1e6] (float32) and, with
-an objective, at least √tol (see ``_bounds``: below that a slope towards p = 0 is too flat in z
-to be told from an optimum), and the KKT Newton step from the point is short. (3) is what
+parameters finite, positive ones within [1e-8, 1e8] (float64) or [1e-6, 1e6] (float32) and at
+least √tol (see ``_bounds``: below that a slope towards p = 0 is too flat in z to be told from an
+optimum, and a residual that vanishes with p is inside tol), and the KKT Newton step from the
+point is short. (3) is what
 separates an optimum from a point where the gradient has merely become small because the
 objective flattens towards an unattained supremum (W → a point mass as α, β → ∞, say): there the
 objective behaves like c·p^(-k) in the diverging parameter p, and the Newton step in log p is
@@ -382,7 +383,7 @@ class DesignReport(eqx.Module):
             positive parameters); above 0.25 the point is not an optimum but a slope towards a
             limit law.
             A positive parameter outside the range the solver can certify (above 1e8, float32
-            1e6; below 1e-8, float32 1e-6, and with an objective below √tol) counts as a step
+            1e6; below the larger of √tol and 1e-8, float32 1e-6) counts as a step
             of ∞ towards that side.
         values: the free parameters at the returned point (order of ``parameters``).
         diverging: index into ``parameters`` of that entry; direction: +1 (→ ∞) or -1 (→ 0).
@@ -440,7 +441,7 @@ class DesignReport(eqx.Module):
             if np.isfinite(float(self.newton_step)):
                 evidence = f"Newton step {float(self.newton_step):.2g} in log {name}"
             else:
-                lo, hi = _bounds(np.asarray(self.values).dtype, self.tol, self.has_objective)
+                lo, hi = _bounds(np.asarray(self.values).dtype, self.tol)
                 evidence = (
                     f"{name} = {self._value():.3g}, outside [{lo:.1e}, {hi:.1e}], the range "
                     "where the solver can tell an optimum from a slope towards the boundary"
@@ -454,10 +455,18 @@ class DesignReport(eqx.Module):
                     f"To solve at that edge, fix {name} = 0 in the template and leave {short} "
                     "out of free; or bound it with a constraint.",
                 )
-            else:
+            elif self.has_objective:
                 why, fix = (
                     "the supremum is a limit law, not a law of this family",
                     "Bound the parameter or the quantity with a constraint.",
+                )
+            else:
+                return (
+                    f"NOT converged: the targets are met only in a limit: {name} runs off to "
+                    f"{arrow} (a limit law, not a law of this family). Closest point from "
+                    f"{where}: max constraint violation {viol:.2e}, {evidence}. No law of this "
+                    "family meets the targets to tol: change the targets or the template (free "
+                    "more parameters; EpBeta for weights beyond [0, 1])."
                 )
             return (
                 f"NOT converged: the optimum is not attained: {name} runs off to {arrow} "
@@ -484,11 +493,32 @@ class DesignReport(eqx.Module):
                 f"found is {viol:.3e} (constraint {worst}, {where}). E.g. delta above "
                 f"max_attainable_delta, or contradictory bounds."
             )
+        off = self._off_range()
+        if off is not None:
+            name, value, arrow = off
+            return (
+                f"NOT converged: the closest start came within {viol:.3e} of the targets "
+                f"(constraint {worst}, {where}) but not within tol = {self.tol:.1e}, and only "
+                f"as {name} runs off to {arrow} ({name} = {value:.3g}): the violation probably "
+                "vanishes only in a limit law, not a law of this family (raising max_inner, "
+                "max_outer or tol will not change that): change the targets or the template."
+            )
         return (
             f"NOT converged: the closest start came within {viol:.3e} of the targets "
             f"(constraint {worst}, {where}) but not within tol = {self.tol:.1e}; raise "
             f"max_inner/max_outer or loosen tol."
         )
+
+    def _off_range(self) -> tuple[str, float, str] | None:
+        """(name, value, "0" or "∞") of a positive free parameter outside :func:`_bounds`."""
+        values = np.ravel(np.asarray(self.values))
+        if values.shape[0] != len(self.parameters):
+            return None
+        lo, hi = _bounds(values.dtype, self.tol)
+        for name, v in zip(self.parameters, values, strict=True):
+            if name.split(".")[-1] in _POSITIVE and not lo <= v <= hi:
+                return name, float(v), "0" if v < lo else "∞"
+        return None
 
     def _value(self) -> float:
         i = int(self.diverging)
@@ -645,19 +675,21 @@ class _Problem(eqx.Module):
         return self.loss(z, params) + jnp.dot(lam, c) + jnp.dot(mu, g)
 
 
-def _bounds(dtype, tol, has_obj=True):
+def _bounds(dtype, tol):
     """(lo, hi): the range of a positive free parameter at a point the solver can certify.
 
-    hi: 1e8 (float64) or 1e6 (float32). lo: 1e-8 (1e-6); with an objective, the larger of that
-    and √tol, because the
+    hi: 1e8 (float64) or 1e6 (float32). lo: the larger of 1e-8 (1e-6) and √tol, because the
     gradient in the solver's coordinate z = softplus⁻¹(p) is ∂L/∂p · sigmoid(z) ≈ p ∂L/∂p for
     small p: below p = √tol a slope of order one towards p = 0 passes the stationarity test
     |∇L| <= √tol, and the Newton-step test drowns in rounding (in float32 the Hessian entry
-    p ∂L/∂p falls below the rounding noise of its difference quotient near p = 1e-5). A point
+    p ∂L/∂p falls below the rounding noise of its difference quotient near p = 1e-5). The same
+    holds without an objective: a target met only in the limit p -> 0 has a residual that
+    vanishes with p (Beta keeping the variance, E[W²] = E[W], as β -> 0: the residual is about
+    β/(α+1), inside tol = 1e-5 once β < 1e-4, while in float32 its slope rounds to 0). A point
     with p < lo is reported as a parameter running off to 0, never as converged.
     """
     lo, hi = (1e-8, 1e8) if dtype == jnp.float64 else (1e-6, 1e6)
-    return (max(lo, float(np.sqrt(tol))) if has_obj else lo), hi
+    return max(lo, float(np.sqrt(tol))), hi
 
 
 def _lbfgs_direction(g, S, Y, count):
@@ -940,7 +972,7 @@ def _finalize_lane(
         step / jnp.maximum(1.0, jnp.abs(zf)),
     )
     log_step = jnp.where(jnp.isfinite(log_step), log_step, jnp.inf)
-    lo, hi = _bounds(dtype, tol, has_obj)
+    lo, hi = _bounds(dtype, tol)
     out_of_box = positive & ((p < lo) | (p > hi))
     # a parameter outside the box counts as diverging in its direction
     size = jnp.where(out_of_box, jnp.inf, jnp.abs(log_step))

@@ -456,3 +456,19 @@ def test_callable_closing_over_an_int_order(x64):
     law, rep = solve(jaxmix.Beta(1.0, 1.0), [Equal("mean", 0.4), Equal(raw_moment(3), 24 / 210)])
     assert bool(rep.converged), rep.message
     np.testing.assert_allclose([float(law.alpha), float(law.beta)], [2.0, 3.0], rtol=1e-7)
+
+
+def test_targets_met_only_in_a_limit_are_not_converged():
+    """A Beta law cannot keep the variance (E[W²] - E[W] = -m(1-m)κ/(κ+1) < 0 on [0, 1]); the
+    residual vanishes only as β -> 0 (or α -> 0): about β/(α+1), inside float32's tol 1e-5
+    once β < 1e-4. float32 must not call Beta(7.7, 5e-6) converged; float64 must not advise
+    loosening tol."""
+    with pytest.warns(RuntimeWarning, match="only in a limit"):
+        _, rep = jaxmix.design_weights(jaxmix.Beta(2.0, 2.0), [Equal("variance_gap", 0.0)])
+    assert rep.values.dtype == jnp.float32
+    assert not bool(rep.converged) and int(rep.status) == design.NOT_ATTAINED, rep.message
+    assert int(rep.direction) == -1 and "runs off to 0" in rep.message
+    with jax.enable_x64(True):
+        _, rep = solve(jaxmix.Beta(2.0, 2.0), [Equal("variance_gap", 0.0)])
+    assert not bool(rep.converged), rep.message
+    assert "limit law" in rep.message and "loosen tol" not in rep.message, rep.message
