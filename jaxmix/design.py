@@ -107,6 +107,7 @@ __all__ = [
 
 Quantity = str | Callable
 _POSITIVE = ("alpha", "beta", "eps0", "eps1")
+_START_FLOOR = 1e-2  # a free positive parameter at 0 in the template starts here
 _EDGE_AT_ZERO = ("eps0", "eps1")  # 0 is a valid value (EpBeta with eps = 0), not a limit
 _MEMORY = 6  # L-BFGS pairs
 _NEWTON_LIMIT = 0.25  # largest KKT Newton step (in log p) of a converged point
@@ -1013,7 +1014,9 @@ def _pick(problem, lanes, z0):
     loss = jnp.where(jnp.isfinite(lanes["loss"]), lanes["loss"], jnp.inf)
     # without an objective: the converged point nearest the template (in the solver's coordinates)
     idx = jnp.sum((lanes["z"] - z0) ** 2, axis=-1)
-    idx = jnp.where(jnp.isfinite(idx), idx, jnp.inf)
+    # finite for every lane, so that a converged lane always beats one that did not converge
+    # (with every distance infinite, argmin over [inf, ..., inf] would return lane 0 whatever it is)
+    idx = jnp.where(jnp.isfinite(idx), idx, jnp.finfo(idx.dtype).max)
     has_obj = problem.objective_def is not None
     stat_tol = float(np.sqrt(problem.tol))
     if has_obj:
@@ -1394,7 +1397,9 @@ def design_weights(
         (weights, report): the designed law/scheme (same type as the template) and a
         :class:`DesignReport` (``print(report)`` reads). When ``report.converged`` is False the
         weights are the best point found (see ``report.message`` for why it is not a solution)
-        and a ``RuntimeWarning`` with that message is emitted (``warn=False`` silences it).
+        and a ``RuntimeWarning`` with that message is emitted (``warn=False`` silences it);
+        under ``jax.jit`` or ``jax.vmap`` the report is not concrete and no warning is emitted:
+        check ``report.converged`` (an array there) yourself.
 
     Differentiable: the returned parameters are differentiable with respect to the target values,
     the template's fixed parameters and tau (implicit function theorem on the KKT system).
@@ -1457,15 +1462,21 @@ def design_weights(
     free_names = tuple(nm for nm, f in zip(names, free_mask, strict=True) if f)
     pos_mask = tuple(nm.split(".")[-1] in _POSITIVE for nm in free_names)
     free_leaves = [l for l, f in zip(leaves, free_mask, strict=True) if f]
+    # a positive parameter at 0 in the template (EpBeta's eps0 = 0 is a law) starts from
+    # _START_FLOOR: softplus⁻¹(0) = -∞ is no start
     if all(_checks.is_concrete(l) for l in free_leaves):
         # host arithmetic: no small eager programs to compile on a first call
         v = np.array([float(l) for l in free_leaves])
         with np.errstate(divide="ignore", invalid="ignore"):
-            z0 = np.where(np.asarray(pos_mask), _softplus_inv_host(v), v)
+            z0 = np.where(np.asarray(pos_mask), _softplus_inv_host(np.maximum(v, _START_FLOOR)), v)
     else:
         z0 = jnp.stack(
             [
-                (_softplus_inv(jnp.asarray(l, dtype)) if p else jnp.asarray(l, dtype))
+                (
+                    _softplus_inv(jnp.maximum(jnp.asarray(l, dtype), _START_FLOOR))
+                    if p
+                    else jnp.asarray(l, dtype)
+                )
                 for l, p in zip(free_leaves, pos_mask, strict=True)
             ]
         )

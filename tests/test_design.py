@@ -472,3 +472,31 @@ def test_targets_met_only_in_a_limit_are_not_converged():
         _, rep = solve(jaxmix.Beta(2.0, 2.0), [Equal("variance_gap", 0.0)])
     assert not bool(rep.converged), rep.message
     assert "limit law" in rep.message and "loosen tol" not in rep.message, rep.message
+
+
+def test_converged_lane_wins_when_no_distance_to_the_template_is_finite():
+    """Without an objective the winner is the converged lane nearest the template; with every
+    distance infinite (a template coordinate at -∞) lane 0 won although it had not converged."""
+    problem = type("P", (), {"objective_def": None, "tol": 1e-10})()
+    lanes = {
+        "converged": jnp.array([False, True]),
+        "feasible": jnp.array([False, True]),
+        "loss": jnp.zeros(2),
+        "z": jnp.zeros((2, 1)),
+        "viol": jnp.array([jnp.inf, 1e-12]),
+        "newton": jnp.zeros(2),
+    }
+    win, status = design._pick(problem, lanes, jnp.array([-jnp.inf]))
+    assert int(win) == 1 and int(status) == design.CONVERGED
+
+
+def test_template_with_eps_at_zero_starts_finite(x64):
+    """EpBeta(3, 1, 0, 0.3) with ε0 free (ε0 = 0 is a law): Algorithm 1's targets at δ = 0.03.
+    The template's ε0 = 0 was a start at z = -∞; the report said "converged" with violation ∞.
+    Checked with scipy's incomplete beta at the returned law."""
+    law, rep = solve(jaxmix.EpBeta(3.0, 1.0, 0.0, EPS), ALG1(0.03), free=("alpha", "beta", "eps0"))
+    assert bool(rep.converged) and float(rep.max_violation) <= 1e-10, rep.message
+    a, b, e0, e1 = (float(law.alpha), float(law.beta), float(law.eps0), float(law.eps1))
+    assert abs(u_scipy(a, b, e0, e1) - 0.03) < 1e-9
+    mean, var = epbeta_mean(law), epbeta_var(law)
+    assert abs(var + mean**2 - mean) < 1e-9
