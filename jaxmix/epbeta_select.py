@@ -38,12 +38,19 @@ P(Z = 1/2) = 1 - 1/(1+2ε)² attains it. So δ ≤ ε/(1 + 2ε) (``law_free_delt
 laws reach only part of it.
 
 *Numerics.* u is tabulated once per (ε0, ε1, τ) on a fixed log-spaced grid of x (shared by a
-whole batch of δ), the bracket of the smallest crossing is found by a vectorised search, then a
-fixed number of safeguarded Illinois (modified regula falsi) steps refine it: jit/vmap friendly,
-no data-dependent loop. Accuracy: |u - δ| ≤ 1e-10 in float64 (≤ 3e-7 within 1e-5 of the
-maximum, where the root is ill-conditioned), ≤ 1e-5 in float32 (tests assert 1e-6 / 1e-4). The
-root is differentiable in δ, ε0, ε1 and τ by the implicit function theorem:
-dx = (dδ - ∂u/∂(ε, τ)·d(ε, τ)) / ∂u/∂x (this needs ∂I_t(a, b)/∂(a, b) from ``jaxmix.special``).
+whole batch of δ), and the bracket of the smallest crossing is found by a vectorised search.
+Concrete inputs (a script, the command line) are then solved on the host in float64 with
+scipy's incomplete beta: safeguarded Illinois (modified regula falsi) steps until u(x) = δ to
+the rounding of u's evaluation (~1e-16), so a first call compiles nothing; the law is rounded
+to δ's dtype and its own u is checked. Traced inputs (under ``jit``/``vmap``/``grad``) run a
+fixed number of Illinois steps in JAX: no data-dependent loop.
+
+Accuracy: concrete, |u - δ| ≤ 1e-15 in float64 and ~1e-7 in float32 (the rounding of α, β);
+traced, ≤ 1e-10 in float64 (≤ 3e-7 within 1e-5 of the maximum, where the root is
+ill-conditioned) and ≤ 1e-5 in float32. Both paths promise 1e-6 / 1e-4, which the tests assert
+and ``select_epbeta`` checks on concrete inputs. The root is differentiable in δ, ε0, ε1 and τ
+by the implicit function theorem: dx = (dδ - ∂u/∂(ε, τ)·d(ε, τ)) / ∂u/∂x (this needs
+∂I_t(a, b)/∂(a, b) from ``jaxmix.special``).
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ import jax.scipy.special as jsp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from jaxmix import _checks, compile_cache
+from jaxmix import _checks
 from jaxmix.laws import EpBeta
 from jaxmix.special import betainc
 
@@ -104,6 +111,17 @@ def _log_beta(a, b):
     return jsp.gammaln(a) + jsp.gammaln(b) - jsp.gammaln(a + b)
 
 
+def _curve_shift(x, eps0, eps1, tau, xp, inc_beta, log_beta):
+    """u(x) of :func:`vp_curve_shift` with the array namespace and special functions given
+    (jax.numpy with jaxmix's, or numpy with scipy's for the host-side solve)."""
+    s = 1.0 + eps0 + eps1
+    a, b = vp_curve_params(x, eps0, eps1)
+    t = (tau + eps0) / s
+    inc = inc_beta(a, b, t)
+    log_d = a * xp.log(t) + b * xp.log1p(-t) - xp.log(a) - log_beta(a, b)
+    return x + (1.0 - 2.0 * x) * inc - 2.0 * (1.0 - x + eps0) * xp.exp(log_d)
+
+
 def vp_curve_shift(x, eps0, eps1, tau):
     """u(x): the class-mean shift of the VP law with E[W] = 1 - x, cut at tau (broadcasts).
 
@@ -114,12 +132,7 @@ def vp_curve_shift(x, eps0, eps1, tau):
     ``vp_curve_law(x, eps0, eps1)`` (tested); half the incomplete-beta evaluations, which is what
     makes Algorithm 1 fast to run and to compile.
     """
-    s = 1.0 + eps0 + eps1
-    a, b = vp_curve_params(x, eps0, eps1)
-    t = (tau + eps0) / s
-    inc = betainc(a, b, t)
-    log_d = a * jnp.log(t) + b * jnp.log1p(-t) - jnp.log(a) - _log_beta(a, b)
-    return x + (1.0 - 2.0 * x) * inc - 2.0 * (1.0 - x + eps0) * jnp.exp(log_d)
+    return _curve_shift(x, eps0, eps1, tau, jnp, betainc, _log_beta)
 
 
 def beta_law_shift(alpha, beta, eps0, eps1, tau):
@@ -135,6 +148,11 @@ def beta_law_shift(alpha, beta, eps0, eps1, tau):
     six of the generic ``class_mean_shift``, to which it is equal (tested). t ≤ 0 gives u = x,
     t ≥ 1 gives u = 1 - x.
     """
+    return _law_shift(alpha, beta, eps0, eps1, tau, jnp, betainc)
+
+
+def _law_shift(alpha, beta, eps0, eps1, tau, xp, inc_beta):
+    """:func:`beta_law_shift` with the array namespace and incomplete beta given."""
     s = 1.0 + eps0 + eps1
     kappa = alpha + beta
     m, m1 = alpha / kappa, beta / kappa
@@ -142,11 +160,11 @@ def beta_law_shift(alpha, beta, eps0, eps1, tau):
     x = 1.0 - mean
     t = (tau + eps0) / s
     inside = (t > 0) & (t < 1)
-    ts = jnp.where(inside, t, 0.5)
-    a, b, ts = jnp.broadcast_arrays(alpha, beta, ts)
-    inc = betainc(jnp.stack([a, a + 1.0]), jnp.stack([b, b]), jnp.stack([ts, ts]))
+    ts = xp.where(inside, t, 0.5)
+    a, b, ts = xp.broadcast_arrays(alpha, beta, ts)
+    inc = inc_beta(xp.stack([a, a + 1.0]), xp.stack([b, b]), xp.stack([ts, ts]))
     u = x - (1.0 + 2.0 * eps0) * inc[0] + 2.0 * (mean + eps0) * inc[1]
-    return jnp.where(inside, u, jnp.where(t <= 0, x, 1.0 - x))
+    return xp.where(inside, u, xp.where(t <= 0, x, 1.0 - x))
 
 
 def _grid(dtype):
@@ -325,33 +343,127 @@ def _select_flat(delta, eps0, eps1, tau):
     return jnp.stack([alpha, beta]), u_star[0]
 
 
-@jax.jit
-def _select_flat_given_table(delta, eps0, eps1, tau, table):
-    """(α, β) stacked for concrete δ, from a cached curve table (values only: no custom JVP)."""
-    x = jax.vmap(lambda d: _smallest_root(d, eps0, eps1, tau, table)[0])(delta)
-    # the residual u(x) - min(δ, u*) at the returned root: the accuracy promise is checked
-    resid = vp_curve_shift(x, eps0, eps1, tau) - jnp.minimum(delta, table[3])
-    return jnp.concatenate([jnp.stack(vp_curve_params(x, eps0, eps1)), resid[None]])
+# --- the host-side solve for concrete inputs --------------------------------------------------
+#
+# select_epbeta and max_attainable_delta with concrete inputs (the common case: a script, the
+# CLI) solve on the host in float64 with scipy's incomplete beta (Boost's), so that a first call
+# compiles nothing: the traced programs above take seconds to compile for a solve that takes
+# about a millisecond. Same curve, grid and bracket; the refinement runs to float64 precision
+# (|u - δ| ~ 1e-15) instead of a fixed step count, and the result is rounded to the dtype of δ.
+
+_HOST_MAX_STEPS = 100  # Illinois steps (bounded; ~5 reach _HOST_RTOL)
+_EPS64 = float(np.finfo(np.float64).eps)
+_HOST_RTOL = 16.0 * _EPS64  # |u - δ| / δ at which a lane stops (~ the rounding level of u)
 
 
-_curve_table_jit = jax.jit(_curve_table)
+def _host_special():
+    from scipy import special  # imported on first use (part of jax's own requirements)
+
+    return special
+
+
+def _host_shift(x, eps0, eps1, tau):
+    """u(x) in float64 numpy; overflow (ε ~ 1e30) gives inf/nan, refused by the checks after."""
+    special = _host_special()
+    with np.errstate(all="ignore"):
+        return _curve_shift(x, eps0, eps1, tau, np, special.betainc, special.betaln)
+
+
+def _host_curve_table(eps0, eps1, tau):
+    """(xs, us, x*, u*) in float64, as :func:`_curve_table` computes them on a device."""
+    xs = np.geomspace(_GRID_LOWEST, 0.5, _GRID_SIZE)
+    us = _host_shift(xs, eps0, eps1, tau)
+    i = int(np.argmax(us))
+    lo, hi = xs[max(i - 1, 0)], xs[min(i + 1, xs.size - 1)]
+    best_x, best_u = xs[i], us[i]
+    g = 0.5 * (np.sqrt(5.0) - 1.0)
+    for _ in range(_GOLDEN_STEPS):
+        c, d = hi - g * (hi - lo), lo + g * (hi - lo)
+        fc, fd = _host_shift(np.array([c, d]), eps0, eps1, tau)
+        if fc > fd:
+            hi, new_x, new_u = d, c, fc
+        else:
+            lo, new_x, new_u = c, d, fd
+        if new_u > best_u:
+            best_x, best_u = new_x, new_u
+    return xs, us, float(best_x), float(best_u)
+
+
+def _host_roots(delta, eps0, eps1, tau, table):
+    """The smallest x in (0, 1/2] with u(x) = min(δ, u*) for every δ of a 1-D float64 array:
+    the grid bracket of :func:`_smallest_root`, then safeguarded Illinois steps on the lanes
+    still open until |u - δ| ≤ _HOST_RTOL δ at an end of the bracket or it is a few ulps wide."""
+    xs, us, x_star, u_star = table
+    d = np.minimum(delta, u_star)
+    above = us[None, :] >= d[:, None]
+    any_above = above.any(axis=1)
+    i = np.argmax(above, axis=1)
+    j = int(np.argmax(us))
+    # bracket [a, b] with f(a) < 0 <= f(b), f = u - δ; u(0) = 0 closes it below the grid; a δ
+    # between the grid maximum and the refined one is bracketed by [x_{j-1}, x*].
+    i_lo = np.where(any_above, i - 1, j - 1)
+    a = np.where(i_lo >= 0, xs[np.maximum(i_lo, 0)], 0.0)
+    fa = np.where(i_lo >= 0, us[np.maximum(i_lo, 0)], 0.0) - d
+    b = np.where(any_above, xs[i], x_star)
+    fb = np.where(any_above, us[i], u_star) - d
+    ga, gb = fa.copy(), fb.copy()  # Illinois-scaled values (fa, fb stay the true ones)
+    side = np.zeros(d.shape, np.int8)
+    for _ in range(_HOST_MAX_STEPS):
+        done = (np.minimum(-fa, fb) <= _HOST_RTOL * d) | (b - a <= 4.0 * _EPS64 * b)
+        open_ = np.nonzero(~done)[0]
+        if open_.size == 0:
+            break
+        A, B, GA, GB = a[open_], b[open_], ga[open_], gb[open_]
+        # the secant point, measured from the end nearer the root (c = 0 would lose a tiny root)
+        step = (B - A) / (GB - GA)
+        c = np.where(-GA < GB, A - GA * step, B - GB * step)
+        c = np.where((c > A) & (c < B), c, 0.5 * (A + B))
+        fc = _host_shift(c, eps0, eps1, tau) - d[open_]
+        neg = fc < 0
+        s = side[open_]
+        a[open_], fa[open_] = np.where(neg, c, A), np.where(neg, fc, fa[open_])
+        ga[open_] = np.where(neg, fc, np.where(s == 1, 0.5 * GA, GA))
+        b[open_], fb[open_] = np.where(neg, B, c), np.where(neg, fb[open_], fc)
+        gb[open_] = np.where(neg, np.where(s == -1, 0.5 * GB, GB), fc)
+        side[open_] = np.where(neg, -1, 1)
+    return np.where((np.abs(fa) < np.abs(fb)) & (a > 0), a, b)  # x = 0 is not a law
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_curve_table(eps0: float, eps1: float, tau: float, dtype: str):
-    """The curve table for concrete (ε0, ε1, τ) and its maximum u* as a Python float.
+def _cached_curve_table(eps0: float, eps1: float, tau: float):
+    """The host curve table for concrete (ε0, ε1, τ): a memo of a pure function keyed by the
+    exact values, so repeated calls with the same ε and τ skip the tabulation. ValueError where
+    u overflows float64 (ε of order 1e30), rather than a NaN table."""
+    table = _host_curve_table(eps0, eps1, tau)
+    if not (np.all(np.isfinite(table[1])) and np.isfinite(table[3])):
+        raise ValueError(
+            f"select_epbeta / max_attainable_delta: eps0 = {eps0:.3g}, eps1 = {eps1:.3g} are too "
+            "large to evaluate the variance-preserving curve in float64; use eps of order 1 "
+            "(e.g. eps0 = eps1 = 0.3)."
+        )
+    return table
 
-    A memo of a pure function (keyed by the exact values and the dtype): repeated calls of
-    ``select_epbeta`` with the same ε and τ skip the tabulation (~0.26 ms of ~1.6 ms for 1000 δ
-    on the 2-core CPU) and the device-to-host read of u*.
-    """
-    table = compile_cache.call(_curve_table_jit, *(np.asarray(v, dtype) for v in (eps0, eps1, tau)))
-    return table, float(table[3])
 
-
-def _memo_table(eps0, eps1, tau, dtype):
+def _memo_table(eps0, eps1, tau):
     """:func:`_cached_curve_table` for concrete scalars of any array type."""
-    return _cached_curve_table(float(eps0), float(eps1), float(tau), np.dtype(dtype).name)
+    return _cached_curve_table(float(eps0), float(eps1), float(tau))
+
+
+def _host_select(delta, eps0, eps1, tau, dtype):
+    """((α, β) stacked in ``dtype``, |u - min(δ, u*)| of that rounded law in float64, u*) for a
+    1-D array δ and concrete scalars."""
+    # ε as the law will hold them (in α's dtype), so the residual is that of the law returned
+    e0, e1, t = float(np.asarray(eps0, dtype)), float(np.asarray(eps1, dtype)), float(tau)
+    table = _memo_table(e0, e1, t)
+    d = np.asarray(delta, np.float64)
+    with np.errstate(all="ignore"):
+        x = _host_roots(d, e0, e1, t, table)
+    with np.errstate(all="ignore"):
+        ab = np.stack(vp_curve_params(x, e0, e1)).astype(dtype)
+        # the promise is about the law returned: u of the rounded (α, β), not of the root
+        a64, b64 = ab.astype(np.float64)
+        u = _law_shift(a64, b64, e0, e1, t, np, _host_special().betainc)
+    return ab, u - np.minimum(d, table[3]), table[3]
 
 
 _MIN_BUCKET = 64
@@ -360,9 +472,10 @@ _MIN_BUCKET = 64
 def _check_solution(ab, resid, delta, eps0, eps1, tau):
     """ValueError where a root misses the stated accuracy or the law leaves the float range.
 
-    |u - δ| ≤ 1e-6 (float64) / 1e-4 (float32) is the promise; it fails where u varies on scales
-    the fixed grid does not resolve (τ very near 0 or 1) and where δ is so small that α, β
-    overflow (W is then a point mass at 1 to working precision).
+    |u - δ| ≤ 1e-6 (float64) / 1e-4 (float32) of the law returned (α, β rounded to their dtype)
+    is the promise; it fails where u varies on scales the fixed grid or the dtype does not
+    resolve (τ very near 0 or 1) and where δ is so small that α, β overflow (W is then a point
+    mass at 1 to working precision).
     """
     tol = 1e-6 if np.asarray(ab).dtype == np.float64 else 1e-4
     bad_law = ~np.all(np.isfinite(ab) & (ab > 0), axis=0)
@@ -381,41 +494,40 @@ def _check_solution(ab, resid, delta, eps0, eps1, tau):
             f"select_epbeta: could not meet |u - delta| <= {tol:g} for delta = "
             f"{float(np.asarray(delta)[i]):.6g}, tau = {float(tau):.6g} "
             f"(off by {float(worst[i]):.2g}): "
-            "with tau this close to 0 or 1, u changes on scales below the solver's grid. Use a tau "
-            "further from 0 and 1, or float64 (jax.enable_x64)."
+            "with tau this close to 0 or 1, u changes on scales below the solver's grid or the "
+            f"{np.asarray(ab).dtype} resolution of alpha, beta. Use a tau further from 0 and 1, "
+            "or float64 (jax.enable_x64)."
         )
 
 
 def _select_core(delta, eps0, eps1, tau):
-    """((α, β) stacked, each of delta's shape, u_max). δ is flattened and padded to a bucket of
-    size max(64, 2^k), so every batch of up to 64 values shares one compiled program (compiling
-    the incomplete beta dominates the cost of a first call). Concrete δ is padded and sliced in
-    numpy (no per-shape compilation of small ops)."""
-    concrete = all(_checks.is_concrete(v) for v in (delta, eps0, eps1, tau))
-    xp = np if concrete else jnp
+    """((α, β) stacked, each of delta's shape, u_max). Concrete inputs: the host-side solve (no
+    compilation). Traced: δ is flattened and padded to a bucket of size max(64, 2^k), so every
+    batch of up to 64 values shares one compiled program (compiling the incomplete beta dominates
+    the cost of a first call)."""
     shape = jnp.shape(delta)
-    flat = xp.ravel(xp.asarray(delta))
+    if all(_checks.is_concrete(v) for v in (delta, eps0, eps1, tau)):
+        flat = np.ravel(np.asarray(delta))
+        ab, resid, u_star = _host_select(flat, eps0, eps1, tau, flat.dtype)
+        _check_solution(ab, resid, flat, eps0, eps1, tau)
+        return ab.reshape((2,) + shape), u_star
+    flat = jnp.ravel(delta)
     n = flat.shape[0]
     size = max(_MIN_BUCKET, 1 << max(n - 1, 0).bit_length())
-    padded = xp.concatenate([flat, xp.full((size - n,), 1e-3, flat.dtype)])
-    if concrete:  # values only: the curve table comes from the memo, u* as a Python float
-        table, u_star = _memo_table(eps0, eps1, tau, flat.dtype)
-        out = np.asarray(
-            compile_cache.call(_select_flat_given_table, padded, eps0, eps1, tau, table)
-        )
-        ab, resid = out[:2], out[2, :n]
-        _check_solution(ab[:, :n], resid, flat, eps0, eps1, tau)
-    else:
-        ab, u_star = _select_flat(padded, eps0, eps1, tau)
+    padded = jnp.concatenate([flat, jnp.full((size - n,), 1e-3, flat.dtype)])
+    ab, u_star = _select_flat(padded, eps0, eps1, tau)
     return ab[:, :n].reshape((2,) + shape), u_star
 
 
 def _max_attainable(eps0, eps1, tau):
-    """u*: from the memo for concrete (ε0, ε1, τ), the one select_epbeta fills and reads; traced,
-    the u* output of a small select_epbeta batch's program (its derivative is the envelope one)."""
+    """u*: from the host memo for concrete (ε0, ε1, τ), the one select_epbeta fills and reads;
+    traced, the u* output of a small select_epbeta batch's program (its derivative is the
+    envelope one)."""
+    dtype = jnp.result_type(eps0)
     if all(_checks.is_concrete(v) for v in (eps0, eps1, tau)):
-        return _memo_table(eps0, eps1, tau, jnp.result_type(eps0))[0][3]
-    return _select_flat(jnp.full((_MIN_BUCKET,), 1e-3, jnp.result_type(eps0)), eps0, eps1, tau)[1]
+        e0, e1 = (float(np.asarray(v, dtype)) for v in (eps0, eps1))
+        return jax.device_put(np.asarray(_memo_table(e0, e1, tau)[3], dtype))  # compiles nothing
+    return _select_flat(jnp.full((_MIN_BUCKET,), 1e-3, dtype), eps0, eps1, tau)[1]
 
 
 # --- public functions ----------------------------------------------------------------------
@@ -557,7 +669,7 @@ def _epbeta_treedef():
 def clear_caches() -> None:
     """Forget the memo of curve tables kept for concrete (ε0, ε1, τ) by :func:`select_epbeta`.
 
-    The memo holds up to 64 tables (256 points each) keyed by the exact values and the dtype;
+    The memo holds up to 64 float64 tables (256 points each) keyed by the exact values;
     clearing it only costs a re-tabulation on the next call. Compiled programs are JAX's
     (``jax.clear_caches()``).
     """

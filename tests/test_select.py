@@ -434,3 +434,28 @@ def test_beta_law_shift_matches_class_mean_shift(x64):
     (v_fast, g_fast), (v_slow, g_slow) = both(fast), both(slow)
     np.testing.assert_allclose(v_fast, v_slow, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(g_fast, g_slow, rtol=1e-11, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_concrete_inputs_compile_nothing_and_meet_float64_accuracy(dtype):
+    """Concrete inputs are solved on the host: a first select_epbeta / max_attainable_delta for
+    new (eps0, eps1, tau) compiles no program (it used to compile two, seconds on 2 cores, for a
+    millisecond's solve), and u of the law returned is delta to the rounding of its alpha, beta
+    (checked through the law interface in float64, the independent class_mean_shift)."""
+    deltas = np.array([1e-6, 0.004, 0.02, 0.041], dtype)
+    with jax.enable_x64(dtype == np.float64), CompileCounter() as counter:
+        law = jaxmix.select_epbeta(deltas, eps0=0.27, eps1=0.33, tau=0.47)
+        dmax = jaxmix.max_attainable_delta(0.27, 0.33, 0.47)
+    assert counter.count == 0
+    assert law.alpha.dtype == dtype and float(dmax) > deltas.max()
+    with jax.enable_x64(True):
+        law64 = jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), law)
+        u, gap, _ = _law_stats(law64, 0.47)
+    if dtype == np.float64:  # a few ulps of u (its terms are O(1): absolute)
+        np.testing.assert_allclose(np.asarray(u), deltas, rtol=0, atol=1e-15)
+    else:  # alpha, beta rounded to float32 (relative 2^-24 each) move E[W] = m s - eps0 by at
+        # most s m (1 - m) 2^-23 <= s 2^-25, and |du/dE[W]| <= 2, so |u - delta| <= s 2^-24
+        s = 1.0 + 0.27 + 0.33
+        np.testing.assert_allclose(
+            np.asarray(u), deltas.astype(np.float64), rtol=0, atol=s * 2**-24
+        )
