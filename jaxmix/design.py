@@ -29,8 +29,9 @@ violations only), (2) with an objective, the gradient of the Lagrangian is at mo
 max-norm (KKT stationarity; the multipliers are the solver's), and (3) the point is a real law:
 parameters finite, positive ones within [1e-8, 1e8] (float64) or [1e-6, 1e6] (float32) and at
 least √tol (see ``_bounds``: below that a slope towards p = 0 is too flat in z to be told from an
-optimum, and a residual that vanishes with p is inside tol), and the KKT Newton step from the
-point is short. (3) is what
+optimum, and a residual that vanishes with p is inside tol), a Uniform with both ends free at
+least √tol wide (relative to max(1, |low|, |high|)), and the KKT Newton step from the point is
+short. (3) is what
 separates an optimum from a point where the gradient has merely become small because the
 objective flattens towards an unattained supremum (W → a point mass as α, β → ∞, say): there the
 objective behaves like c·p^(-k) in the diverging parameter p, and the Newton step in log p is
@@ -387,7 +388,9 @@ class DesignReport(eqx.Module):
             1e6; below the larger of √tol and 1e-8, float32 1e-6) counts as a step
             of ∞ towards that side.
         values: the free parameters at the returned point (order of ``parameters``).
-        diverging: index into ``parameters`` of that entry; direction: +1 (→ ∞) or -1 (→ 0).
+        diverging: index into ``parameters`` of that entry; direction: +1 (→ ∞) or -1 (→ 0 for
+            a positive parameter, → -∞ for Uniform's low or high; a Uniform's high with -1 and
+            a width high - low below √tol (relative) is running down to its low: a point mass).
         start: index of the returned start (0: the template), num_starts: how many ran.
         start_violation, start_objective, start_converged: per start, shape (num_starts,).
         iterations, outer_iterations, penalty: of the returned start.
@@ -437,17 +440,28 @@ class DesignReport(eqx.Module):
                 f"{int(np.sum(np.asarray(self.start_converged)))} of {n} starts converged."
             )
         if status == NOT_ATTAINED:
-            arrow = "∞" if int(self.direction) > 0 else "0"
             name = self._param_name()
-            if np.isfinite(float(self.newton_step)):
-                evidence = f"Newton step {float(self.newton_step):.2g} in log {name}"
+            short = name.split(".")[-1]
+            if short in _POSITIVE:
+                arrow = "∞" if int(self.direction) > 0 else "0"
+            else:
+                arrow = "+∞" if int(self.direction) > 0 else "-∞"
+            thin = self._thin_uniform()
+            if thin is not None:
+                name, arrow = f"the width {thin}", "0"
+                evidence = (
+                    f"{name} is below √tol = {np.sqrt(self.tol):.1e} (relative): a point mass "
+                    "in the limit"
+                )
+            elif np.isfinite(float(self.newton_step)):
+                where_ = f"log {name}" if short in _POSITIVE else f"{name} (relative)"
+                evidence = f"Newton step {float(self.newton_step):.2g} in {where_}"
             else:
                 lo, hi = _bounds(np.asarray(self.values).dtype, self.tol)
                 evidence = (
                     f"{name} = {self._value():.3g}, outside [{lo:.1e}, {hi:.1e}], the range "
                     "where the solver can tell an optimum from a slope towards the boundary"
                 )
-            short = name.split(".")[-1]
             if short in _EDGE_AT_ZERO and int(self.direction) < 0:
                 # ε0 = 0 (or ε1 = 0) is a law of the family, at the edge of the solver's range
                 why, fix = (
@@ -509,6 +523,19 @@ class DesignReport(eqx.Module):
             f"(constraint {worst}, {where}) but not within tol = {self.tol:.1e}; raise "
             f"max_inner/max_outer or loosen tol."
         )
+
+    def _thin_uniform(self) -> str | None:
+        """ "high - low" (with its law's prefix) when the diverging entry is a Uniform's high
+        running down to its low (a width below √tol)."""
+        name = self._param_name()
+        if not name.endswith("high") or int(self.direction) > 0:
+            return None
+        low = name[: -len("high")] + "low"
+        if low not in self.parameters:
+            return None
+        values = np.ravel(np.asarray(self.values))
+        v_lo, v_hi = values[self.parameters.index(low)], values[int(self.diverging)]
+        return f"{name} - {low}" if bool(_thin(v_lo, v_hi, self.tol)) else None
 
     def _off_range(self) -> tuple[str, float, str] | None:
         """(name, value, "0" or "∞") of a positive free parameter outside :func:`_bounds`."""
@@ -603,6 +630,24 @@ def _names_spec(template):
     return spec
 
 
+def _width_pairs(free_names):
+    """(i_low, i_high): positions of a Uniform's low and high when both are free."""
+    pairs = []
+    for i, name in enumerate(free_names):
+        if name.split(".")[-1] == "low":
+            high = name[: -len("low")] + "high"
+            if high in free_names:
+                pairs.append((i, free_names.index(high)))
+    return tuple(pairs)
+
+
+def _thin(low, high, tol):
+    """A Uniform whose width is below √tol (relative): a point mass in the limit, not a law."""
+    xp = jnp if isinstance(low, jax.Array) else np
+    scale = xp.maximum(1.0, xp.maximum(xp.abs(low), xp.abs(high)))
+    return high - low < float(np.sqrt(tol)) * scale
+
+
 def _softplus_inv(y):
     return y + jnp.log(-jnp.expm1(-y))
 
@@ -624,6 +669,7 @@ class _Problem(eqx.Module):
     max_outer: int = eqx.field(static=True)
     max_inner: int = eqx.field(static=True)
     tol: float = eqx.field(static=True)
+    width_pairs: tuple = eqx.field(static=True, default=())  # (i_low, i_high) per Uniform
 
     def weights(self, z, fixed):
         """Rebuild the weights from the free coordinates z (vector) and the fixed leaves."""
@@ -975,12 +1021,22 @@ def _finalize_lane(
     log_step = jnp.where(jnp.isfinite(log_step), log_step, jnp.inf)
     lo, hi = _bounds(dtype, tol)
     out_of_box = positive & ((p < lo) | (p > hi))
+    # a Uniform as thin as √tol is a point mass in the limit: its high runs off to its low
+    thin = jnp.zeros_like(out_of_box)
+    for i_lo, i_hi in problem.width_pairs:
+        thin = thin.at[i_hi].set(_thin(zf[i_lo], zf[i_hi], tol))
+    out_of_box = out_of_box | thin
     # a parameter outside the box counts as diverging in its direction
     size = jnp.where(out_of_box, jnp.inf, jnp.abs(log_step))
     k = jnp.argmax(size)
+    # an unbounded parameter runs off on its own side (a Newton step with negative curvature
+    # points back, so its sign is no direction); a positive one as its step in log p says
     direction = jnp.where(
-        out_of_box[k], jnp.where(p[k] > hi, 1, -1), jnp.where(log_step[k] > 0, 1, -1)
-    )
+        out_of_box[k],
+        jnp.where(thin[k] | (p[k] < lo), -1, 1),
+        jnp.where(jnp.asarray(positive)[k], jnp.sign(log_step[k]), jnp.sign(zf[k])),
+    ).astype(jnp.int32)
+    direction = jnp.where(direction == 0, 1, direction)
     newton = jnp.max(size) if n else jnp.zeros((), dtype)
     finished = s["phase"] == 3  # else the iteration budget ran out mid-solve
     viol = jnp.where(finished, s["viol"], violation(s["c"], s["gi"]))
@@ -1496,6 +1552,7 @@ def design_weights(
         max_outer=int(max_outer),
         max_inner=int(max_inner),
         tol=float(tol),
+        width_pairs=_width_pairs(free_names),
     )
     values = tuple(jnp.asarray(c.value, dtype) for c in constraints)
     numbers = (tuple(nums for _, nums in keys), obj_numbers)

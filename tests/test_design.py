@@ -500,3 +500,29 @@ def test_template_with_eps_at_zero_starts_finite(x64):
     assert abs(u_scipy(a, b, e0, e1) - 0.03) < 1e-9
     mean, var = epbeta_mean(law), epbeta_var(law)
     assert abs(var + mean**2 - mean) < 1e-9
+
+
+def test_uniform_limits_are_named_on_their_side(x64):
+    """Unif(low, high), both free. (1) min Var s.t. E[W] = 0.5: the infimum 0 needs
+    high - low -> 0, a point mass, not a Uniform (the law refuses low = high); the solver
+    returned low = high = 0.5 as converged. (2) max Var s.t. P(W < 0) <= 0.1 is unbounded
+    (low = -(high - low)/10 -> -∞, high -> +∞); the report said "low runs off to ∞"."""
+    law, rep = solve(
+        jaxmix.Uniform(0.0, 1.0),
+        [Equal("mean", 0.5)],
+        free=("low", "high"),
+        objective=Minimize("variance"),
+    )
+    assert not bool(rep.converged) and int(rep.status) == design.NOT_ATTAINED, rep.message
+    assert "high - low runs off to 0" in rep.message, rep.message
+    _, rep = solve(
+        jaxmix.Uniform(0.0, 1.0),
+        [AtMost("p_below_0", 0.1)],
+        free=("low", "high"),
+        objective=Maximize("variance"),
+    )
+    assert not bool(rep.converged) and int(rep.status) == design.NOT_ATTAINED, rep.message
+    name = rep.parameters[int(rep.diverging)]
+    sign = np.sign(np.asarray(rep.values)[int(rep.diverging)])
+    assert int(rep.direction) == sign, (name, rep.message)
+    assert f"{name} runs off to {'+' if sign > 0 else '-'}∞" in rep.message, rep.message
