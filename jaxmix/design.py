@@ -417,6 +417,7 @@ class DesignReport(eqx.Module):
     parameters: tuple[str, ...] = eqx.field(static=True, default=())
     tol: float = eqx.field(static=True, default=0.0)
     has_objective: bool = eqx.field(static=True, default=False)
+    maximize: bool = eqx.field(static=True, default=False)
 
     @property
     def num_starts(self) -> int:
@@ -471,8 +472,9 @@ class DesignReport(eqx.Module):
                     "out of free; or bound it with a constraint.",
                 )
             elif self.has_objective:
+                bound = "supremum" if self.maximize else "infimum"
                 why, fix = (
-                    "the supremum is a limit law, not a law of this family",
+                    f"the {bound} is a limit law, not a law of this family",
                     "Bound the parameter or the quantity with a constraint.",
                 )
             else:
@@ -1560,7 +1562,11 @@ def design_weights(
     params = (values, fixed, tau, summary, numbers)
     weights, fields = _design_impl(problem, params, z0s)
     report = DesignReport(
-        **fields, parameters=free_names, tol=float(tol), has_objective=objective is not None
+        **fields,
+        parameters=free_names,
+        tol=float(tol),
+        has_objective=objective is not None,
+        maximize=isinstance(objective, Maximize),
     )
     if warn and _checks.is_concrete(report.converged) and not bool(report.converged):
         import warnings

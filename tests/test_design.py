@@ -515,6 +515,7 @@ def test_uniform_limits_are_named_on_their_side(x64):
     )
     assert not bool(rep.converged) and int(rep.status) == design.NOT_ATTAINED, rep.message
     assert "high - low runs off to 0" in rep.message, rep.message
+    assert "the infimum is a limit law" in rep.message, rep.message  # a minimum: not "supremum"
     _, rep = solve(
         jaxmix.Uniform(0.0, 1.0),
         [AtMost("p_below_0", 0.1)],
