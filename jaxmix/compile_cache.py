@@ -41,7 +41,15 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ENV_VAR", "call", "default_dir", "enable", "executable_dir"]
+__all__ = [
+    "ENV_VAR",
+    "FAST_COMPILE_OPTIONS",
+    "call",
+    "default_dir",
+    "enable",
+    "executable_dir",
+    "fast_compile_options",
+]
 
 ENV_VAR = "JAXMIX_CACHE_DIR"
 _OFF = {"", "0", "off", "none", "false", "no"}
@@ -52,6 +60,40 @@ _EXEC_SUBDIR = "executables"
 _FORMAT = 1  # bumped when the entry layout changes
 _exec_dir: pathlib.Path | None = None  # set by enable(); None: call() is a plain call
 _loaded: dict[str, Any] = {}  # key -> Compiled, for repeated calls in one process
+
+
+# XLA options for programs whose compile time outweighs their run time (small arrays): backend
+# optimisation level 0 and the classic elemental fusion emitters instead of the MLIR ones. On
+# the CPU backend they compile the library's programs (the Beta sampler, the incomplete beta
+# and its derivatives) about 3x faster; run time grows with the array size (figures in
+# benchmarks/README.md), so callers use them for small problems only.
+FAST_COMPILE_OPTIONS = {
+    "xla_backend_optimization_level": 0,
+    "xla_cpu_use_fusion_emitters": False,
+}
+
+
+@functools.cache
+def fast_compile_options() -> dict[str, Any]:
+    """The entries of :data:`FAST_COMPILE_OPTIONS` this XLA accepts, on the CPU backend ({}
+    elsewhere: the compile-time problem they solve is the CPU compiler's). Probed once per
+    process by compiling a one-operation program with each option."""
+    import jax
+    import numpy as np
+
+    if jax.default_backend() != "cpu":
+        return {}
+
+    def accepts(options):
+        try:
+            jax.jit(lambda v: v + 1).lower(np.float32(0)).compile(compiler_options=options)
+            return True
+        except Exception:  # an option this XLA does not know
+            return False
+
+    if accepts(FAST_COMPILE_OPTIONS):
+        return dict(FAST_COMPILE_OPTIONS)
+    return {k: v for k, v in FAST_COMPILE_OPTIONS.items() if accepts({k: v})}
 
 
 def default_dir() -> pathlib.Path:
@@ -110,7 +152,7 @@ def _source_hash() -> str:
     return h.hexdigest()
 
 
-def _key(fn: Callable, args: tuple, static: tuple = ()) -> str:
+def _key(fn: Callable, args: tuple, static: tuple = (), options: dict | None = None) -> str:
     """The full key of ``fn(*args)`` as text (see the module docstring)."""
     import jax
     import jaxlib.version
@@ -121,6 +163,7 @@ def _key(fn: Callable, args: tuple, static: tuple = ()) -> str:
         f"format={_FORMAT}",
         f"fn={getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}",
         f"static={static!r}",
+        f"options={sorted((options or {}).items())!r}",
         f"tree={treedef}",
         "args=" + ",".join(str(jax.typeof(x)) for x in leaves),
         f"backend={jax.default_backend()}/{dev.platform}/{dev.device_kind}/{jax.device_count()}",
@@ -191,7 +234,7 @@ def _listen() -> None:
     jax.monitoring.register_event_listener(_on_event)
 
 
-def _fresh_compile(lowered):
+def _fresh_compile(lowered, options: dict | None = None):
     """``lowered.compile()`` by XLA itself, not read back from JAX's persistent cache.
 
     An executable that JAX read from its own cache serializes into an entry that fails when run
@@ -210,7 +253,7 @@ def _fresh_compile(lowered):
     try:
         if saved is not None:
             jcc._cache_checked, jcc._cache_used = True, False
-        compiled = lowered.compile()
+        compiled = lowered.compile(compiler_options=options or None)
     finally:
         if saved is not None:
             jcc._cache_checked, jcc._cache_used = saved
@@ -219,42 +262,50 @@ def _fresh_compile(lowered):
 
 def _drop(key: str) -> None:
     _loaded.pop(key, None)
+    if _exec_dir is None:
+        return
     try:
         os.unlink(_entry_path(key))
     except OSError:
         pass
 
 
-def call(fn: Callable, *args, static: tuple = ()):
+def call(fn: Callable, *args, static: tuple = (), fast: bool = False):
     """``fn(*args, *static)`` for a jitted ``fn``, concrete arguments (arrays, numpy scalars and
     pytrees of them) and ``static`` hashable values with a stable ``repr`` (shapes, modes: part
     of the key), from a serialized executable when :func:`enable` is on.
 
-    Without :func:`enable` (the library's default) this is ``fn(*args, *static)``. With it, the
-    compiled program is looked up in memory, then on disk; on a miss it is lowered and compiled
-    as the plain call would be, written, and run. The result is the plain call's (the same program).
+    Without :func:`enable` (the library's default) and without ``fast`` this is
+    ``fn(*args, *static)``. With :func:`enable`, the compiled program is looked up in memory,
+    then on disk; on a miss it is lowered and compiled as the plain call would be, written, and
+    run. ``fast=True`` compiles with :func:`fast_compile_options` (part of the key; kept in
+    memory even without :func:`enable`): for small problems, whose compile time dominates.
+    Under ``jax.disable_jit()`` the plain call runs. The result is that of the same program.
     """
-    if _exec_dir is None:
+    import jax
+
+    options = fast_compile_options() if fast else {}
+    if (_exec_dir is None and not options) or jax.config.jax_disable_jit:  # pyright: ignore
         return fn(*args, *static)
     try:
-        key = _key(fn, args, static)
+        key = _key(fn, args, static, options)
     except Exception:
         return fn(*args, *static)
-    import jax
 
     compiled = _loaded.get(key)
     if compiled is None:
-        compiled = _load(key)
+        compiled = None if _exec_dir is None else _load(key)
         if compiled is None:
             try:
                 # over the flat leaves, so the stored input structure is a plain tuple (some
                 # pytree node types, e.g. Equinox modules, do not survive the round trip)
                 treedef = jax.tree_util.tree_structure(args)
                 flat = jax.jit(lambda *xs: fn(*jax.tree_util.tree_unflatten(treedef, xs), *static))
-                compiled, storable = _fresh_compile(flat.lower(*jax.tree_util.tree_leaves(args)))
+                lowered = flat.lower(*jax.tree_util.tree_leaves(args))
+                compiled, storable = _fresh_compile(lowered, options)
             except Exception:
                 return fn(*args, *static)
-            if storable:
+            if storable and _exec_dir is not None:
                 _store(key, compiled)
         _loaded[key] = compiled
     try:  # waited for, so that an entry failing at run time is caught here

@@ -369,6 +369,13 @@ def _host_shift(x, eps0, eps1, tau):
         return _curve_shift(x, eps0, eps1, tau, np, special.betainc, special.betaln)
 
 
+def host_law_shift(alpha, beta, eps0, eps1, tau):
+    """:func:`beta_law_shift` in float64 numpy with scipy's incomplete beta (broadcasts)."""
+    a, b, e0, e1, t = (np.asarray(v, np.float64) for v in (alpha, beta, eps0, eps1, tau))
+    with np.errstate(all="ignore"):
+        return _law_shift(a, b, e0, e1, t, np, _host_special().betainc)
+
+
 def _host_curve_table(eps0, eps1, tau):
     """(xs, us, x*, u*) in float64, as :func:`_curve_table` computes them on a device."""
     xs = np.geomspace(_GRID_LOWEST, 0.5, _GRID_SIZE)
@@ -458,11 +465,9 @@ def _host_select(delta, eps0, eps1, tau, dtype):
     d = np.asarray(delta, np.float64)
     with np.errstate(all="ignore"):
         x = _host_roots(d, e0, e1, t, table)
-    with np.errstate(all="ignore"):
         ab = np.stack(vp_curve_params(x, e0, e1)).astype(dtype)
-        # the promise is about the law returned: u of the rounded (α, β), not of the root
-        a64, b64 = ab.astype(np.float64)
-        u = _law_shift(a64, b64, e0, e1, t, np, _host_special().betainc)
+    # the promise is about the law returned: u of the rounded (α, β), not of the root
+    u = host_law_shift(ab[0], ab[1], e0, e1, t)
     return ab, u - np.minimum(d, table[3]), table[3]
 
 

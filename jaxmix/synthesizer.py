@@ -298,7 +298,9 @@ class Synthesizer:
             parts = []
             for c, start in enumerate(range(0, num_rows, chunk_rows)):
                 m = min(chunk_rows, num_rows - start)
-                xs, ls, cnt = compile_cache.call(  # a stored executable when enabled (CLI)
+                # a stored executable when the cache is on (CLI); XLA's fast-compile options
+                # (CPU), so a first table costs a few seconds of compiling instead of ~10
+                xs, ls, cnt = compile_cache.call(
                     _draw,
                     jax.random.fold_in(sub, c),
                     x,
@@ -309,6 +311,7 @@ class Synthesizer:
                     tau,
                     scheme,
                     static=(m, self.bounds, self.missing),
+                    fast=True,
                 )
                 if last:
                     counts += np.asarray(cnt, np.int64)

@@ -222,8 +222,11 @@ def test_entry_written_after_a_persistent_cache_hit_runs_in_a_new_process(tmp_pa
     assert "COMPILES 0 DROPPED 0" in runs[2].stdout, runs[2].stdout
 
 
-@pytest.mark.slow  # compiles the design solver and the moment table twice (tens of seconds)
-def test_design_path_bit_identical_through_the_cache(monkeypatch, restore_jax_config, tmp_path):
+def test_design_path_compiles_nothing(monkeypatch, restore_jax_config, tmp_path):
+    """select_epbeta, max_attainable_delta and law_moments of a built-in law with concrete
+    inputs run on the host: with the cache on they compile no program and write no entry, and
+    their results are those of the cache-off run, bit for bit."""
+    from helpers import CompileCounter
     from jaxmix import epbeta_select
     from jaxmix.report import law_moments
 
@@ -238,11 +241,31 @@ def test_design_path_bit_identical_through_the_cache(monkeypatch, restore_jax_co
     monkeypatch.setattr(compile_cache, "_loaded", {})
     monkeypatch.setenv(compile_cache.ENV_VAR, str(tmp_path / "cache"))
     compile_cache.enable()
-    compiled = run()  # compiled and written
-    assert len(_entries(compile_cache.executable_dir())) == 3
-    compile_cache._loaded.clear()
-    loaded = run()  # read back
-    assert plain == compiled == loaded
+    with CompileCounter() as counter:
+        cached = run()
+    assert counter.count == 0
+    assert len(_entries(compile_cache.executable_dir())) == 0
+    assert plain == cached
+
+
+def test_fast_compile_options_are_keyed_and_close_to_the_plain_program(monkeypatch):
+    """fast=True compiles with XLA's fast-compile options (CPU): the options this XLA accepts are
+    part of the key, the program is kept in memory without enable() (a second call compiles
+    nothing), and its values are the plain program's to float32 rounding (the options may change
+    FMA contraction, so not always bit for bit)."""
+    from helpers import CompileCounter
+
+    monkeypatch.setattr(compile_cache, "_exec_dir", None)
+    monkeypatch.setattr(compile_cache, "_loaded", {})
+    options = compile_cache.fast_compile_options()
+    if jax.default_backend() == "cpu":
+        assert options == compile_cache.FAST_COMPILE_OPTIONS
+        assert compile_cache._key(_program, ARGS) != compile_cache._key(_program, ARGS, (), options)
+    fast = np.asarray(compile_cache.call(_program, *ARGS, fast=True))
+    with CompileCounter() as counter:
+        again = np.asarray(compile_cache.call(_program, *ARGS, fast=True))
+    assert counter.count == 0 and again.tobytes() == fast.tobytes()
+    np.testing.assert_allclose(fast, np.asarray(_program(*ARGS)), rtol=4 * 2**-24, atol=0)
 
 
 def _scaled(x, pair, power, name):

@@ -181,6 +181,29 @@ def test_law_moments_and_describe():
     assert report.describe_law(jaxmix.Uniform()) == "Uniform(low=0, high=1)"
 
 
+@pytest.mark.parametrize("tau", [0.3, 0.5, 0.95])
+def test_law_moments_on_the_host_equal_the_compiled_program(x64, monkeypatch, tau):
+    """Built-in laws with concrete parameters are evaluated on the host (closed forms, scipy's
+    incomplete beta); the compiled moment table of any law is the oracle (float64)."""
+    from jaxmix.report import tables
+
+    laws = [
+        jaxmix.Uniform(0.0, 1.0),
+        jaxmix.Uniform(-0.5, 1.5),
+        jaxmix.Uniform(0.6, 0.9),  # tau outside the support for tau = 0.3, 0.5
+        jaxmix.Beta(0.4, 0.4),
+        jaxmix.Beta(2.0, 5.0),
+        jaxmix.EpBeta(3.0, 1.0, 0.3, 0.3),
+        jaxmix.EpBeta(0.7, 2.0, 0.0, 0.5),
+    ]
+    host = [report.law_moments(law, tau=tau) for law in laws]
+    monkeypatch.setattr(tables, "_host_law_moments", lambda law, tau: None)
+    for law, h in zip(laws, host, strict=True):
+        compiled = report.law_moments(law, tau=tau)
+        for name, value in compiled.items():
+            assert h[name] == pytest.approx(value, abs=1e-13), (law, name)
+
+
 def test_figures_and_markdown(data, tmp_path):
     from matplotlib.figure import Figure
 

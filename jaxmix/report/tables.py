@@ -139,20 +139,66 @@ def law_moments(law: AbstractLaw, *, tau: float = 0.5) -> dict[str, float]:
 
     K = 1 - 2E[W] + 2E[W²] is the per-generation (co)variance factor (Theorem 2) and
     u = E[1 - V] the class-mean shift (Theorem 4; u = δ under variance preservation).
+    Uniform, Beta and EpBeta laws with concrete scalar parameters are evaluated on the host in
+    float64 from closed forms (scipy's incomplete beta for u; nothing is compiled), the exact
+    moments of the law as its parameters hold them; other laws by one compiled program.
     """
-    tau_arr = np.asarray(tau, _checks.float_dtype())
-    # one program for E[W], E[W²] and u, run from a stored executable when the cache is on
-    m1, m2, u = (float(v) for v in np.asarray(compile_cache.call(_law_moments_jit, law, tau_arr)))
-    lo, hi = (float(np.asarray(v)) for v in law.support)
+    host = _host_law_moments(law, tau)
+    if host is not None:
+        m1, var, u, lo, hi = host
+        m2 = var + m1 * m1
+        gap = var - m1 * (1.0 - m1)  # E[W²] - E[W] without the cancellation of m2 - m1
+    else:
+        tau_arr = np.asarray(tau, _checks.float_dtype())
+        # one program for E[W], E[W²] and u, run from a stored executable when the cache is on
+        out = np.asarray(compile_cache.call(_law_moments_jit, law, tau_arr))
+        m1, m2, u = (float(v) for v in out)
+        var, gap = m2 - m1 * m1, m2 - m1
+        lo, hi = (float(np.asarray(v)) for v in law.support)
     return {
         "E[W]": m1,
-        "Var[W]": m2 - m1 * m1,
-        "E[W^2]-E[W]": m2 - m1,
-        "K": 1.0 - 2.0 * m1 + 2.0 * m2,
+        "Var[W]": var,
+        "E[W^2]-E[W]": gap,
+        "K": 1.0 + 2.0 * gap,
         "u": u,
         "support_low": lo,
         "support_high": hi,
     }
+
+
+def _host_law_moments(law, tau) -> tuple[float, ...] | None:
+    """(E[W], Var[W], u, low, high) in float64 for a Uniform, Beta or EpBeta law with concrete
+    scalar parameters and a concrete τ; None otherwise (the compiled path then serves).
+
+    Beta part B ~ Beta(α, β), κ = α + β, W = s B - ε0 with s = 1 + ε0 + ε1:
+    E[W] = s α/κ - ε0, Var[W] = s² αβ / (κ² (κ + 1)); u by ``host_law_shift``.
+    Uniform(l, h): E[W] = (l + h)/2, Var[W] = (h - l)²/12, and with c = clip(τ, l, h),
+    u = 1 - E[W] - P(W < τ) + 2 E[W 1{W < τ}] = 1 - E[W] - (c - l)/(h - l) + (c² - l²)/(h - l).
+    """
+    from jaxmix.epbeta_select import host_law_shift
+
+    if type(law) not in (Uniform, Beta, EpBeta):
+        return None
+    leaves = [*jax.tree_util.tree_leaves(law), tau]
+    if not all(_checks.is_concrete(v) and np.ndim(v) == 0 for v in leaves):
+        return None
+    t = float(np.asarray(tau))
+    if isinstance(law, Uniform):
+        lo, hi = float(np.asarray(law.low)), float(np.asarray(law.high))
+        m1, var = 0.5 * (lo + hi), (hi - lo) ** 2 / 12.0
+        c = min(max(t, lo), hi)
+        u = 1.0 - m1 - (c - lo) / (hi - lo) + (c * c - lo * lo) / (hi - lo)
+        return m1, var, u, lo, hi
+    a, b = float(np.asarray(law.alpha)), float(np.asarray(law.beta))
+    e0, e1 = (
+        float(np.asarray(v))
+        for v in ((law.eps0, law.eps1) if isinstance(law, EpBeta) else (0.0, 0.0))
+    )
+    s, k = 1.0 + e0 + e1, a + b
+    m1 = s * (a / k) - e0
+    var = s * s * (a / k) * (b / k) / (k + 1.0)
+    u = float(host_law_shift(a, b, e0, e1, t))
+    return m1, var, u, -e0, 1.0 + e1
 
 
 @jax.jit
