@@ -75,7 +75,9 @@ identity and recompiles when it is a new object.
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
+import importlib
 import types
 from collections.abc import Callable
 
@@ -1150,6 +1152,9 @@ _COMPILER_OPTIONS = {
 }
 
 
+_eval_context = getattr(importlib.import_module("jax.core"), "eval_context", contextlib.nullcontext)
+
+
 def _fast_jit(fn, static_argnums):
     """``jax.jit`` with :data:`_COMPILER_OPTIONS` on concrete arguments (small-array code whose
     compile time dominates), else a plain jit: JAX accepts no compiler options on a jit nested
@@ -1167,7 +1172,11 @@ def _fast_jit(fn, static_argnums):
             return plain(*args)  # traced (an outer jit, vmap, or a tangent)
         while True:
             try:
-                return call.fast(*args)  # pyright: ignore
+                # concrete arguments: run as at top level, also from a derivative rule under a
+                # top-level grad (there JAX refuses compiler options, and the fallback below
+                # would compile the program a second time, without them)
+                with _eval_context():
+                    return call.fast(*args)  # pyright: ignore
             except ValueError as err:  # concrete values inside an outer jit
                 if "compiler_options" not in str(err):
                     raise
@@ -1180,6 +1189,7 @@ def _fast_jit(fn, static_argnums):
                 call.fast = jitted(options)  # pyright: ignore
 
     call.fast = jitted(options)  # pyright: ignore
+    call.plain = plain  # pyright: ignore
     return call
 
 

@@ -527,3 +527,22 @@ def test_uniform_limits_are_named_on_their_side(x64):
     sign = np.sign(np.asarray(rep.values)[int(rep.diverging)])
     assert int(rep.direction) == sign, (name, rep.message)
     assert f"{name} runs off to {'+' if sign > 0 else '-'}∞" in rep.message, rep.message
+
+
+def test_grad_reuses_the_plain_calls_program(x64):
+    """dα/dm of Beta(α, β) with mean m and variance v: α = m(m(1-m)/v - 1), so
+    dα/dm = m(1-m)/v - 1 + m(1-2m)/v. Under a top-level grad the solver runs as the plain call's
+    compiled program: it used to compile a second copy (without the compile options) for the
+    derivative rule, which JAX runs inside the JVP trace."""
+    beta, v = jaxmix.Beta(1.0, 1.0), 0.01
+
+    def alpha(m):
+        return solve(beta, [Equal("mean", m), Equal("variance", v)])[0].alpha
+
+    alpha(0.3)  # the same structure as test_beta_mean_and_variance_closed_form
+    fast, plain = design._solve_any.fast._cache_size(), design._solve_any.plain._cache_size()
+    for m in (0.3, 0.4):
+        expected = m * (1 - m) / v - 1 + m * (1 - 2 * m) / v
+        assert float(jax.grad(alpha)(m)) == pytest.approx(expected, rel=1e-6)
+    assert design._solve_any.plain._cache_size() == plain  # no second program
+    assert design._solve_any.fast._cache_size() == fast
