@@ -58,7 +58,7 @@ def profile(n: int) -> dict:
     real = jax.lax.while_loop
 
     def counting(cond, body, init):
-        kind = {7: "inv", 8: "cf_jvp"}.get(len(init), "cf")
+        kind = "inv" if init[1].dtype == bool else ("cf_jvp" if len(init) == 8 else "cf")
 
         def active(c):
             return ~c[1] if kind == "inv" else c[1] < sp._EXTRA_ITER
