@@ -87,7 +87,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-from jaxmix import _checks
+from jaxmix import _checks, compile_cache
 from jaxmix.epbeta_select import beta_law_shift
 from jaxmix.higher import QUANTITIES as _HIGHER_QUANTITIES
 from jaxmix.laws import AbstractLaw, Beta, EpBeta
@@ -1141,56 +1141,40 @@ def _kkt(problem, z, lam, mu, params, active):
     return jnp.concatenate([grad, c, jnp.where(active, g, mu)])
 
 
-# XLA CPU options for the solver's programs (tiny arrays, compile time dominates): backend
-# optimisation level 0, and the classic elemental fusion emitters instead of the MLIR fusion
-# emitters, which take several times longer to compile these programs (the incomplete beta's
-# derivative loop above all) for the same run time (benchmarks/README.md). Options this XLA does
-# not know are dropped one by one (other backends ignore the CPU ones).
-_COMPILER_OPTIONS = {
-    "xla_backend_optimization_level": 0,
-    "xla_cpu_use_fusion_emitters": False,
-}
-
-
 _eval_context = getattr(importlib.import_module("jax.core"), "eval_context", contextlib.nullcontext)
 
 
-def _fast_jit(fn, static_argnums):
-    """``jax.jit`` with :data:`_COMPILER_OPTIONS` on concrete arguments (small-array code whose
-    compile time dominates), else a plain jit: JAX accepts no compiler options on a jit nested
-    in an outer jit or staged by a transformation."""
+class _FastJit:
+    """``jax.jit`` of ``fn`` with ``compile_cache.fast_compile_options()`` (XLA's fast-compile
+    options on CPU) on concrete arguments: the solver's arrays are tiny, so compile time is most
+    of a first call and the run time hardly changes (benchmarks/README.md). On tracers (an outer
+    jit, vmap, or a tangent) it is the plain jit, traced inline: JAX accepts no compiler options
+    on a jit nested in an outer jit or staged by a transformation."""
 
-    def jitted(options):
-        return jax.jit(fn, static_argnums=static_argnums, compiler_options=options)
+    def __init__(self, fn, static_argnums):
+        functools.update_wrapper(self, fn)
+        self._fn, self._static = fn, static_argnums
+        self.plain = jax.jit(fn, static_argnums=static_argnums)
 
-    plain = jax.jit(fn, static_argnums=static_argnums)
-    options = dict(_COMPILER_OPTIONS)
+    @functools.cached_property
+    def fast(self):
+        """The jit with the options (built on first use, when they are probed)."""
+        options = compile_cache.fast_compile_options() or None
+        return jax.jit(self._fn, static_argnums=self._static, compiler_options=options)
 
-    @functools.wraps(fn)
-    def call(*args):
+    def __call__(self, *args):
         if not all(_checks.is_concrete(v) for v in jax.tree_util.tree_leaves(args)):
-            return plain(*args)  # traced (an outer jit, vmap, or a tangent)
-        while True:
-            try:
-                # concrete arguments: run as at top level, also from a derivative rule under a
-                # top-level grad (there JAX refuses compiler options, and the fallback below
-                # would compile the program a second time, without them)
-                with _eval_context():
-                    return call.fast(*args)  # pyright: ignore
-            except ValueError as err:  # concrete values inside an outer jit
-                if "compiler_options" not in str(err):
-                    raise
-                return plain(*args)
-            except Exception as err:  # an option this XLA does not know: drop it, retry
-                unknown = [k for k in options if f"compile option: '{k}'" in str(err)]
-                if not unknown:
-                    raise
-                del options[unknown[0]]
-                call.fast = jitted(options)  # pyright: ignore
-
-    call.fast = jitted(options)  # pyright: ignore
-    call.plain = plain  # pyright: ignore
-    return call
+            return self.plain(*args)
+        try:
+            # concrete arguments: run as at top level, also from a derivative rule under a
+            # top-level grad (there JAX refuses compiler options, and the fallback below would
+            # compile the program a second time, without them)
+            with _eval_context():
+                return self.fast(*args)
+        except ValueError as err:  # concrete values inside an outer jit
+            if "compiler_options" not in str(err):
+                raise
+            return self.plain(*args)
 
 
 def _solve(problem, params, z0s):
@@ -1203,13 +1187,12 @@ def _solve(problem, params, z0s):
     return (lanes["z"][win], lanes["lam"][win], lanes["mu"][win]), info
 
 
-# The solver: one program per problem structure (``problem`` is the static key), with
-# _COMPILER_OPTIONS: the solver's arrays are tiny, so the compile time (most of a first call)
-# matters and the run time hardly changes (benchmarks/README.md). On concrete inputs
+# The solver: one program per problem structure (``problem`` is the static key), compiled with
+# XLA's fast-compile options (_FastJit). On concrete inputs
 # (also from the derivative rule under a top-level grad/jvp: the rule sees concrete primals) it
 # is this one compiled program, so the solver is neither traced again nor differentiated; on
 # tracers (an outer jit or vmap) it is traced inline.
-_solve_any = _fast_jit(_solve, 0)
+_solve_any = _FastJit(_solve, 0)
 
 
 @eqx.filter_custom_jvp
@@ -1279,8 +1262,8 @@ def _kkt_tangent_impl(problem, p_def, moving, sub, tsub, p_leaves, z, lam, mu, a
     return jax.jvp(F_of, (sub,), (tsub,))[1]
 
 
-_kkt_inverse = _fast_jit(_kkt_inverse_impl, 0)
-_kkt_tangent = _fast_jit(_kkt_tangent_impl, (0, 1, 2))
+_kkt_inverse = _FastJit(_kkt_inverse_impl, 0)
+_kkt_tangent = _FastJit(_kkt_tangent_impl, (0, 1, 2))
 
 
 @_design_core.def_jvp
@@ -1386,7 +1369,7 @@ def _assemble_impl(problem, params, z, lanes):
     return weights, fields
 
 
-_assemble = _fast_jit(_assemble_impl, 0)
+_assemble = _FastJit(_assemble_impl, 0)
 
 
 def _halton(num, dim):

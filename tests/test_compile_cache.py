@@ -282,3 +282,17 @@ def test_static_values_are_part_of_the_key(exec_cache):
     out = compile_cache.call(fn, *ARGS, static=(3, "pow"))
     assert np.asarray(out).tobytes() == np.asarray(fn(*ARGS, 3, "pow")).tobytes()
     assert len(_entries(exec_cache)) == 3
+
+
+def test_fast_compile_option_unknown_to_this_xla_is_dropped(monkeypatch):
+    """An option this XLA build does not know is left out (probed once), never an error."""
+    options = dict(compile_cache.FAST_COMPILE_OPTIONS, xla_no_such_option_for_test=1)
+    monkeypatch.setattr(compile_cache, "FAST_COMPILE_OPTIONS", options)
+    compile_cache.fast_compile_options.cache_clear()
+    try:
+        accepted = compile_cache.fast_compile_options()
+    finally:
+        compile_cache.fast_compile_options.cache_clear()
+    assert "xla_no_such_option_for_test" not in accepted
+    if jax.default_backend() == "cpu":
+        assert set(accepted) == set(options) - {"xla_no_such_option_for_test"}
