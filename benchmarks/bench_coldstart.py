@@ -14,8 +14,9 @@ Every figure is a new Python process, timed from the outside (start to exit), in
   (cold) or reading the cache (warm), and the number of programs.
 
 The cache holds JAX's compiled programs and, for the programs the CLI runs on concrete inputs
-(design solver, moment table, synthesizer draw), serialized executables that also skip tracing
-and lowering (``jaxmix.compile_cache.call``). Those entries are keyed by a hash of the package's
+(the synthesizer's draw), serialized executables that also skip tracing and lowering
+(``jaxmix.compile_cache.call``); ``jaxmix design`` compiles nothing (Algorithm 1 and the law's
+moments are computed on the host). Those entries are keyed by a hash of the package's
 source, so the processes run a private copy of ``jaxmix/`` taken at the start: an edit to the
 checkout during the run cannot turn a warm run into a cold one. The row states the load average
 before and after (other work on the machine inflates every figure, the baseline too).

@@ -16,18 +16,25 @@ directory is safe to delete at any time. Entries are keyed by JAX/jaxlib version
 program, so a stale entry is never used.
 
 **Executables.** JAX's cache skips XLA's compile only: a fresh process still traces each program
-to a jaxpr and lowers it to MLIR, which for the design solver and the moment tables takes longer
-than the import. :func:`call` runs a fixed-shape program from a *serialized executable* kept in
-``<directory>/executables`` (JAX's ``serialize_executable``), skipping tracing and lowering too.
-It is used only where the library calls a program on concrete inputs (the concrete path of
-``select_epbeta``/``max_attainable_delta`` and ``report.law_moments``), and only after
-:func:`enable` (without it :func:`call` is a plain call). An entry's key is the program's
-module and qualified name, every argument's shape, dtype and weak type, the pytree structure,
-the backend and device kind, the JAX/jaxlib versions, and a hash of the source of every module
-of the jaxmix package, so a code change never serves an old program. An entry that cannot be
-read, loaded or whose stored key differs is ignored and rewritten; writes go to a temporary file
-renamed into place, so concurrent processes never see half an entry. Results are those of the
-plain call (the same compiled program).
+to a jaxpr and lowers it to MLIR, which for the synthesizer's draw and the moment tables takes
+longer than the import. :func:`call` runs a fixed-shape program from a *serialized executable*
+kept in ``<directory>/executables`` (JAX's ``serialize_executable``), skipping tracing and
+lowering too. It is used only where the library calls a program on concrete inputs (the
+synthesizer's draw, ``report.law_moments`` of laws without a host-side closed form), and only
+after :func:`enable` (without it, and without ``fast=True``, :func:`call` is a plain call). An
+entry's key is the program's module and qualified name, every argument's shape, dtype and weak
+type, the pytree structure, the compiler options, the backend and device kind, the JAX/jaxlib
+versions, and a hash of the source of every module of the jaxmix package, so a code change
+never serves an old program. An entry that cannot be read, loaded or whose stored key differs
+is ignored and rewritten; writes go to a temporary file renamed into place, so concurrent
+processes never see half an entry. Results are those of the plain call (the same compiled
+program).
+
+**Fast-compile options.** :func:`fast_compile_options` are XLA options that cut the CPU compile
+time of small programs several-fold (optimisation level 0, the classic fusion emitters); the
+design solver and the synthesizer's draw compile with them (``call(..., fast=True)``). They may
+change the last bit of a result (e.g. where a multiply-add is fused), so a program compiled with
+them is a different program, keyed apart.
 """
 
 from __future__ import annotations
