@@ -471,9 +471,6 @@ def _host_select(delta, eps0, eps1, tau, dtype):
     return ab, u - np.minimum(d, table[3]), table[3]
 
 
-_MIN_BUCKET = 64
-
-
 def _check_solution(ab, resid, delta, eps0, eps1, tau):
     """ValueError where a root misses the stated accuracy or the law leaves the float range.
 
@@ -507,9 +504,7 @@ def _check_solution(ab, resid, delta, eps0, eps1, tau):
 
 def _select_core(delta, eps0, eps1, tau):
     """((α, β) stacked, each of delta's shape, u_max). Concrete inputs: the host-side solve (no
-    compilation). Traced: δ is flattened and padded to a bucket of size max(64, 2^k), so every
-    batch of up to 64 values shares one compiled program (compiling the incomplete beta dominates
-    the cost of a first call)."""
+    compilation). Traced: the JAX solve over the flattened δ (under vmap, per lane)."""
     shape = jnp.shape(delta)
     if all(_checks.is_concrete(v) for v in (delta, eps0, eps1, tau)):
         flat = np.ravel(np.asarray(delta))
@@ -518,9 +513,9 @@ def _select_core(delta, eps0, eps1, tau):
         return ab.reshape((2,) + shape), u_star
     flat = jnp.ravel(delta)
     n = flat.shape[0]
-    size = max(_MIN_BUCKET, 1 << max(n - 1, 0).bit_length())
-    padded = jnp.concatenate([flat, jnp.full((size - n,), 1e-3, flat.dtype)])
-    ab, u_star = _select_flat(padded, eps0, eps1, tau)
+    if n == 0:  # u* still comes from a one-element solve
+        flat = jnp.full((1,), 1e-3, flat.dtype)
+    ab, u_star = _select_flat(flat, eps0, eps1, tau)
     return ab[:, :n].reshape((2,) + shape), u_star
 
 
@@ -532,7 +527,7 @@ def _max_attainable(eps0, eps1, tau):
     if all(_checks.is_concrete(v) for v in (eps0, eps1, tau)):
         e0, e1 = (float(np.asarray(v, dtype)) for v in (eps0, eps1))
         return jax.device_put(np.asarray(_memo_table(e0, e1, tau)[3], dtype))  # compiles nothing
-    return _select_flat(jnp.full((_MIN_BUCKET,), 1e-3, dtype), eps0, eps1, tau)[1]
+    return _select_flat(jnp.full((1,), 1e-3, dtype), eps0, eps1, tau)[1]
 
 
 # --- public functions ----------------------------------------------------------------------

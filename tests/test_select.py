@@ -131,16 +131,16 @@ def test_feasible_region_and_law_free_bound(x64):
 def test_vmap_jit_and_no_recompilation(x64):
     deltas = np.linspace(0.002, 0.05, 7)
     batch = jaxmix.select_epbeta(deltas)
-    mapped = jax.jit(jax.vmap(lambda d: jaxmix.select_epbeta(d, eps0=0.3, eps1=0.3)))(deltas)
+    traced = jax.jit(jax.vmap(lambda d: jaxmix.select_epbeta(d, eps0=0.3, eps1=0.3)))
+    mapped = traced(deltas)
     np.testing.assert_allclose(mapped.alpha, batch.alpha, rtol=1e-10)
     np.testing.assert_allclose(mapped.beta, batch.beta, rtol=1e-10)
-    jaxmix.select_epbeta(deltas + 0.001, eps0=0.25, eps1=0.35)  # warm this dtype/shape
     with CompileCounter() as counter:
+        # concrete: solved on the host, for any eps, tau and shape
         law = jaxmix.select_epbeta(deltas * 0.9, eps0=0.2, eps1=0.4, tau=0.45)
         jax.block_until_ready(law)
-        jaxmix.select_epbeta(
-            deltas[:3] * 0.5, eps0=0.2, eps1=0.4, tau=0.45
-        )  # new shape, same bucket
+        jaxmix.select_epbeta(deltas[:3] * 0.5, eps0=0.2, eps1=0.4, tau=0.45)
+        jax.block_until_ready(traced(deltas * 0.9))  # traced: new values reuse the program
     assert counter.count == 0
 
 
