@@ -699,7 +699,7 @@ def _betaincinv_start(a, b, log_p, log_pc):
     )
 
 
-def _betaincinv_small(a, b, log_p, log_pc, state, it_from=0, it_to=_INV_MAX_ITER):
+def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_MAX_ITER):
     """t in (0, 1/2] with I_t(a, b) = p, given that p <= I_{1/2}(a, b) (arrays of one shape).
 
     Halley steps on u = log t for F(u) = log I_t - log p while p < 1/2, and for
@@ -717,6 +717,7 @@ def _betaincinv_small(a, b, log_p, log_pc, state, it_from=0, it_to=_INV_MAX_ITER
     within 4 ulp of t, or at F = 0; the loop ends when all have stopped (at most
     ``_INV_MAX_ITER`` steps).
 
+    ``log_ab`` is ``_log_a_beta_pair(a, b)`` (computed once per inverse, not at every step).
     ``state`` is the loop state from ``_betaincinv_start`` (or from an earlier call); this call
     runs the loop's steps it_from .. it_to - 1 and returns the state after them. Its t and below:
     ``below`` marks elements whose root lies below the smallest normal float (F > 0 there); t is
@@ -733,7 +734,6 @@ def _betaincinv_small(a, b, log_p, log_pc, state, it_from=0, it_to=_INV_MAX_ITER
     # Halley converges cubically: after a step |du| the error is ~ |du|^3
     halley_tol = 0.01 * eps ** (1.0 / 3.0)
     upper_eq = log_pc < log_p  # p > 1/2: solve on log(1 - I)
-    log_ab = _log_a_beta_pair(a, b)  # once, not at every step
 
     def evaluate(t):
         log_i, log_c, log_dens = _betainc_logs(a, b, t, log_ab)
@@ -795,7 +795,8 @@ def _betaincinv_setup(a, b, q):
     """Which side to solve for, and the loop's inputs (see ``_betaincinv_interior``)."""
     # solve for whichever of x, 1 - x is <= 1/2 (so it is represented to full relative
     # precision): for q > I_{1/2}(a, b), x = 1 - y with I_y(b, a) = 1 - q
-    log_i_half, log_c_half, _ = _betainc_logs(a, b, jnp.full_like(q, 0.5))
+    lab = _log_a_beta_pair(a, b)  # once per inverse: the loop's evaluations reuse it
+    log_i_half, log_c_half, _ = _betainc_logs(a, b, jnp.full_like(q, 0.5), lab)
     log_q, log_qc = jnp.log(q), jnp.log1p(-q)
     upper = jnp.where(log_q < log_qc, log_q > log_i_half, log_qc < log_c_half)
     return (
@@ -803,6 +804,8 @@ def _betaincinv_setup(a, b, q):
         jnp.where(upper, a, b),
         jnp.where(upper, log_qc, log_q),
         jnp.where(upper, log_q, log_qc),
+        jnp.where(upper, lab[1], lab[0]),
+        jnp.where(upper, lab[0], lab[1]),
         upper,
         jnp.isfinite(log_i_half),
     )
@@ -884,16 +887,16 @@ def _betaincinv_interior(a_s, b_s, q_s):
     shape = q_s.shape
     a, b, q = (v.reshape(-1) for v in (a_s, b_s, q_s))
     inputs = _map_blocks(_betaincinv_setup, (a, b, q), (1.0, 1.0, 0.25))
-    aa, bb, log_p, log_pc, upper, half_ok = inputs
+    aa, bb, log_p, log_pc, lab0, lab1, upper, half_ok = inputs
     state = _betaincinv_start(aa, bb, log_p, log_pc)
     stopped = (True, 0.25, 0.25, 0.25, 0.25, False)  # padding: an element that has stopped
-    fill = (1.0, 1.0, math.log(0.25), math.log(0.75), *stopped)
+    fill = (1.0, 1.0, math.log(0.25), math.log(0.75), 0.0, 0.0, *stopped)  # log(1 B(1, 1)) = 0
 
-    def phase(it_from, it_to, a, b, log_p, log_pc, *state):
-        return _betaincinv_small(a, b, log_p, log_pc, state, it_from, it_to)
+    def phase(it_from, it_to, a, b, log_p, log_pc, lab0, lab1, *state):
+        return _betaincinv_small(a, b, log_p, log_pc, (lab0, lab1), state, it_from, it_to)
 
     bounds = (0, *_INV_SPLITS, _INV_MAX_ITER)
-    args = (aa, bb, log_p, log_pc)
+    args = (aa, bb, log_p, log_pc, lab0, lab1)
     state = _in_phases(phase, args, state, fill, bounds, lambda st: ~st[0])
     _, y, _, _, _, below = state
     y = jnp.where(below, 0.0, y)
