@@ -15,6 +15,14 @@ import jaxmix
 # maximum rises to this limit from below (mpmath / scipy oracle: 0.1010553, 0.1010577, 0.1010577).
 LIMIT = 0.5 - 1.0 / math.sqrt(2.0 * math.pi)
 
+# One program for every traced check below: delta, eps0, eps1 and tau all traced.
+_select_traced = jax.jit(lambda d, a, b, t: jaxmix.select_epbeta(d, eps0=a, eps1=b, tau=t))
+_max_traced = jax.jit(lambda a, b, t: jaxmix.max_attainable_delta(a, b, t))
+
+
+def _f64(*values):
+    return tuple(jnp.asarray(v, jnp.float64) for v in values)
+
 
 @pytest.mark.parametrize("eps", [1e5, 1e6])
 def test_max_attainable_delta_large_eps_is_not_a_wrong_number(x64, eps):
@@ -36,9 +44,23 @@ def test_traced_accepts_the_concrete_maximum(x64):
     eps0, eps1, tau = 5.0, 1.0, 0.3
     md = jaxmix.max_attainable_delta(eps0, eps1, tau)  # concrete: the value a user reads
     law_c = jaxmix.select_epbeta(md, eps0=eps0, eps1=eps1, tau=tau)
-    law_t = jax.jit(lambda d: jaxmix.select_epbeta(d, eps0=eps0, eps1=eps1, tau=tau))(
-        jnp.asarray(md)
-    )
+    law_t = _select_traced(*_f64(md, eps0, eps1, tau))
     u = float(jaxmix.class_mean_shift(law_t, tau=tau))
     assert abs(u - float(md)) <= 1e-6
     assert abs(float(law_t.alpha) - float(law_c.alpha)) <= 1e-3 * float(law_c.alpha)
+
+
+@pytest.mark.parametrize(
+    "eps0, eps1, tau", [(0.0, 0.0, 0.5), (-1.0, 0.3, 0.5), (0.3, 0.3, float("nan"))]
+)
+def test_traced_max_attainable_delta_refuses_bad_inputs(x64, eps0, eps1, tau):
+    # Concrete calls raise ValueError; traced ones must not hand back a NaN.
+    with pytest.raises(Exception, match=r"(eps0|eps1|tau) must|eps0 = eps1 = 0"):
+        float(_max_traced(*_f64(eps0, eps1, tau)))
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.5, float("nan")])
+def test_traced_select_epbeta_names_tau(x64, tau):
+    # Concrete: "tau must lie in (0, 1)". Traced tau = 0 returned a law; 1.5 and nan blamed alpha.
+    with pytest.raises(Exception, match=r"tau must"):
+        float(_select_traced(*_f64(0.01, 0.3, 0.3, tau)).alpha)
