@@ -558,7 +558,8 @@ def cmd_design(args, out=None) -> int:
     print(f"E[W]         {m['E[W]']:.6g}", file=out or sys.stdout)
     print(f"Var[W]       {m['Var[W]']:.6g}", file=out or sys.stdout)
     print(
-        f"E[W^2]-E[W]  {m['E[W^2]-E[W]']:.3g}   (0: variances and covariances kept; "
+        f"E[W^2]-E[W]  {m['E[W^2]-E[W]']:.3g}   (0 up to the rounding of alpha, beta: "
+        "variances and covariances kept; "
         f"K = {m['K']:.6g})",
         file=out or sys.stdout,
     )

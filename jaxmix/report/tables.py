@@ -198,7 +198,7 @@ def _host_law_moments(law, tau) -> tuple[float, ...] | None:
     m1 = s * (a / k) - e0
     var = s * s * (a / k) * (b / k) / (k + 1.0)
     u = float(host_law_shift(a, b, e0, e1, t))
-    return m1, var, u, -e0, 1.0 + e1
+    return m1, var, u, 0.0 - e0, 1.0 + e1  # 0.0 - e0: never -0.0
 
 
 @jax.jit
