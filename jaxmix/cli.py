@@ -386,9 +386,9 @@ def cmd_synth(args, out=None) -> int:
 
 
 def _default_float():
-    import jax.numpy as jnp
+    from jaxmix import _checks
 
-    return jnp.zeros(()).dtype
+    return _checks.float_dtype()  # no program run (jnp.zeros(()).dtype compiles one)
 
 
 def _version() -> str:

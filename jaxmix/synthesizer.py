@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmix import compile_cache, specs
+from jaxmix import _checks, compile_cache, specs
 from jaxmix.generate import combine, draw_parents
 from jaxmix.schemes import as_scheme
 
@@ -88,15 +88,28 @@ def key_from_seed(seed: int):
     if not 0 <= seed < 2**64:
         raise ValueError(f"seed must lie in [0, 2^64 - 1], got {seed}.")
     data = np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32)
-    return jax.random.wrap_key_data(jnp.asarray(data), impl="threefry2x32")
+    return jax.random.wrap_key_data(jax.device_put(data), impl="threefry2x32")
+
+
+def _chunk_key(key, g, c):
+    """The key of chunk c of generation g: fold_in(sub_g, c), where (k_{i+1}, sub_i) = split(k_i)
+    and k_0 = key (g, c: int32 scalars, traced, so every chunk shares one program)."""
+
+    def body(_, keys):
+        pair = jax.random.split(keys[0])
+        return pair[0], pair[1]
+
+    _, sub = jax.lax.fori_loop(0, g + 1, body, (key, key))
+    return jax.random.fold_in(sub, c)
 
 
 @eqx.filter_jit
-def _draw(key, x, labels, lo, hi, rounded, tau, scheme, num, mode: str, missing: bool):
-    """``num`` records (x~, L~) and the per-column count of values outside [lo, hi] before the
-    bounds were enforced (a value of a rounded column counts once rounded). Shapes: x (n, d),
-    labels (n, k) or None, lo/hi/rounded (d,)."""
-    kp, kw = jax.random.split(key)
+def _draw(key, g, c, x, labels, lo, hi, rounded, tau, scheme, num, mode: str, missing: bool):
+    """``num`` records (x~, L~) of chunk c of generation g (:func:`_chunk_key`) and the
+    per-column count of values outside [lo, hi] before the bounds were enforced (a value of a
+    rounded column counts once rounded). Shapes: x (n, d), labels (n, k) or None, lo/hi/rounded
+    (d,). The keys are derived inside the program, so a call runs no other program."""
+    kp, kw = jax.random.split(_chunk_key(key, g, c))
     i, j = draw_parents(kp, x.shape[0], num, True)
     w = scheme.sample(kw, num)
 
@@ -257,12 +270,14 @@ class Synthesizer:
         has_labels = frame.labels.shape[1] > 0
         scheme = Scheme((self.law,))
         d = frame.x.shape[1]
-        dtype = jnp.zeros(()).dtype
-        x = jnp.asarray(frame.x if d else np.zeros((frame.x.shape[0], 1)), dtype)
-        lo = jnp.asarray(self.low if d else np.full(1, -np.inf), dtype)
-        hi = jnp.asarray(self.high if d else np.full(1, np.inf), dtype)
-        labels = jnp.asarray(frame.labels, jnp.int32) if has_labels else None
-        rounded = jnp.asarray([c in self.rounded for c in frame.spec.numeric] if d else [False])
+        dtype = _checks.float_dtype()
+        # converted on the host and transferred (jnp.asarray with a dtype runs a program each)
+        x = np.asarray(frame.x if d else np.zeros((frame.x.shape[0], 1)), dtype)
+        lo = np.asarray(self.low if d else np.full(1, -np.inf), dtype)
+        hi = np.asarray(self.high if d else np.full(1, np.inf), dtype)
+        labels = np.asarray(frame.labels, np.int32) if has_labels else None
+        rounded = np.asarray([c in self.rounded for c in frame.spec.numeric] if d else [False])
+        x, labels, lo, hi, rounded = jax.device_put((x, labels, lo, hi, rounded))
         return scheme, x, labels, lo, hi, rounded
 
     def sample_arrays(
@@ -289,11 +304,9 @@ class Synthesizer:
         num_rows = int(num_rows)
         scheme, x, labels, lo, hi, rounded = self._scheme_args()
         d = frame.x.shape[1]
-        tau = jnp.asarray(self.tau, x.dtype)
+        tau = jax.device_put(np.asarray(self.tau, x.dtype))
         counts = np.zeros(x.shape[1], np.int64)
-        gkey = key
         for g in range(self.generations):
-            gkey, sub = jax.random.split(gkey)
             last = g == self.generations - 1
             parts = []
             for c, start in enumerate(range(0, num_rows, chunk_rows)):
@@ -302,7 +315,9 @@ class Synthesizer:
                 # (CPU), so a first table costs a few seconds of compiling instead of ~10
                 xs, ls, cnt = compile_cache.call(
                     _draw,
-                    jax.random.fold_in(sub, c),
+                    key,
+                    np.int32(g),
+                    np.int32(c),
                     x,
                     labels,
                     lo,
