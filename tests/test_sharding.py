@@ -48,8 +48,12 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_sharded_mixup_matches_one_device():
     env = dict(os.environ)
+    # 4 host devices are 4 threads that must meet at every collective; on a loaded 2-core
+    # machine one can be starved past XLA's 40 s rendezvous deadline, which aborts the process
     env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+        env.get("XLA_FLAGS", "")
+        + " --xla_force_host_platform_device_count=4"
+        + " --xla_cpu_collective_call_terminate_timeout_seconds=600"
     ).strip()
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
