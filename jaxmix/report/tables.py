@@ -57,6 +57,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from jaxmix import _checks, compile_cache, higher
+from jaxmix.epbeta_select import host_law_shift
 from jaxmix.laws import AbstractLaw, Beta, EpBeta, Uniform
 from jaxmix.moments import Summary, class_mean_shift, predict
 from jaxmix.schemes import Scheme, as_scheme
@@ -175,8 +176,6 @@ def _host_law_moments(law, tau) -> tuple[float, ...] | None:
     Uniform(l, h): E[W] = (l + h)/2, Var[W] = (h - l)²/12, and with c = clip(τ, l, h),
     u = 1 - E[W] - P(W < τ) + 2 E[W 1{W < τ}] = 1 - E[W] - (c - l)/(h - l) + (c² - l²)/(h - l).
     """
-    from jaxmix.epbeta_select import host_law_shift
-
     if type(law) not in (Uniform, Beta, EpBeta):
         return None
     leaves = [*jax.tree_util.tree_leaves(law), tau]
