@@ -59,6 +59,7 @@ def parse_args(name: str, description: str, argv=None, extra=None) -> argparse.N
         command=f"python paper_checks/{name}.py {shlex.join(argv)}".rstrip(),
         started=time.perf_counter(),
         started_utc=_utc_now(),
+        git_commit=_commit_at_start(),
     )
     return args
 
@@ -79,6 +80,29 @@ def _git(*cmd: str) -> str | None:
     return res.stdout.strip() if res.returncode == 0 else None
 
 
+def _commit_at_start() -> str | None:
+    """HEAD, with ``+dirty`` when a tracked file other than the checks' own outputs differs from it.
+
+    Taken when the check starts (the code that ran), and blind to ``paper_checks/results`` and the
+    README tables, which ``make paper`` itself rewrites while its checks run one after another.
+    """
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return None
+    dirty = _git(
+        "-C",
+        str(HERE.parent),
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)paper_checks/results",
+        ":(exclude)paper_checks/README.md",
+    )
+    return commit + ("+dirty" if dirty else "")
+
+
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux, else ``platform.processor()``)."""
     try:
@@ -93,14 +117,12 @@ def cpu_model() -> str:
 def run_metadata() -> dict:
     """What makes a result regenerable and its timing interpretable.
 
-    The exact command line (as ``parse_args`` saw it), the git commit (``+dirty`` when tracked
-    files differ from it), jax/jaxmix/numpy versions, x64, backend and devices, the machine
-    (platform, CPU model, logical cores, cores this process may use), start and end (UTC), the
-    wall time in seconds since ``parse_args`` and the 1/5/15-minute load average at the end (the
-    wall time of a run on shared cores depends on it).
+    The exact command line (as ``parse_args`` saw it), the git commit when the check started
+    (``+dirty`` when tracked code differs from it), jax/jaxmix/numpy versions, x64, backend and
+    devices, the machine (platform, CPU model, logical cores, cores this process may use), start
+    and end (UTC), the wall time in seconds since ``parse_args`` and the 1/5/15-minute load
+    average at the end (the wall time of a run on shared cores depends on it).
     """
-    commit = _git("rev-parse", "HEAD")
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -108,7 +130,7 @@ def run_metadata() -> dict:
     started = _RUN.get("started")
     return {
         "command": _RUN.get("command", shlex.join(["python", *sys.argv])),
-        "git_commit": None if commit is None else commit + ("+dirty" if dirty else ""),
+        "git_commit": _RUN["git_commit"] if "git_commit" in _RUN else _commit_at_start(),
         "jax": jax.__version__,
         "jaxlib": getattr(__import__("jaxlib"), "__version__", None),
         "jaxmix": jaxmix.__version__,
