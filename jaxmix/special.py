@@ -665,7 +665,7 @@ def _initial_quantile(a, b, log_p, log_pc):
     lmin = jnp.minimum(log_p, log_pc)
     t = jnp.sqrt(-2.0 * lmin)
     z = (2.30753 + t * 0.27061) / (1.0 + t * (0.99229 + t * 0.04481)) - t
-    z = jnp.where(log_p < log_pc, z, -z)
+    z = jnp.where(log_p < log_pc, -z, z)  # z > 0 in the lower tail: x = a/(a + b e^(2w))
     al = (z * z - 3.0) / 6.0
     a1, b1 = jnp.maximum(a, 1.0), jnp.maximum(b, 1.0)
     h = 2.0 / (1.0 / (2.0 * a1 - 1.0) + 1.0 / (2.0 * b1 - 1.0))
@@ -693,14 +693,14 @@ def _betaincinv_start(a, b, log_p, log_pc):
         jnp.zeros(log_p.shape, bool),
         t0,
         jnp.full_like(log_p, tiny),
-        jnp.full_like(log_p, 0.5),
+        jnp.ones_like(log_p),
         jnp.full_like(log_p, jnp.inf),
         jnp.zeros(log_p.shape, bool),
     )
 
 
 def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_MAX_ITER):
-    """t in (0, 1/2] with I_t(a, b) = p, given that p <= I_{1/2}(a, b) (arrays of one shape).
+    """t in (0, 1) with I_t(a, b) = p (arrays of one shape); the caller arranges t <~ 1/2.
 
     Halley steps on u = log t for F(u) = log I_t - log p while p < 1/2, and for
     F(u) = log(1 - p) - log(1 - I_t) above (both increasing in u, close to linear in the
@@ -709,7 +709,7 @@ def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_
     normal float. The step is Newton's, du = -F/F', divided by 1 - F F''/(2 F'^2) where that
     factor lies in [1/2, 2] (Halley's method, cubic convergence), and Newton's elsewhere.
     Every evaluation tightens a bracket [lo, hi] (lo: F < 0 seen, hi: F > 0 seen; start
-    [smallest normal, 1/2]); a step that leaves the bracket, or does not at least halve the
+    [smallest normal, 1]); a step that leaves the bracket, or does not at least halve the
     previous step, is replaced by a bisection of the bracket (geometric while it spans more
     than a factor 4), so the iterate is never thrown away and the bracket survives rounding.
     An element stops after a Halley step below eps^(1/3)/100 or a Newton step below
@@ -793,12 +793,14 @@ def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_
 
 def _betaincinv_setup(a, b, q):
     """Which side to solve for, and the loop's inputs (see ``_betaincinv_interior``)."""
-    # solve for whichever of x, 1 - x is <= 1/2 (so it is represented to full relative
-    # precision): for q > I_{1/2}(a, b), x = 1 - y with I_y(b, a) = 1 - q
-    lab = _log_a_beta_pair(a, b)  # once per inverse: the loop's evaluations reuse it
-    log_i_half, log_c_half, _ = _betainc_logs(a, b, jnp.full_like(q, 0.5), lab)
+    # solve for whichever of x, 1 - x the starting guess puts at or below 1/2 (so that it is
+    # represented to full relative precision): for a guess above 1/2, x = 1 - y with
+    # I_y(b, a) = 1 - q. In the tails the guess is on the right side; near 1/2 either side is
+    # well conditioned, and the loop's bracket spans (0, 1), so a root on the other side of 1/2
+    # is still found (as y > 1/2, x = 1 - y exactly).
     log_q, log_qc = jnp.log(q), jnp.log1p(-q)
-    upper = jnp.where(log_q < log_qc, log_q > log_i_half, log_qc < log_c_half)
+    upper = _initial_quantile(a, b, log_q, log_qc) > 0.5
+    lab = _log_a_beta_pair(a, b)  # once per inverse: the loop's evaluations reuse it
     return (
         jnp.where(upper, b, a),
         jnp.where(upper, a, b),
@@ -807,7 +809,6 @@ def _betaincinv_setup(a, b, q):
         jnp.where(upper, lab[1], lab[0]),
         jnp.where(upper, lab[0], lab[1]),
         upper,
-        jnp.isfinite(log_i_half),
     )
 
 
@@ -886,8 +887,7 @@ def _betaincinv_interior(a_s, b_s, q_s):
     """
     shape = q_s.shape
     a, b, q = (v.reshape(-1) for v in (a_s, b_s, q_s))
-    inputs = _map_blocks(_betaincinv_setup, (a, b, q), (1.0, 1.0, 0.25))
-    aa, bb, log_p, log_pc, lab0, lab1, upper, half_ok = inputs
+    aa, bb, log_p, log_pc, lab0, lab1, upper = _betaincinv_setup(a, b, q)
     state = _betaincinv_start(aa, bb, log_p, log_pc)
     stopped = (True, 0.25, 0.25, 0.25, 0.25, False)  # padding: an element that has stopped
     fill = (1.0, 1.0, math.log(0.25), math.log(0.75), 0.0, 0.0, *stopped)  # log(1 B(1, 1)) = 0
@@ -900,7 +900,9 @@ def _betaincinv_interior(a_s, b_s, q_s):
     state = _in_phases(phase, args, state, fill, bounds, lambda st: ~st[0])
     _, y, _, _, _, below = state
     y = jnp.where(below, 0.0, y)
-    y = jnp.where(half_ok, y, jnp.nan)
+    # where a + 1 or b + 1 rounds to itself the fraction's terms are rounding noise (see the
+    # module docstring): no value, even where an evaluation happened to return a number
+    y = jnp.where((aa + 1.0 == aa) | (bb + 1.0 == bb), jnp.nan, y)
     return (jnp.where(upper, 1.0 - y, y).reshape(shape),)
 
 
@@ -947,8 +949,8 @@ def betaincinv(a: ArrayLike, b: ArrayLike, q: ArrayLike) -> Float[Array, " ..."]
     against log I (or log(1 - I) for the upper tail of the equation), until the step or the
     bracket is within 4 ulp (see ``_betaincinv_small``; over blocks, with the elements still
     running gathered between phases, see ``_betaincinv_interior``); solved for 1 - x by
-    symmetry when q > I_{1/2}(a, b), so that the smaller of x, 1 - x is found to full relative
-    precision.
+    symmetry when the starting guess lies above 1/2, so that the smaller of x, 1 - x is found to
+    full relative precision.
 
     Where the answer is not representable it is clamped, as follows: a root below the
     smallest normal float (x or 1 - x < ``finfo.tiny``) is returned as 0 (or 1); a root within
