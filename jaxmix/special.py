@@ -17,7 +17,7 @@ evaluated with the modified Lentz algorithm. In that region the fraction converg
 a, b > 0; the number of terms grows like sqrt(max(a, b)) (about 50 for a = b = 1e3 at the mean).
 The loop is a ``lax.while_loop`` that stops when every element has converged to machine precision
 (at most ``_MAX_ITER`` steps, which covers max(a, b) up to ~1e5). A vectorised loop runs until
-its slowest element converges, so inputs of more than ``_BLOCK`` elements (also under ``vmap``)
+its slowest element converges, so inputs of more than ``_INC_BLOCK`` elements (also under ``vmap``)
 are evaluated block by block (``lax.map``), each block stopping at its own slowest element.
 Each trip of the loop takes ``_UNROLL`` steps and tests for convergence once (an element that
 has stopped keeps its value through the extra steps), which cuts the passes over the arrays
@@ -101,7 +101,8 @@ _EXTRA_ITER = 4  # safety steps after the value has converged (derivatives lag s
 _UNROLL = 4  # continued-fraction steps per loop trip (the stopping test runs once per trip)
 _INV_MAX_ITER = 100  # cap on safeguarded Halley steps in betaincinv (bisection alone needs < 70)
 _INV_SPLITS = (3, 5, 7)  # betaincinv: after these steps, the running elements are gathered
-_BLOCK = 1024  # elements per block of the vectorised loops (see ``_elementwise``)
+_BLOCK = 1024  # elements per block of betaincinv's loops (see ``_in_phases``)
+_INC_BLOCK = 256  # elements per block of betainc's loops (see ``_blocked``)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # Stirling series of log Gamma: D(x) = sum_k c_k / x^(2k-1); 7 terms give < 1e-17 for x >= 10.
 # log Gamma(1 + x) = -gamma x + sum_{k>=2} (-1)^k zeta(k) x^k / k, used for 0 < x < 0.2
@@ -547,7 +548,7 @@ def _finish(value, x, valid, interior):
 
 
 def _blocked(kernel, args, fill):
-    """kernel(*args) evaluated over blocks of _BLOCK elements, one block after another.
+    """kernel(*args) evaluated over blocks of _INC_BLOCK elements, one block after another.
 
     A vectorised ``lax.while_loop`` runs until its slowest element is done, so one hard element
     sets the cost of all; over blocks, each block's loops stop at that block's own slowest
@@ -557,13 +558,13 @@ def _blocked(kernel, args, fill):
     """
     shape = args[0].shape
     n = math.prod(shape)
-    if n <= _BLOCK:
+    if n <= _INC_BLOCK:
         return kernel(*args)
-    n_blocks = -(-n // _BLOCK)
-    pad = n_blocks * _BLOCK - n
+    n_blocks = -(-n // _INC_BLOCK)
+    pad = n_blocks * _INC_BLOCK - n
     flat = [v.reshape(-1) for v in args]
     blocks = tuple(
-        jnp.concatenate([v, jnp.full((pad,), f, v.dtype)]).reshape(n_blocks, _BLOCK)
+        jnp.concatenate([v, jnp.full((pad,), f, v.dtype)]).reshape(n_blocks, _INC_BLOCK)
         for v, f in zip(flat, fill, strict=True)
     )
     outs = lax.map(lambda xs: kernel(*xs), blocks)

@@ -566,8 +566,12 @@ def test_blocked_evaluation_agrees_with_calls_below_one_block(x64):
     differs at rounding level between array sizes."""
     from jaxmix import special
 
-    n_pieces, piece = 4, special._BLOCK - 237
-    n = n_pieces * piece  # > 3 blocks, not a whole number of blocks: the tail is padded
+    # pieces below one block of either loop; the whole spans more than one block of each
+    # (betainc: 6 blocks, betaincinv: 2) and no whole number of blocks: the tail is padded
+    piece = min(special._INC_BLOCK, special._BLOCK) - 37
+    n_pieces = special._BLOCK // piece + 2
+    n = n_pieces * piece
+    assert n > max(special._INC_BLOCK, special._BLOCK) and n % special._BLOCK != 0
     rng = np.random.default_rng(5)
     a = np.exp(rng.uniform(np.log(0.1), np.log(100.0), n))
     b = np.exp(rng.uniform(np.log(0.1), np.log(100.0), n))
