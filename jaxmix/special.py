@@ -164,16 +164,21 @@ def _stirling_remainder_grad(x):
     return s * z
 
 
-def _log1pmx(t):
-    """log(1 + t) - t for t > -1: its series -t^2/2 + t^3/3 - ... for |t| < 0.1, else directly."""
+def _log1pmx(t, log1p_t=None):
+    """log(1 + t) - t for t > -1: its series -t^2/2 + t^3/3 - ... for |t| < 0.1, else directly.
+
+    ``log1p_t``: log1p(t), if the caller has it (it is then not evaluated again).
+    """
     small = jnp.abs(t) < 0.1
     ts = jnp.where(small, t, 0.0)
     s = jnp.zeros_like(ts)
     for k in range(17, 1, -1):  # |t|^16/17 < 1e-17
         s = (s + (-1.0) ** (k + 1) / k) * ts
     series = s * ts
-    tl = jnp.where(small, 0.5, t)
-    return jnp.where(small, series, jnp.log1p(tl) - tl)
+    if log1p_t is None:
+        tl = jnp.where(small, 0.5, t)
+        log1p_t = jnp.log1p(tl)
+    return jnp.where(small, series, log1p_t - t)
 
 
 def _lgamma1p_series(x):
@@ -291,13 +296,15 @@ def _log_prefactor(
     e = x * cb - ab  # c (x - x0)
     tx, ty = e / ab, -e / bb  # x/x0 - 1 and y/y0 - 1
     okx, oky = tx > -0.5, ty > -0.5
-    termx = jnp.where(okx, jnp.log1p(jnp.where(okx, tx, 0.0)), lx - jnp.log(ab / cb))  # log(x/x0)
-    termy = jnp.where(oky, jnp.log1p(jnp.where(oky, ty, 0.0)), ly - jnp.log(bb / cb))  # log(y/y0)
+    txs, tys = jnp.where(okx, tx, 0.0), jnp.where(oky, ty, 0.0)
+    l1x, l1y = jnp.log1p(txs), jnp.log1p(tys)  # shared with log1p(t) - t below
+    termx = jnp.where(okx, l1x, lx - jnp.log(ab / cb))  # log(x/x0)
+    termy = jnp.where(oky, l1y, ly - jnp.log(bb / cb))  # log(y/y0)
     # a log(x/x0) + b log(y/y0) with the linear parts a tx + b ty = e - e = 0 taken out exactly
     # (log1p(t) - t by its series), so nothing of size |e| cancels
     lin = jnp.where(okx, e, ab * termx) + jnp.where(oky, -e, bb * termy)
-    quad = jnp.where(okx, ab * _log1pmx(jnp.where(okx, tx, 0.0)), 0.0) + jnp.where(
-        oky, bb * _log1pmx(jnp.where(oky, ty, 0.0)), 0.0
+    quad = jnp.where(okx, ab * _log1pmx(txs, l1x), 0.0) + jnp.where(
+        oky, bb * _log1pmx(tys, l1y), 0.0
     )
     l_big = (
         quad
