@@ -179,34 +179,73 @@ def _tabulate(eps0, eps1, tau):
     return xs, jax.vmap(lambda x: vp_curve_shift(x, eps0, eps1, tau))(xs)
 
 
-def _argmax_curve(eps0, eps1, tau, xs, us):
-    """(x*, u*) maximising u over (0, 1/2]: grid argmax, then golden-section refinement.
+def _golden_max(f, xs, us, xp, loop):
+    """(x*, u*) maximising u over (0, 1/2]: the grid argmax, then _GOLDEN_STEPS golden-section
+    steps on its two neighbours, keeping the best point seen. ``f`` maps a length-2 array of x
+    to u; ``xp`` is numpy or jax.numpy and ``loop(n, body, carry)`` a loop over ``range(n)``
+    (a ``jax.lax.fori_loop`` on a device, a Python loop on the host).
 
-    Both interior points are evaluated in one vectorised call per step (one compiled instance
-    of u inside the loop instead of two; the loop is independent of δ, so it runs once per batch).
+    On a device both interior points are evaluated in one vectorised call per step (one compiled
+    instance of u inside the loop instead of two; the loop is independent of δ, so it runs once
+    per batch).
     """
-    i = jnp.argmax(us)
-    lo = xs[jnp.maximum(i - 1, 0)]
-    hi = xs[jnp.minimum(i + 1, xs.shape[0] - 1)]
-    f = jax.vmap(lambda x: vp_curve_shift(x, eps0, eps1, tau))
+    i = xp.argmax(us)
+    n = xs.shape[0]
     g = 0.5 * (np.sqrt(5.0) - 1.0)
 
     def body(_, carry):
         a, b, best_x, best_u = carry
         c, d = b - g * (b - a), a + g * (b - a)
-        fc, fd = f(jnp.stack([c, d]))
+        fc, fd = f(xp.stack([c, d]))
         left = fc > fd
-        new_x, new_u = jnp.where(left, c, d), jnp.maximum(fc, fd)
+        new_x, new_u = xp.where(left, c, d), xp.maximum(fc, fd)
         better = new_u > best_u
         return (
-            jnp.where(left, a, c),
-            jnp.where(left, d, b),
-            jnp.where(better, new_x, best_x),
-            jnp.where(better, new_u, best_u),
+            xp.where(left, a, c),
+            xp.where(left, d, b),
+            xp.where(better, new_x, best_x),
+            xp.where(better, new_u, best_u),
         )
 
-    _, _, x_star, u_star = jax.lax.fori_loop(0, _GOLDEN_STEPS, body, (lo, hi, xs[i], us[i]))
+    init = (xs[xp.maximum(i - 1, 0)], xs[xp.minimum(i + 1, n - 1)], xs[i], us[i])
+    _, _, x_star, u_star = loop(_GOLDEN_STEPS, body, init)
     return x_star, u_star
+
+
+def _host_loop(n, body, carry):
+    for k in range(n):
+        carry = body(k, carry)
+    return carry
+
+
+def _device_loop(n, body, carry):
+    return jax.lax.fori_loop(0, n, body, carry)
+
+
+def _grid_bracket(d, xs, us, x_star, u_star, xp):
+    """The bracket [a, b] of u(x) = d from the grid, with f = u - d: f(a) < 0 <= f(b).
+
+    u(0) = 0 < d closes it below the grid's first point; a d between the grid maximum and the
+    refined one u* is bracketed by [x_{j-1}, x*] (j the grid argmax). ``d`` is a scalar (device)
+    or a 1-D array (host, one bracket per entry). Returns (a, fa, b, fb, i, any_above), i the
+    first grid point with u >= d.
+    """
+    above = us >= d[..., None]
+    any_above = xp.any(above, axis=-1)
+    i = xp.argmax(above, axis=-1)
+    j = xp.argmax(us)
+    i_lo = xp.where(any_above, i - 1, j - 1)
+    a = xp.where(i_lo >= 0, xs[xp.maximum(i_lo, 0)], 0.0)
+    fa = xp.where(i_lo >= 0, us[xp.maximum(i_lo, 0)], 0.0) - d
+    b = xp.where(any_above, xs[i], x_star)
+    fb = xp.where(any_above, us[i], u_star) - d
+    return a, fa, b, fb, i, any_above
+
+
+def _argmax_curve(eps0, eps1, tau, xs, us):
+    """(x*, u*) of u over (0, 1/2] on a device (:func:`_golden_max`)."""
+    f = jax.vmap(lambda x: vp_curve_shift(x, eps0, eps1, tau))
+    return _golden_max(f, xs, us, jnp, _device_loop)
 
 
 def _curve_table(eps0, eps1, tau):
@@ -228,20 +267,7 @@ def _smallest_root(delta, eps0, eps1, tau, table=None):
     def f(x):
         return vp_curve_shift(x, eps0, eps1, tau) - delta
 
-    above = us >= delta
-    any_above = jnp.any(above)
-    i = jnp.argmax(above)  # first grid point with u >= delta
-    zero = jnp.zeros((), xs.dtype)
-    # bracket [a, b] with f(a) < 0 <= f(b); u(0) = 0 < delta closes the bracket below x_0.
-    a = jnp.where(i > 0, xs[jnp.maximum(i - 1, 0)], zero)
-    fa = jnp.where(i > 0, us[jnp.maximum(i - 1, 0)], zero) - delta
-    b, fb = xs[i], us[i] - delta
-    # delta between the grid maximum and the refined maximum: close the bracket at x*.
-    j = jnp.argmax(us)
-    a = jnp.where(any_above, a, jnp.where(j > 0, xs[jnp.maximum(j - 1, 0)], zero))
-    fa = jnp.where(any_above, fa, jnp.where(j > 0, us[jnp.maximum(j - 1, 0)], zero) - delta)
-    b = jnp.where(any_above, b, x_star)
-    fb = jnp.where(any_above, fb, u_star - delta)
+    a, fa, b, fb, i, any_above = _grid_bracket(delta, xs, us, x_star, u_star, jnp)
 
     # first trial point: cubic inverse interpolation x(u) through the 4 grid points around the
     # bracket (error ~ h^4); a point outside the bracket falls back to regula falsi.
@@ -383,20 +409,8 @@ def _host_curve_table(eps0, eps1, tau):
     """(xs, us, x*, u*) in float64, as :func:`_curve_table` computes them on a device."""
     xs = np.geomspace(_GRID_LOWEST, 0.5, _GRID_SIZE)
     us = _host_shift(xs, eps0, eps1, tau)
-    i = int(np.argmax(us))
-    lo, hi = xs[max(i - 1, 0)], xs[min(i + 1, xs.size - 1)]
-    best_x, best_u = xs[i], us[i]
-    g = 0.5 * (np.sqrt(5.0) - 1.0)
-    for _ in range(_GOLDEN_STEPS):
-        c, d = hi - g * (hi - lo), lo + g * (hi - lo)
-        fc, fd = _host_shift(np.array([c, d]), eps0, eps1, tau)
-        if fc > fd:
-            hi, new_x, new_u = d, c, fc
-        else:
-            lo, new_x, new_u = c, d, fd
-        if new_u > best_u:
-            best_x, best_u = new_x, new_u
-    return xs, us, float(best_x), float(best_u)
+    x_star, u_star = _golden_max(lambda x: _host_shift(x, eps0, eps1, tau), xs, us, np, _host_loop)
+    return xs, us, float(x_star), float(u_star)
 
 
 def _host_roots(delta, eps0, eps1, tau, table):
@@ -405,17 +419,7 @@ def _host_roots(delta, eps0, eps1, tau, table):
     still open until |u - δ| ≤ _HOST_RTOL δ at an end of the bracket or it is a few ulps wide."""
     xs, us, x_star, u_star = table
     d = np.minimum(delta, u_star)
-    above = us[None, :] >= d[:, None]
-    any_above = above.any(axis=1)
-    i = np.argmax(above, axis=1)
-    j = int(np.argmax(us))
-    # bracket [a, b] with f(a) < 0 <= f(b), f = u - δ; u(0) = 0 closes it below the grid; a δ
-    # between the grid maximum and the refined one is bracketed by [x_{j-1}, x*].
-    i_lo = np.where(any_above, i - 1, j - 1)
-    a = np.where(i_lo >= 0, xs[np.maximum(i_lo, 0)], 0.0)
-    fa = np.where(i_lo >= 0, us[np.maximum(i_lo, 0)], 0.0) - d
-    b = np.where(any_above, xs[i], x_star)
-    fb = np.where(any_above, us[i], u_star) - d
+    a, fa, b, fb, _, _ = _grid_bracket(d, xs, us, x_star, u_star, np)
     ga, gb = fa.copy(), fb.copy()  # Illinois-scaled values (fa, fb stay the true ones)
     side = np.zeros(d.shape, np.int8)
     for _ in range(_HOST_MAX_STEPS):
@@ -454,17 +458,17 @@ def _cached_curve_table(eps0: float, eps1: float, tau: float):
     return table
 
 
-def _memo_table(eps0, eps1, tau):
-    """:func:`_cached_curve_table` for concrete scalars of any array type."""
-    return _cached_curve_table(float(eps0), float(eps1), float(tau))
+def _memo_table(eps0, eps1, tau, dtype):
+    """(ε0, ε1, τ as floats, the curve table): ε rounded to ``dtype`` first, as a law of that
+    dtype holds them, so the table and every residual are those of the law returned."""
+    e0, e1, t = float(np.asarray(eps0, dtype)), float(np.asarray(eps1, dtype)), float(tau)
+    return e0, e1, t, _cached_curve_table(e0, e1, t)
 
 
 def _host_select(delta, eps0, eps1, tau, dtype):
     """((α, β) stacked in ``dtype``, |u - min(δ, u*)| of that rounded law in float64, u*) for a
     1-D array δ and concrete scalars."""
-    # ε as the law will hold them (in α's dtype), so the residual is that of the law returned
-    e0, e1, t = float(np.asarray(eps0, dtype)), float(np.asarray(eps1, dtype)), float(tau)
-    table = _memo_table(e0, e1, t)
+    e0, e1, t, table = _memo_table(eps0, eps1, tau, dtype)
     d = np.asarray(delta, np.float64)
     with np.errstate(all="ignore"):
         x = _host_roots(d, e0, e1, t, table)
@@ -528,8 +532,8 @@ def _max_attainable(eps0, eps1, tau):
     envelope one)."""
     dtype = jnp.result_type(eps0)
     if all(_checks.is_concrete(v) for v in (eps0, eps1, tau)):
-        e0, e1 = (float(np.asarray(v, dtype)) for v in (eps0, eps1))
-        return jax.device_put(np.asarray(_memo_table(e0, e1, tau)[3], dtype))  # compiles nothing
+        _, _, _, (_, _, _, u_star) = _memo_table(eps0, eps1, tau, dtype)
+        return jax.device_put(np.asarray(u_star, dtype))  # compiles nothing
     return _select_flat(jnp.full((1,), 1e-3, dtype), eps0, eps1, tau)[1]
 
 
