@@ -509,8 +509,10 @@ class DesignReport(eqx.Module):
             return (
                 f"NOT converged: the targets look infeasible for the free parameters: no "
                 f"start of {n} came within {np.sqrt(self.tol):.1e}; the smallest violation "
-                f"found is {viol:.3e} (constraint {worst}, {where}). E.g. delta above "
-                f"max_attainable_delta, or contradictory bounds."
+                f"found is {viol:.3e} (constraint {worst}, {where}). E.g. a target outside what "
+                "the family can reach (for variance-preserving EpBeta with fixed eps, a "
+                "class-mean shift above max_attainable_delta(eps0, eps1)), or contradictory "
+                "bounds."
             )
         off = self._off_range()
         if off is not None:

@@ -415,6 +415,8 @@ def test_per_start_violations_print_in_scientific_notation(x64):
     line = next(s for s in repr(rep).splitlines() if "per start" in s)
     assert "0. " not in line and "0.]" not in line, line
     assert "e-04" in line, line
+    # the hint names what applies to any family, not only EpBeta's class-mean limit
+    assert "outside what the family can reach" in rep.message, rep.message
 
 
 def test_boundary_arguments_are_refused_with_the_fix():
