@@ -195,13 +195,17 @@ def write_check(
     result: str,
     max_abs_z: float,
     passed: bool,
+    z_threshold: float | None = None,
+    z_count: int | None = None,
     figures=(),
     **data,
 ) -> dict:
     """The common end of a one-check script: ``{claim, config, **data, checks, figures}``.
 
     ``config`` gains ``quick`` and ``seed`` from ``args``; ``checks`` is the one entry
-    ``{name, what, result, max_abs_z, passed}``. Written to ``args.out/NAME.json``; returned.
+    ``{name, what, result, max_abs_z, passed, z_threshold, z_count}`` (the check passes only
+    if every one of its z_count |z| is below z_threshold). Written to ``args.out/NAME.json``;
+    returned.
     """
     out = {
         "claim": claim,
@@ -214,6 +218,8 @@ def write_check(
                 "result": result,
                 "max_abs_z": float(max_abs_z),
                 "passed": bool(passed),
+                "z_threshold": z_threshold,
+                "z_count": z_count,
             }
         ],
         "figures": list(figures),

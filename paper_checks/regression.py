@@ -68,21 +68,22 @@ def weights_of(params, scheme):
     return law if scheme == "shared" else jaxmix.per_column([law] * 4, labels=None)
 
 
-@partial(jax.jit, static_argnums=(1, 2, 4))
-def run(key, n, reps, params, scheme):
+@partial(jax.jit, static_argnums=(2, 3, 5))
+def run(data_key, mix_key, n, reps, params, scheme):
     """Original and synthetic OLS coefficients for R replications: two (R, 4) arrays.
 
-    The law's parameters are traced, so one compiled program serves every law.
+    Replication r draws its table from the r-th split of ``data_key`` and mixes it with the r-th
+    split of ``mix_key``. The law's parameters are traced, so one compiled program serves every
+    law.
     """
     weights = weights_of(params, scheme)
 
-    def one(k):
-        kd, km = jax.random.split(k)
+    def one(kd, km):
         table = draw_table(kd, n)
         syn = jaxmix.mixup(km, table, n, weights)
         return ols(table), ols(syn)
 
-    return jax.vmap(one)(jax.random.split(key, reps))
+    return jax.vmap(one)(jax.random.split(data_key, reps), jax.random.split(mix_key, reps))
 
 
 def main(argv=None) -> dict:
@@ -99,8 +100,14 @@ def main(argv=None) -> dict:
     for n, spec, scheme in C.progress(jobs, desc=NAME, disable=args.no_progress):
         params = jnp.asarray(C.as_epbeta(C.law_from_spec(spec)))
         w = weights_of(params, scheme)
-        # the same data key for every law at a given n: the original fits are shared across laws
-        b_orig, b_syn = run(jax.random.fold_in(key, n), n, reps, params, scheme)
+        # the same data key for every law at a given n (the original fits are shared across
+        # laws), and a mixup key of its own per law and scheme (the synthetic draws are
+        # independent across laws, so their z-scores are too, given the data)
+        data_key = jax.random.fold_in(key, n)
+        mix_key = jax.random.fold_in(
+            jax.random.fold_in(data_key, 1 + laws.index(spec)), 0 if scheme == "shared" else 1
+        )
+        b_orig, b_syn = run(data_key, mix_key, n, reps, params, scheme)
         b_orig, b_syn = np.asarray(b_orig, np.float64), np.asarray(b_syn, np.float64)
         k_mat = np.asarray(jaxmix.covariance_factor(w)) * np.ones((4, 4))
         kc = k_mat * cov_pop

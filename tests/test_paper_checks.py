@@ -290,7 +290,8 @@ def test_readme_collapse_tables_follow_json():
     md = tables.model_collapse_moments(res)
     ts = [int(t) for t in md.splitlines()[0].split("t = ")[1].split("|")[0].split(" / ")]
     ep = d["laws"]["epbeta:0.05"]["total_var_ratio_measured"]
-    assert " / ".join(f"{ep[t]:.3f}" for t in ts) in md
+    se = d["laws"]["epbeta:0.05"]["total_var_ratio_measured_se"]
+    assert " / ".join(f"{ep[t]:.3f} ± {se[t]:.3f}" for t in ts) in md
     lead = tables.model_collapse_lead(res)
     # at t = 5, EpBeta and Beta(0.4,0.4) are within 2 SE of each other: no lead "at every t >= 5"
     a, b, runs = d["laws"]["epbeta:0.05"], d["laws"]["beta:0.4"], d["config"]["runs"]
