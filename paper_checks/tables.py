@@ -1244,6 +1244,38 @@ def model_collapse_grid_size_model(r):
     return "; ".join(parts) if parts else "*not run yet.*"
 
 
+def model_collapse_grid_lda_order(r):
+    """Whether the in-generation LDA orders the MLP conditions (×1, cut) by loss as the trained
+    networks do, and how their sizes compare."""
+    d, c = _grid(r)
+    if d is None:
+        return "*not run yet.*"
+    tmax = c["generations"]
+    rows = [
+        (e["label"], _loss(e, tmax)[0], e["lda_accuracy_within_generation"])
+        for e in d["conditions"].values()
+        if e["model"] == "mlp"
+        and e["size_ratio"] == 1
+        and e["labels"] == "cut"
+        and not e["law"].startswith("min_d")
+        and "lda_accuracy_within_generation" in e
+    ]
+    if len(rows) < 2:
+        return "*not run yet.*"
+    nets = [lab for lab, _, _ in sorted(rows, key=lambda v: v[1])]
+    lda = [lab for lab, _, _ in sorted(rows, key=lambda v: v[2][0] - v[2][tmax])]
+    same = nets == lda
+    return (
+        ("it orders" if same else "it does not order")
+        + " the MLP conditions by loss as the networks do (the networks, least loss first: "
+        + ", ".join(nets)
+        + ("" if same else "; the LDA: " + ", ".join(lda))
+        + "), though not in size: "
+        + "; ".join(f"{lab} {f(loss, 1)} vs {f(a[0] - a[tmax], 1)} points" for lab, loss, a in rows)
+        + " (networks vs in-generation LDA)"
+    )
+
+
 def model_collapse_grid_kurtosis(r):
     """Median pixel kurtosis per generation, measured (± SE over runs) / kurtosis_map's curve."""
     d, c = _grid(r)
@@ -1609,6 +1641,7 @@ GENERATORS = {
     "model_collapse_grid_tail_reading": model_collapse_grid_tail_reading,
     "model_collapse_grid_tail_meta": model_collapse_grid_tail_meta,
     "model_collapse_grid_findings": model_collapse_grid_findings,
+    "model_collapse_grid_lda_order": model_collapse_grid_lda_order,
     "model_collapse_grid_contrast": model_collapse_grid_contrast,
     "model_collapse_grid_delta": model_collapse_grid_delta,
     "model_collapse_grid_size_model": model_collapse_grid_size_model,
