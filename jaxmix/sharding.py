@@ -16,6 +16,11 @@ None)), local_rows, global_shape)`` -- each process passes only its own rows -- 
 process fetches another's rows); each process holds its rows of the result in
 ``out.addressable_shards`` (``shard.index`` gives their global row range). With no ``mesh``, a
 global ``x`` keeps the one-axis mesh it lives on.
+
+Known issue: on CPU host devices (``--xla_force_host_platform_device_count=2``) the sharded
+program has deadlocked intermittently, one device thread waiting at an all-gather while the
+other waits at an all-reduce; the cause is not yet found. The one-device ``mixup`` and the
+two-process run in ``tests/test_multiprocess.py`` have not hung.
 """
 
 from __future__ import annotations
