@@ -132,6 +132,11 @@ def _paired(a, b):
     return m, t, len(d) - 1, float(stats.t.ppf(0.975, len(d) - 1))
 
 
+def _bonferroni(z, m):
+    """Bonferroni bound on P(the largest of m standard normal |z| >= |z|), however they depend."""
+    return min(1.0, m * math.erfc(abs(z) / math.sqrt(2.0)))
+
+
 def _max_abs_z_chance(zmax, m):
     """P(the largest of m independent standard normal |z| is at least zmax)."""
     return 1.0 - (1.0 - math.erfc(abs(zmax) / math.sqrt(2.0))) ** m
@@ -257,6 +262,21 @@ def figure1_meta(r):
 # ----------------------------------------------------------------------------- regression
 
 
+def _z_vs_original(e):
+    """z of (synthetic − original fit) per coefficient of one regression result."""
+    return [a / b for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"], strict=True)]
+
+
+def _shared_zs(d):
+    """|z| against the original fit of every coefficient of every shared-weight result."""
+    return [
+        abs(z)
+        for key, e in d["results"].items()
+        if key.endswith("|shared")
+        for z in _z_vs_original(e)
+    ]
+
+
 def _reg_rows(d, n):
     res = d["results"]
     rows = [
@@ -274,10 +294,7 @@ def _reg_rows(d, n):
             if e is None:
                 continue
             diff, se = e["diff_vs_original"][1], e["diff_vs_original_se"][1]
-            zmax = max(
-                abs(a / b)
-                for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"], strict=True)
-            )
+            zmax = max(abs(z) for z in _z_vs_original(e))
             rows.append(
                 [
                     f"{e['law']}, {scheme.replace('_', ' ')}",
@@ -321,9 +338,7 @@ def regression_shared_z(r):
             if e is None:
                 row.append("—")
                 continue
-            zs = [
-                a / b for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"], strict=True)
-            ]
+            zs = _z_vs_original(e)
             k = max(range(len(zs)), key=lambda i: abs(zs[i]))
             row.append(f"{f(zs[k], 2)} (β{k})")
         rows.append(row)
@@ -335,28 +350,15 @@ def regression_shared_z(r):
 
 
 def regression_shared_zmax(r):
-    d = r["regression"]
-    z = max(
-        abs(a / b)
-        for key, e in d["results"].items()
-        if key.endswith("|shared")
-        for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"], strict=True)
-    )
-    return f(z, 2)
+    return f(max(_shared_zs(r["regression"])), 2)
 
 
 def regression_shared_zmax_chance(r):
     """How likely the largest shared-weight |z| is under no bias: P(max of N independent |z| >= it)
     for N standard normal z-scores, with the reading that follows from it."""
-    d = r["regression"]
-    zs = [
-        abs(a / b)
-        for key, e in d["results"].items()
-        if key.endswith("|shared")
-        for a, b in zip(e["diff_vs_original"], e["diff_vs_original_se"], strict=True)
-    ]
+    zs = _shared_zs(r["regression"])
     zmax, n = max(zs), len(zs)
-    p = min(1.0, n * math.erfc(zmax / math.sqrt(2.0)))
+    p = _bonferroni(zmax, n)
     reading = (
         "within what chance gives"
         if p >= 0.05
@@ -382,7 +384,7 @@ def regression_per_column_limit_z(r):
     ]
     z, key = max(zs, key=lambda v: abs(v[0]))
     n, spec, _ = key.split("|")
-    p = min(1.0, len(zs) * math.erfc(abs(z) / math.sqrt(2.0)))
+    p = _bonferroni(z, len(zs))
     return (
         f"against the limit, the largest |z| over the {len(zs)} per-column coefficients is "
         f"{f(abs(z), 2)} ({spec}, {n}; Bonferroni bound on its chance under no bias: "
@@ -550,11 +552,7 @@ def tabular_bias_z(r):
                 continue
             row = [e["label"], t, str(e["reps"])]
             for gr in GROUPS:
-                b, se = e["groups"][gr]["bias"], e["groups"][gr]["se"]
-                pred = e.get("predicted", {}).get(gr) if gr == "class_mean" else None
-                tgt = pred if pred is not None else [0.0] * len(b)
-                zs = [_z(bb, ss, tt) for bb, ss, tt in zip(b, se, tgt, strict=True)]
-                zs = [z for z in zs if z is not None]
+                zs = _group_zs(e, gr)
                 if not zs:
                     row.append("n/a (replications identical: SE 0)")
                     continue
@@ -575,12 +573,19 @@ def tabular_bias_z(r):
     )
 
 
-def _largest_z(e, gr):
-    """Largest-|z| signed z of one method's group (class means against `predict` when given)."""
+def _group_zs(e, gr):
+    """Signed z of every entry of one method's group with an SE (against 0; class means against
+    `predict` when the method has it)."""
     b, se = e["groups"][gr]["bias"], e["groups"][gr]["se"]
     pred = e.get("predicted", {}).get(gr) if gr == "class_mean" else None
     tgt = pred if pred is not None else [0.0] * len(b)
-    zs = [z for z in (_z(bb, ss, tt) for bb, ss, tt in zip(b, se, tgt, strict=True)) if z]
+    zs = (_z(bb, ss, tt) for bb, ss, tt in zip(b, se, tgt, strict=True))
+    return [z for z in zs if z is not None]
+
+
+def _largest_z(e, gr):
+    """Largest-|z| signed z of one method's group (class means against `predict` when given)."""
+    zs = [z for z in _group_zs(e, gr) if z]
     return max(zs, key=abs) if zs else None
 
 
@@ -653,11 +658,7 @@ def tabular_bias_chance(r):
             if not m.startswith("epbeta"):
                 continue
             for gr in GROUPS:
-                b, se = e["groups"][gr]["bias"], e["groups"][gr]["se"]
-                pred = e.get("predicted", {}).get(gr) if gr == "class_mean" else None
-                tgt = pred if pred is not None else [0.0] * len(b)
-                zs = [_z(bb, ss, tt) for bb, ss, tt in zip(b, se, tgt, strict=True)]
-                zs = [abs(z) for z in zs if z is not None]
+                zs = [abs(z) for z in _group_zs(e, gr)]
                 if zs:
                     cells.append((_max_abs_z_chance(max(zs), len(zs)), max(zs), len(zs), e, t, gr))
     if not cells:
@@ -987,12 +988,10 @@ def model_collapse_grid_drop(r):
     d, c = _grid(r)
     if d is None:
         return missing("model_collapse", "has no `model_collapse_grid.json` yet")
-    tmax, runs = c["generations"], c["runs"]
+    tmax = c["generations"]
     rows = []
     for e in d["conditions"].values():
-        a = [x[0] - x[tmax] for x in e["accuracy_runs"]]
-        m = sum(a) / len(a)
-        sd = math.sqrt(sum((v - m) ** 2 for v in a) / (len(a) - 1)) if len(a) > 1 else 0.0
+        m, se = _loss(e, tmax)
         lda = e["lda_accuracy_predicted"]
         own = e.get("lda_accuracy_within_generation")
         rows.append(
@@ -1001,7 +1000,7 @@ def model_collapse_grid_drop(r):
                 e["label"],
                 f"×{e['size_ratio']}",
                 e["labels"],
-                f"{f(m, 1)} ± {f(sd / math.sqrt(runs), 1)}",
+                f"{f(m, 1)} ± {f(se, 1)}",
                 f(lda[0] - lda[tmax], 1),
                 "—" if own is None else f(own[0] - own[tmax], 1),
                 f(e["mean_distance_ratio_closed_form"][tmax], 3),
@@ -1024,9 +1023,14 @@ def model_collapse_grid_drop(r):
     )
 
 
+def _run_losses(e, tmax):
+    """accuracy(t=0) − accuracy(t=T) of each run of one grid condition."""
+    return [x[0] - x[tmax] for x in e["accuracy_runs"]]
+
+
 def _loss(e, tmax):
     """(mean over runs of accuracy(t=0) − accuracy(t=T), its SE)."""
-    a = [x[0] - x[tmax] for x in e["accuracy_runs"]]
+    a = _run_losses(e, tmax)
     m = sum(a) / len(a)
     sd = math.sqrt(sum((v - m) ** 2 for v in a) / (len(a) - 1)) if len(a) > 1 else 0.0
     return m, sd / math.sqrt(len(a))
@@ -1128,7 +1132,7 @@ def _grid_losses(r):
 
     def losses(model, law, size=1, labels="cut"):
         e = _cond(d, model, law, size, labels)
-        return None if e is None else [x[0] - x[c["generations"]] for x in e["accuracy_runs"]]
+        return None if e is None else _run_losses(e, c["generations"])
 
     return losses
 
@@ -1392,6 +1396,11 @@ def model_collapse_grid_tail(r):
     )
 
 
+def _run_means(e, tmax):
+    """Each run's accuracy averaged over t = 1..T."""
+    return [sum(v[1:]) / tmax for v in e["accuracy_runs"]]
+
+
 def model_collapse_grid_tail_verdict(r):
     """The least-d vs EpBeta comparison in one sentence: where |z| > 2, and the mean difference."""
     d, c = _tail(r)
@@ -1406,8 +1415,7 @@ def model_collapse_grid_tail_verdict(r):
     below = [t for t, (_, z) in enumerate(zs, 1) if z < -2]
     mean_diff = sum(x for x, _ in zs) / len(zs)
     # the mean over t of the per-t differences; its SE from the per-run averages over t
-    pa = [sum(v[1:]) / tmax for v in a["accuracy_runs"]]
-    pb = [sum(v[1:]) / tmax for v in b["accuracy_runs"]]
+    pa, pb = _run_means(a, tmax), _run_means(b, tmax)
 
     def sd(v):
         m = sum(v) / len(v)
@@ -1434,8 +1442,7 @@ def model_collapse_grid_tail_reading(r):
     tmax, runs = c["generations"], c["runs"]
     ka, kb = a["kurtosis_median_measured"], b["kurtosis_median_measured"]
     gap = max(abs(x - y) for x, y in zip(ka, kb, strict=True))
-    pa = [sum(v[1:]) / tmax for v in a["accuracy_runs"]]
-    pb = [sum(v[1:]) / tmax for v in b["accuracy_runs"]]
+    pa, pb = _run_means(a, tmax), _run_means(b, tmax)
 
     diff, z, df, crit = _welch(pb, pa)
     # did the design change the realised tails? EpBeta's median kurtosis above least-d's by more
@@ -1492,8 +1499,7 @@ def implied_table(r):
             bound = (
                 "—"
                 if thr is None or cnt is None
-                else f"{thr:g} over {cnt} z-scores (false failure ≤ "
-                f"{g(min(1.0, cnt * math.erfc(thr / math.sqrt(2.0))), 2)})"
+                else f"{thr:g} over {cnt} z-scores (false failure ≤ {g(_bonferroni(thr, cnt), 2)})"
             )
             rows.append(
                 [
