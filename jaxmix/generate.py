@@ -23,16 +23,21 @@ from jaxmix import _checks, sampling
 from jaxmix.schemes import Scheme, as_scheme
 
 
-def draw_parents(key: PRNGKeyArray, num_rows: int, num_samples: int, replace: bool = True):
+def draw_parents(
+    key: PRNGKeyArray, num_rows: int, num_samples: int, replace: bool = True, start=None
+):
     """Parent indices (i, j), each of shape (num_samples,).
 
     With ``replace=False``, j = (i + s) mod n with s uniform on 1..n-1, which makes j uniform on
-    the rows other than i.
+    the rows other than i. Record r's indices come from counter r alone; ``start`` (an int, may
+    be traced) gives records start, ..., start + num_samples - 1 instead of 0, ...
     """
     # Speed: one fused Threefry block per index (``sampling.uniform_index``) instead of
     # ``jax.random.randint``, whose rolled Threefry costs more on CPU; same law.
     kd = sampling.raw_key(key)
     rows = jnp.arange(num_samples, dtype=jnp.uint32)
+    if start is not None:
+        rows = rows + jnp.asarray(start).astype(jnp.uint32)
     bounds = (num_rows, num_rows if replace else num_rows - 1)
 
     # The two index streams are written by a two-trip loop on purpose. Computed inline, XLA's CPU
@@ -88,6 +93,15 @@ def _mixup(key, x, labels, tau, scheme, num_samples, replace):
     kp, kw = jax.random.split(key)
     i, j = draw_parents(kp, x.shape[0], num_samples, replace)
     w = scheme.sample(kw, num_samples)
+    return combine(x, labels, i, j, w, tau, scheme)
+
+
+def _mixup_rows(key, x, labels, tau, scheme, num_samples: int, replace, start, count: int):
+    """Records start, ..., start + count - 1 of ``_mixup(key, x, labels, tau, scheme,
+    num_samples, replace)``, computed without the others (``start`` may be traced)."""
+    kp, kw = jax.random.split(key)
+    i, j = draw_parents(kp, x.shape[0], count, replace, start)
+    w = scheme.sample_rows(kw, num_samples, start, count)
     return combine(x, labels, i, j, w, tau, scheme)
 
 

@@ -39,6 +39,19 @@ class AbstractLaw(eqx.Module):
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Float[Array, "*shape"]:
         """Draw independent weights of the given shape."""
 
+    def sample_rows(
+        self, key: PRNGKeyArray, num_samples: int, start: ArrayLike, count: int
+    ) -> Float[Array, " count"]:
+        """Draws start, ..., start + count - 1 of ``sample(key, (num_samples,))``, exactly.
+
+        ``start`` may be traced (0 <= start <= num_samples); positions at or past
+        ``num_samples`` hold unspecified values. ``num_samples`` and ``count`` are static. This
+        default draws all ``num_samples`` and slices (memory O(num_samples)); the built-in laws
+        compute only the requested draws (memory O(count)). A user law whose draws are
+        counter-based can override it the same way.
+        """
+        return _slice_rows(self.sample(key, (int(num_samples),)), start, int(count))
+
     @abc.abstractmethod
     def moment(self, k: int) -> Scalar:
         """Raw moment E[W^k] for a static integer k >= 0."""
@@ -77,6 +90,13 @@ class AbstractLaw(eqx.Module):
     def variance(self) -> Scalar:
         """Var[W] = E[W^2] - E[W]^2."""
         return self.moment(2) - self.moment(1) ** 2
+
+
+def _slice_rows(full, start, count: int):
+    """full[start : start + count] for a traced start <= len(full), padded past the end (never
+    clamped: ``dynamic_slice`` would shift an overhanging window back)."""
+    full = jnp.concatenate([full, jnp.zeros((count,), full.dtype)])
+    return jax.lax.dynamic_slice(full, (jnp.asarray(start, jnp.int32),), (count,))
 
 
 def _float_param(name: str) -> Callable[[ArrayLike], Array]:
@@ -234,6 +254,49 @@ def _beta_sample(key, a, b, shape, dtype):
     return sampling.beta(key, a, b, shape, dtype)
 
 
+def _beta_sample_rows(key, a, b, num_samples, start, count, dtype):
+    """Draws start, ..., start + count - 1 of ``_beta_sample(key, a, b, (num_samples,), dtype)``."""
+    from jaxmix import sampling
+
+    return sampling.beta_rows(key, a, b, num_samples, start, count, dtype)
+
+
+def _uniform_rows(key, low, high, num_samples: int, start, count: int):
+    """Draws start, ..., start + count - 1 of ``jax.random.uniform(key, (num_samples,), ...)``.
+
+    With JAX's partitionable Threefry (``jax_threefry_partitionable``, the default), element r
+    of ``jax.random.bits`` is the Threefry-2x32 block of counter (0, r) (two words XORed for 32
+    bits, concatenated for 64); this recomputes those blocks for the requested r only and maps
+    them to floats as ``jax.random.uniform`` does. Other keys or settings slice the whole call.
+    """
+    from jaxmix import sampling
+
+    dtype = jnp.dtype(low.dtype)
+    threefry = jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and (
+        str(jax.random.key_impl(key)) == "threefry2x32"
+    )
+    if not (
+        threefry
+        and getattr(jax.config, "jax_threefry_partitionable", False)
+        and num_samples < 2**32
+    ):
+        full = jax.random.uniform(key, (num_samples,), dtype=dtype, minval=low, maxval=high)
+        return _slice_rows(full, start, count)
+    kd = jax.random.key_data(key)
+    r = jnp.asarray(start).astype(jnp.uint32) + jnp.arange(count, dtype=jnp.uint32)
+    hi, lo = sampling.threefry2x32(kd[0], kd[1], jnp.zeros_like(r), r)
+    if dtype == jnp.float64:
+        bits = (hi.astype(jnp.uint64) << np.uint64(32)) | lo.astype(jnp.uint64)
+        one = jnp.asarray(np.array(1.0, np.float64).view(np.uint64))
+        shift = np.uint64(64 - 52)
+    else:
+        bits = hi ^ lo
+        one = jnp.asarray(np.array(1.0, np.float32).view(np.uint32))
+        shift = np.uint32(32 - 23)
+    floats = jax.lax.bitcast_convert_type((bits >> shift) | one, dtype) - jnp.asarray(1.0, dtype)
+    return jax.lax.max(low, floats * (high - low) + low)
+
+
 # --- final laws ------------------------------------------------------------------------------
 
 
@@ -254,6 +317,10 @@ class Beta(AbstractLaw):
 
     def sample(self, key, shape=()):
         return _beta_sample(key, self.alpha, self.beta, tuple(shape), self.alpha.dtype)
+
+    def sample_rows(self, key, num_samples, start, count):
+        a, b, dt = self.alpha, self.beta, self.alpha.dtype
+        return _beta_sample_rows(key, a, b, int(num_samples), start, int(count), dt)
 
     def moment(self, k):
         return _beta_moment(self.alpha, self.beta, k)
@@ -323,6 +390,11 @@ class EpBeta(AbstractLaw):
 
     def sample(self, key, shape=()):
         b = _beta_sample(key, self.alpha, self.beta, tuple(shape), self.alpha.dtype)
+        return self.scale * b - self.eps0
+
+    def sample_rows(self, key, num_samples, start, count):
+        a, b, dt = self.alpha, self.beta, self.alpha.dtype
+        b = _beta_sample_rows(key, a, b, int(num_samples), start, int(count), dt)
         return self.scale * b - self.eps0
 
     def mean(self):
@@ -404,6 +476,9 @@ class Uniform(AbstractLaw):
         return jax.random.uniform(
             key, tuple(shape), dtype=self.low.dtype, minval=self.low, maxval=self.high
         )
+
+    def sample_rows(self, key, num_samples, start, count):
+        return _uniform_rows(key, self.low, self.high, int(num_samples), start, int(count))
 
     def _power_integral(self, t, k):
         # integral_low^t w^k dw / (high - low) = (t - low)/(high - low) * sum_i t^i low^(k-i)/(k+1)

@@ -68,7 +68,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-__all__ = ["beta"]
+__all__ = ["beta", "beta_rows"]
 
 _G = 128  # lanes per group (4 words of 32 bits)
 _E1 = 32  # spare attempts per group in the first pass
@@ -358,11 +358,20 @@ def _loggamma(kd, tag: int, s, lane, dtype):
     return jnp.where(boost, out + jnp.log(u3) / s, out)
 
 
-def _large_logodds(kd, a, b, n: int, dtype):
+def _large_logodds(kd, a, b, n: int, dtype, lane0=None, total=None):
     """Log-odds log G_a - log G_b for max(a, b) above ``_large``: exact up to the truncation of
     ``_loggamma``. As a, b -> inf with a/(a+b) -> m the draws concentrate on m
-    (Beta(a, a) -> 1/2)."""
-    lane = jnp.arange(2 * n, dtype=jnp.uint32).reshape(2, n)  # row 0 for a, row 1 for b
+    (Beta(a, a) -> 1/2).
+
+    Draw r of a call for ``total`` draws reads lane r for G_a and lane total + r for G_b;
+    ``lane0`` (uint32) computes draws lane0, ..., lane0 + n - 1 of that call (default: 0 and
+    total = n).
+    """
+    if lane0 is None:
+        lane = jnp.arange(2 * n, dtype=jnp.uint32).reshape(2, n)  # row 0 for a, row 1 for b
+    else:
+        own = lane0 + jnp.arange(n, dtype=jnp.uint32)
+        lane = jnp.stack([own, own + _U(n if total is None else total)])
     lg = _loggamma(kd, 1, jnp.stack([a, b])[:, None], lane, dtype)
     return lg[0] - lg[1]
 
@@ -446,16 +455,24 @@ def _fill(sampler, kd, groups, ranks, base, first_spare, num_spares, dtype):
     return jnp.take_along_axis(z, idx, axis=-1), take, base + got
 
 
-def _rejection(sampler, kd, n: int, dtype):
-    """n i.i.d. log-odds draws from ``sampler`` (see the module docstring)."""
+def _rejection(sampler, kd, n: int, dtype, group0=None):
+    """n i.i.d. log-odds draws from ``sampler`` (see the module docstring).
+
+    ``group0`` (uint32): the draws of groups group0, group0 + 1, ... (lanes from 128 group0 on)
+    instead of groups 0, 1, ...; each group's draws depend on its own counters only.
+    """
     num_groups = -(-n // _G)
     lanes = jnp.arange(num_groups * _G, dtype=jnp.uint32).reshape(num_groups, _G)
+    groups = jnp.arange(num_groups)
+    counters = groups  # the group counters of the spares
+    if group0 is not None:
+        lanes = lanes + group0 * _U(_G)
+        counters = groups.astype(jnp.uint32) + group0
     z, acc = _attempts(sampler, kd, _U(0), lanes, dtype)
     fail_words = _pack(~acc)  # (N, 4)
     ranks = jnp.where(acc, -1, _ranks(fail_words))
     need = jnp.sum(_popc(fail_words), axis=-1)  # rejected lanes per group
-    groups = jnp.arange(num_groups)
-    zs, take, base = _fill(sampler, kd, groups, ranks, jnp.zeros_like(need), _U(0), _E1, dtype)
+    zs, take, base = _fill(sampler, kd, counters, ranks, jnp.zeros_like(need), _U(0), _E1, dtype)
     z = jnp.where(take, zs, z)
 
     # exact finish: groups whose spares ran out get further batches until every lane is settled
@@ -473,13 +490,14 @@ def _rejection(sampler, kd, n: int, dtype):
         rk = ranks[selc]
         need_s = jnp.where(valid, need[selc], 0)
         zsub = z[selc]
+        sel_counters = selc if group0 is None else counters[selc]
 
         def cond(s):
             return jnp.any(s[1] < need_s) & (s[2] < _U(_E1 + _E2 * _MAX_PASSES))
 
         def body(s):
             zsub, b, k = s
-            zs, take, b = _fill(sampler, kd, selc, rk, b, k, _E2, dtype)
+            zs, take, b = _fill(sampler, kd, sel_counters, rk, b, k, _E2, dtype)
             return jnp.where(take, zs, zsub), b, k + _U(_E2)
 
         zsub, bsub, _ = jax.lax.while_loop(cond, body, (zsub, base[selc], next_spare))
@@ -495,7 +513,8 @@ def _rejection(sampler, kd, n: int, dtype):
     return z.reshape(-1)[:n]
 
 
-def _beta_logodds(kd, a, b, n: int, dtype):
+def _beta_logodds(kd, a, b, n: int, dtype, group0=None, total=None):
+    """n log-odds draws; with ``group0``, draws 128 group0, ... of a call for ``total`` draws."""
     alg = _algorithm(a, b)
     proposals = [lambda u1, u2, s=s: s(a, b, u1, u2) for s in _SAMPLERS]
 
@@ -508,11 +527,12 @@ def _beta_logodds(kd, a, b, n: int, dtype):
         return jax.lax.switch(alg, proposals, u1, u2)  # alg 5, 6 clamp to 4: no attempts
 
     route = jnp.where(alg == 5, 1, jnp.where(alg == 6, 2, 0))
+    lane0 = None if group0 is None else group0 * _U(_G)
     return jax.lax.switch(
         route,
         [
-            lambda: _rejection(attempt, kd, n, dtype),
-            lambda: _large_logodds(kd, a, b, n, dtype),
+            lambda: _rejection(attempt, kd, n, dtype, group0),
+            lambda: _large_logodds(kd, a, b, n, dtype, lane0, total),
             lambda: _tiny_one_side(a, b, n, dtype),
         ],
     )
@@ -545,9 +565,14 @@ def _beta_core_jvp(n, dtype, primals, tangents):
     kd, a, b = primals
     _, da, db = tangents
     z = _beta_logodds(kd, a, b, n, dtype)
+    return _pathwise_jvp(kd, a, b, da, db, z, jnp.arange(n, dtype=jnp.uint32), dtype)
+
+
+def _pathwise_jvp(kd, a, b, da, db, z, lanes, dtype):
+    """(B, dB) for log-odds draws z at counters ``lanes`` (see the module docstring)."""
     out = jax.nn.sigmoid(z)
     # S ~ Gamma(a + b) independent of B, from counters of the same key no attempt ever uses
-    log_s = _loggamma(kd, 3, a + b, jnp.arange(n, dtype=jnp.uint32), dtype)
+    log_s = _loggamma(kd, 3, a + b, lanes, dtype)
     log_b, log_1mb = jax.nn.log_sigmoid(z), jax.nn.log_sigmoid(-z)
     d1 = _dlog_gamma(a, log_b + log_s)
     d2 = _dlog_gamma(b, log_1mb + log_s)
@@ -559,6 +584,24 @@ def _beta_core_jvp(n, dtype, primals, tangents):
 
 # one compiled sampler per (n, dtype): new parameter values or keys never recompile
 _beta_jit = jax.jit(_beta_core, static_argnums=(3, 4))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4, 5, 6))
+def _beta_groups(kd, a, b, group0, n: int, total: int, dtype):
+    """Draws 128 group0, ..., 128 group0 + n - 1 of ``_beta_core(kd, a, b, total, dtype)``."""
+    return jax.nn.sigmoid(_beta_logodds(kd, a, b, n, dtype, group0, total))
+
+
+@_beta_groups.defjvp
+def _beta_groups_jvp(n, total, dtype, primals, tangents):
+    kd, a, b, group0 = primals
+    _, da, db, _ = tangents
+    z = _beta_logodds(kd, a, b, n, dtype, group0, total)
+    lanes = group0 * _U(_G) + jnp.arange(n, dtype=jnp.uint32)
+    return _pathwise_jvp(kd, a, b, da, db, z, lanes, dtype)
+
+
+_beta_groups_jit = jax.jit(_beta_groups, static_argnums=(4, 5, 6))
 
 
 # --- public -------------------------------------------------------------------------------------
@@ -596,3 +639,38 @@ def beta(
     if n >= 2**32 - _G:
         raise ValueError(f"beta: at most 2^32 - {_G} draws per call, got shape {shape}; split it.")
     return _beta_jit(raw_key(key), a, b, n, dtype).reshape(shape)
+
+
+def beta_rows(
+    key: PRNGKeyArray,
+    a: ArrayLike,
+    b: ArrayLike,
+    num_samples: int,
+    start: ArrayLike,
+    count: int,
+    dtype=None,
+) -> Float[Array, " count"]:
+    """Draws start, ..., start + count - 1 of ``beta(key, a, b, (num_samples,), dtype)``, exactly.
+
+    Computes only the 128-lane groups that hold those draws (memory O(count), not
+    O(num_samples)), so a device can draw its own rows of a long call. ``start`` may be traced
+    (an int array, 0 <= start <= num_samples; positions at or past ``num_samples`` hold other
+    draws of the law); ``num_samples`` and ``count`` are static. Array parameters fall back to
+    slicing the whole call. Differentiable in a and b like ``beta``.
+    """
+    if dtype is None:
+        dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
+    dtype = jnp.dtype(dtype)
+    num_samples, count = int(num_samples), int(count)
+    a = jnp.asarray(a, dtype)
+    b = jnp.asarray(b, dtype)
+    if a.ndim or b.ndim or count == 0:
+        full = jnp.concatenate([beta(key, a, b, (num_samples,), dtype), jnp.zeros(count, dtype)])
+        return jax.lax.dynamic_slice(full, (jnp.asarray(start, jnp.int32),), (count,))
+    if num_samples >= 2**32 - _G:
+        raise ValueError(f"beta_rows: at most 2^32 - {_G} draws per call, got {num_samples}.")
+    start = jnp.asarray(start).astype(jnp.uint32)
+    group0 = start // _U(_G)
+    num_lanes = (-(-(count + _G - 1) // _G)) * _G  # whole groups covering any start
+    z = _beta_groups_jit(raw_key(key), a, b, group0, num_lanes, num_samples, dtype)
+    return jax.lax.dynamic_slice(z, ((start - group0 * _U(_G)).astype(jnp.int32),), (count,))

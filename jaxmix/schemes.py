@@ -86,6 +86,21 @@ class Scheme(eqx.Module):
         draws = [law.sample(k, (num_samples,)) for law, k in zip(self.laws, keys, strict=True)]
         return jnp.stack(jnp.broadcast_arrays(*draws), axis=-1)
 
+    def sample_rows(
+        self, key: PRNGKeyArray, num_samples: int, start: ArrayLike, count: int
+    ) -> Float[Array, "count G"]:
+        """Rows start, ..., start + count - 1 of ``sample(key, num_samples)``, exactly.
+
+        Each law computes only those rows (``AbstractLaw.sample_rows``; a law without its own
+        method draws all ``num_samples`` and slices). ``start`` may be traced.
+        """
+        keys = jax.random.split(key, len(self.laws))
+        draws = [
+            law.sample_rows(k, num_samples, start, count)
+            for law, k in zip(self.laws, keys, strict=True)
+        ]
+        return jnp.stack(jnp.broadcast_arrays(*draws), axis=-1)
+
     # --- moments per law, then per column -----------------------------------------------------
 
     def _law_moments(self, k: int) -> Float[Array, " G"]:

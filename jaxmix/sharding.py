@@ -1,12 +1,26 @@
 """Mixup on row-sharded data across devices (floor 4, beside ``generate``).
 
-``mixup_sharded`` runs the same program as :func:`jaxmix.mixup` -- so the same key gives the same
-records as on one device -- compiled with ``jax.jit`` for a one-axis device mesh: the input rows
-and the synthetic rows are sharded over the mesh axis, and XLA's partitioner moves the parent
-rows each device needs (the random draws are counter-based and elementwise, so each device
-computes its own output rows' draws). The mesh uses ``AxisType.Auto`` axes: ``jax.make_mesh``
-defaults to explicit axes in recent JAX, under which a gather with sharded indices raises; a
-user mesh with explicit axes is rebuilt over the same devices with auto axes.
+``mixup_sharded`` returns exactly the records of :func:`jaxmix.mixup` with the same key (row r
+of ``mixup`` depends on the key and r only), computed as one ``jax.shard_map`` over a one-axis
+device mesh. With D devices and m records, device k computes records [k L, (k + 1) L),
+L = ceil(m / D):
+
+- it first gathers the table (and the labels) from every device: one ``all_gather`` of the
+  rows packed side by side as 32-bit words, so it holds the whole table;
+- it then draws its own records' parents (counter-based per record: ``draw_parents`` from
+  counter k L on) and weights (``Scheme.sample_rows``: each law computes only those rows;
+  the Beta sampler runs on the 128-lane groups holding them, Uniform recomputes
+  ``jax.random``'s Threefry counters), and mixes them, with no communication;
+- the records stay where they were computed (output sharded by rows) when D divides m; else
+  a second ``all_gather``, which depends on the records, replicates them.
+
+Memory per device: the table plus O(m / D) for the built-in laws (Beta, EpBeta, Uniform and
+``per_column`` schemes of these). A user's law without its own ``sample_rows`` is drawn for
+all m records and sliced on every device (memory O(m)). The only collectives are those one or
+two all-gathers at the top level of the program, ordered by data dependence: no collective
+sits inside a loop or a branch, where host devices could reach different collectives first
+and wait on each other forever. The mesh uses ``AxisType.Auto`` axes; a user mesh with
+explicit axes (``jax.make_mesh``'s default) is rebuilt over the same devices with auto axes.
 
 Multi-process (several hosts, or several processes on one host): start every process with
 ``jax.distributed.initialize(...)`` (docs/guides/scale.md, "Several machines"), build ``x`` as a
@@ -15,25 +29,22 @@ None)), local_rows, global_shape)`` -- each process passes only its own rows -- 
 ``mixup_sharded`` on every process with the same key. Validation reduces on the devices (no
 process fetches another's rows); each process holds its rows of the result in
 ``out.addressable_shards`` (``shard.index`` gives their global row range). With no ``mesh``, a
-global ``x`` keeps the one-axis mesh it lives on.
-
-Known issue: on CPU host devices (``--xla_force_host_platform_device_count=2``) the sharded
-program has deadlocked intermittently, one device thread waiting at an all-gather while the
-other waits at an all-reduce; the cause is not yet found. The one-device ``mixup`` and the
-two-process run in ``tests/test_multiprocess.py`` have not hung.
+global ``x`` keeps the one-axis mesh it lives on; a global ``x`` or ``labels`` must be split by
+rows over the mesh's devices or replicated (anything else is a ValueError).
 """
 
 from __future__ import annotations
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import ArrayLike, Float, Int, PRNGKeyArray
 
 from jaxmix import _checks
-from jaxmix.generate import _mixup, validate_mixup_args
+from jaxmix.generate import _mixup_rows, validate_mixup_args
 
 __all__ = ["row_mesh", "shard_rows", "mixup_sharded"]
 
@@ -82,6 +93,31 @@ def shard_rows(x: ArrayLike, mesh: Mesh | None = None):
     return jax.device_put(x, _rows_spec(mesh, np.shape(x)[0], np.ndim(x)))
 
 
+def _same_devices(a: Mesh, b: Mesh) -> bool:
+    return list(a.devices.flat) == list(b.devices.flat)
+
+
+def _row_split(a, mesh: Mesh, name: str) -> bool:
+    """Whether ``a`` (already on ``mesh``) is split by rows (else replicated); a global array
+    laid out otherwise is a ValueError (resharding it would take collectives of their own)."""
+    sh = a.sharding
+    if not _checks.is_global(a):
+        return not sh.is_fully_replicated
+    axis = mesh.axis_names[0]
+    rows = False
+    if isinstance(sh, NamedSharding) and isinstance(sh.mesh, Mesh) and _same_devices(sh.mesh, mesh):
+        spec = tuple(sh.spec)
+        rows = len(spec) > 0 and spec[0] in (axis, (axis,))
+        rows = rows and all(s is None for s in spec[1:])
+        if rows or sh.is_fully_replicated:
+            return rows
+    raise ValueError(
+        f"{name} is a global array laid out as {sh}; mixup_sharded needs it split by rows "
+        f"over the mesh's devices (NamedSharding(mesh, P({axis!r}, None, ...))) or "
+        "replicated; pass mesh=None to use the mesh it lives on."
+    )
+
+
 def mixup_sharded(
     key: PRNGKeyArray,
     x: Float[ArrayLike, " n *features"],
@@ -99,6 +135,12 @@ def mixup_sharded(
     ``mesh`` is a one-axis mesh (default :func:`row_mesh` over all devices). Outputs are
     sharded by rows when ``num_samples`` divides evenly over the devices, else replicated.
     """
+    args = _prepare(key, x, num_samples, weights, labels, tau, replace, mesh)
+    return _sharded_core(*args)
+
+
+def _prepare(key, x, num_samples, weights, labels, tau, replace, mesh):
+    """The checked arguments of :func:`_sharded_core`, inputs placed on the mesh."""
     key, x, num_samples, scheme, labels, tau = validate_mixup_args(
         key, x, num_samples, weights, labels, tau, replace
     )
@@ -109,14 +151,64 @@ def mixup_sharded(
         labels = jax.device_put(labels, _rows_spec(mesh, np.shape(labels)[0], np.ndim(labels)))
     if not _checks.is_global(x):  # a global array keeps its layout: no host holds all of it
         x = jax.device_put(x, _rows_spec(mesh, np.shape(x)[0], np.ndim(x)))
-    out_x = _rows_spec(mesh, num_samples, np.ndim(x))
-    out_l = None if labels is None else _rows_spec(mesh, num_samples, np.ndim(labels))
-    out = out_x if out_l is None else (out_x, out_l)
-    return _sharded_core(key, x, labels, tau, scheme, num_samples, replace, out)
+    split = (_row_split(x, mesh, "x"), labels is not None and _row_split(labels, mesh, "labels"))
+    out_rows = num_samples % mesh.devices.size == 0
+    return key, x, labels, tau, scheme, num_samples, replace, mesh, split, out_rows
+
+
+def _to_words(a):
+    """The bits of ``a`` (rows first, 4- or 8-byte items) as uint32 words of shape (rows, k)."""
+    return jax.lax.bitcast_convert_type(a, jnp.uint32).reshape(a.shape[0], -1)
+
+
+def _from_words(w, like):
+    """Inverse of :func:`_to_words` for an array shaped and typed like ``like`` (but w's rows)."""
+    shape = (w.shape[0],) + like.shape[1:] + ((2,) if like.dtype.itemsize == 8 else ())
+    return jax.lax.bitcast_convert_type(w.reshape(shape), like.dtype)
+
+
+def _gather_rows(arrays, axis: str):
+    """Every device's row blocks of ``arrays``, concatenated, by ONE tiled all-gather.
+
+    The arrays are packed side by side as uint32 words (exact for any dtype of 4 or 8 bytes),
+    so the program holds a single collective here instead of one per array: independent
+    collectives can be started in different orders by different devices.
+    """
+    words = [_to_words(a) for a in arrays]
+    got = jax.lax.all_gather(jnp.concatenate(words, axis=1), axis, axis=0, tiled=True)
+    out, col = [], 0
+    for a, w in zip(arrays, words, strict=True):
+        out.append(_from_words(got[:, col : col + w.shape[1]], a))
+        col += w.shape[1]
+    return out
 
 
 @eqx.filter_jit
-def _sharded_core(key, x, labels, tau, scheme, num_samples, replace, out):
-    return jax.lax.with_sharding_constraint(
-        _mixup(key, x, labels, tau, scheme, num_samples, replace), out
-    )
+def _sharded_core(key, x, labels, tau, scheme, num_samples, replace, mesh, split, out_rows):
+    """One ``shard_map`` over the rows axis: gather the table, compute this device's records."""
+    axis = mesh.axis_names[0]
+    per = -(-num_samples // mesh.devices.size)  # records per device (the last may overhang m)
+    x_split, l_split = split
+
+    def local(key, x, labels, tau, scheme):
+        gather = [a for a, s in ((x, x_split), (labels, l_split)) if s]
+        if gather:  # the only collective before the records: one all-gather of the inputs
+            got = iter(_gather_rows(gather, axis))
+            x = next(got) if x_split else x
+            labels = next(got) if l_split else labels
+        start = jax.lax.axis_index(axis) * per
+        out = _mixup_rows(key, x, labels, tau, scheme, num_samples, replace, start, per)
+        if out_rows:
+            return out
+        # replicated output: one all-gather of the records, after (data-dependent on) the first
+        parts = [out] if labels is None else list(out)
+        parts = [p[:num_samples] for p in _gather_rows(parts, axis)]
+        return parts[0] if labels is None else tuple(parts)
+
+    rows = P(axis)
+    specs = (P(), rows if x_split else P(), rows if l_split else P(), P(), P())
+    # check_vma=False: the samplers' loops start from constants (device-invariant) and carry
+    # per-device values; the replicated output is replicated by construction (an all-gather)
+    return jax.shard_map(
+        local, mesh=mesh, in_specs=specs, out_specs=rows if out_rows else P(), check_vma=False
+    )(key, x, labels, tau, scheme)

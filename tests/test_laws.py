@@ -142,6 +142,11 @@ def test_user_defined_law_subclass():
     # every synthetic row is one of the parents
     d = jnp.min(jnp.abs(out[:, None, :] - x[None]).sum(-1), axis=1)
     assert float(d.max()) == 0.0
+    # the default sample_rows slices the whole call, past the end too (no shifted window)
+    rows = jax.jit(lambda s: law.sample_rows(jax.random.key(2), 100, s, 30))
+    full = law.sample(jax.random.key(2), (100,))
+    np.testing.assert_array_equal(rows(40), full[40:70])
+    np.testing.assert_array_equal(rows(90)[:10], full[90:])
 
 
 def test_law_methods_under_jit_and_vmap():
@@ -285,3 +290,18 @@ def test_central_moments_against_scipy(name, x64):
         lo, hi = ref.support()
         val, _ = scipy.integrate.quad(lambda w, k=k: (w - mu) ** k * ref.pdf(w), lo, hi, limit=200)
         assert float(law.central_moment(k)) == pytest.approx(val, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sample_rows_are_the_rows_of_one_call(dtype):
+    """``sample_rows(key, m, start, count)`` = ``sample(key, (m,))[start:start + count]`` bit for
+    bit (Uniform recomputes jax.random's partitionable Threefry counters; EpBeta and Beta run the
+    sampler on their own 128-lane groups), for a traced start not on a group boundary."""
+    with jax.enable_x64(dtype == "float64"):
+        key, m = jax.random.key(4), 700
+        for law in (jaxmix.Uniform(-0.3, 1.7), jaxmix.EpBeta(2.0, 3.0, 0.1, 0.2)):
+            full = np.asarray(jax.jit(lambda law=law: law.sample(key, (m,)))())
+            assert full.dtype == dtype
+            rows = jax.jit(lambda s, law=law: law.sample_rows(key, m, s, 300))
+            for start in (0, 5, 400):
+                np.testing.assert_array_equal(np.asarray(rows(start)), full[start : start + 300])

@@ -317,3 +317,27 @@ def test_rejection_loop_is_bounded():
     never = lambda u1, u2: (u1, jnp.zeros(u1.shape, bool))  # noqa: E731
     z = jax.jit(lambda kd: sampling._rejection(never, kd, 300, jnp.float32))(kd)
     assert z.shape == (300,) and bool(jnp.all(jnp.isnan(z)))
+
+
+def test_beta_rows_are_the_rows_of_one_call():
+    """``beta_rows`` gives draws start..start+count-1 of ``beta`` bit for bit, for every route
+    (Jöhnk, Cheng BC and BB, large and tiny parameters) and starts inside a 128-lane group, and
+    (the next test: the same pathwise gradient); a device computes its own rows of one call."""
+    key, m = jax.random.key(5), 1000
+    params = [(0.4, 0.4), (0.3, 5.0), (2.0, 3.0), (2e3, 3e3), (1e-30, 1e-30), (1e-30, 2.0)]
+    rows = jax.jit(lambda a, b, s: sampling.beta_rows(key, a, b, m, s, 500, jnp.float32))
+    for a, b in params:
+        full = np.asarray(sampling.beta(key, a, b, (m,), jnp.float32))
+        for start in (0, 3, 500):
+            got = np.asarray(rows(jnp.float32(a), jnp.float32(b), start))
+            np.testing.assert_array_equal(got, full[start : start + 500], err_msg=f"{a, b, start}")
+    last = sampling.beta_rows(key, 0.4, 0.4, m, 999, 1, jnp.float32)
+    np.testing.assert_array_equal(last, sampling.beta(key, 0.4, 0.4, (m,), jnp.float32)[999:])
+
+
+@pytest.mark.slow  # two compiles of the sampler's JVP (about 20 s on 2 cores)
+def test_beta_rows_gradient_is_that_of_one_call():
+    key, m = jax.random.key(5), 1000
+    grad_full = jax.jacfwd(lambda a: sampling.beta(key, a, 3.0, (m,), jnp.float32))(2.0)
+    grad_rows = jax.jacfwd(lambda a: sampling.beta_rows(key, a, 3.0, m, 300, 500, jnp.float32))
+    np.testing.assert_array_equal(grad_rows(2.0), grad_full[300:800])
