@@ -52,10 +52,16 @@ within 1e-9 relative of mpmath for a, b in [1e-3, 1e3], x in [1e-6, 1 - 1e-6]; q
 1e-290 are compared absolutely (they sit at the float64 underflow limit). float32, a + b <= 200,
 against float64 at the float32-rounded inputs where the value exceeds 1e-30: within 1e-5
 relative on ibeta_int and ibeta_small, within 2e-5 on ibeta (its deep lower tails, log I ~ -30,
-carry the float32 rounding of a log(x/x0)). Off those sets the float32 bound is 3e-5: where
-b < 0.3 and x is near 1, I = 1 - I_{1-x}(b, a) of order 0.05 magnifies the complement's
-rounding (about 1.5e-5 relative at worst on random a, b in [0.1, 100]); partials within 1e-4
-for a, b >= 0.1.
+carry the float32 rounding of a log(x/x0)). Off those sets (a, b log-uniform in [0.1, 100],
+a + b <= 200, x uniform): within 1.5e-5 where I >= 1e-10 (worst 1.15e-5 on 440 000 points,
+nearly all within 1e-5), and within 6e-7 |log I| where 1e-30 < I < 1e-10 (there log I, down
+to -69, carries the float32 rounding of its terms; worst 5.0e-7 |log I|, 2.6e-5); for b in
+[0.03, 1] and x near 1 with I in [1e-4, 0.3], within 2.5e-5 (worst 1.8e-5). Partials within
+1e-4 for a, b >= 0.1. Two float32-only forms serve this: log Gamma below 10.5 by its series around
+1 (with the recurrence; float32 ``gammaln`` is ~1e-6 off in absolute terms near 1 and 2),
+and, for b <= 1 and x near 1 (past the mean, or a (1 - x) <= 2), 1 - I_{1-x}(b, a) as
+-expm1 of log I_{1-x}(b, a) summed from its power series, whose terms are all of order b
+(the continued fraction's value and its log prefactor, each of order 1, cancel there).
 
 ``betaincinv``, float64: within 2e-11 relative of Boost's ibeta_inv set (roots down to 1e-300,
 a, b up to ~4e5; observed 1.1e-11) and, for q down to 1e-300 and 1 - q down to 2^-52, the root
@@ -69,6 +75,11 @@ x (or 1 - x) lies below the smallest normal float, and 1 where 1 - x is below ha
 
 For b < 0.05 and x < 0.999 past the mean, I_x(a, b) is evaluated directly (its fraction then
 converges in about 8/sqrt(1-x) steps) instead of as 1 - I_{1-x}(b, a), which would cancel.
+
+Subnormal x (below 1.2e-38 in float32, 2.2e-308 in float64) is read from its bits, as
+x^a / (a B(a, b)) (relative error O(x)): XLA's CPU arithmetic would read it as 0, which for
+a < 1 is far off (I = 1.3e-4 at a = 0.1, b = 0.5, x = 3.7e-39). This holds for an x passed in;
+an x computed in the same compiled program (e.g. after a clip) may already be flushed to 0.
 
 Edge cases: x = 0 gives 0 and x = 1 gives 1, with zero a- and b-derivatives there. The
 x-derivative at an end point is the density's limit; where that limit is infinite (a < 1 at 0,
@@ -106,6 +117,12 @@ _INV_MAX_ITER = 100  # cap on safeguarded Halley steps in betaincinv (bisection 
 _INV_SPLITS = (3, 5, 7)  # betaincinv: after these steps, the running elements are gathered
 _BLOCK = 1024  # elements per block of betaincinv's loops (see ``_in_phases``)
 _INC_BLOCK = 256  # elements per block of betainc's loops (see ``_blocked``)
+# float32, b <= _SERIES_B and 1 - x <= _SERIES_Y past the mean: log I_{1-x}(b, a) by its power
+# series (``_complement_series``) instead of the continued fraction; _SERIES_TERMS terms
+_SERIES_B = 1.0
+_SERIES_Y = 0.3
+_SERIES_AY = 2.0  # ... and also before the mean while a (1 - x) <= _SERIES_AY
+_SERIES_TERMS = 24
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # Stirling series of log Gamma: D(x) = sum_k c_k / x^(2k-1); 7 terms give < 1e-17 for x >= 10.
 # log Gamma(1 + x) = -gamma x + sum_{k>=2} (-1)^k zeta(k) x^k / k, used for 0 < x < 0.2
@@ -185,11 +202,27 @@ def _log1pmx(t, log1p_t=None):
 
 
 def _lgamma1p_series(x):
-    """log Gamma(1 + x) for 0 <= x < 0.2 by its series (full relative accuracy as x -> 0)."""
+    """log Gamma(1 + x) by its series: float64 for 0 <= x < 0.2, float32 for |x| <= 1/2.
+
+    Full relative accuracy as x -> 0; the last term kept is zeta(25) x^25 / 25.
+    """
     s = jnp.zeros_like(x)
     for k in range(len(_ZETA) + 1, 1, -1):  # Horner in x over k = 25 .. 2
         s = (s + (-1.0) ** k * _ZETA[k - 2] / k) * x
     return (s - _EULER) * x
+
+
+def _lgamma_float32(z):
+    """log Gamma(z) for 1/2 <= z < 10.5 (float32) to ~2e-7 absolute (gammaln: ~1e-6 near 1, 2).
+
+    log Gamma(z) = log Gamma(z0) + log[(z - 1)(z - 2) ... (z - k)], z0 = z - k in [1/2, 3/2),
+    with log Gamma(z0) by the series of log Gamma(1 + (z0 - 1)); each z - j is exact.
+    """
+    k = jnp.clip(jnp.floor(z - 0.5), 0.0, 10.0)
+    prod = jnp.ones_like(z)
+    for j in range(1, 11):
+        prod = jnp.where(j <= k, prod * (z - j), prod)
+    return _lgamma1p_series(jnp.clip(z - k - 1.0, -0.5, 0.5)) + jnp.log(prod)
 
 
 def _log_a_beta(a, b):
@@ -227,7 +260,19 @@ def _log_a_beta(a, b):
         + _stirling_remainder(g)
         - _stirling_remainder(cm)
     ) + shift
-    # log a + lgamma(lo): log Gamma(1 + lo) by its series where a = lo < 0.2, else directly
+    # log a + lgamma(lo): log Gamma(1 + lo) by its series where a = lo < 0.2, else directly;
+    # in float32 (whose gammaln is ~1e-6 off in absolute terms near 1 and 2) through the series
+    # for all lo < 1: log Gamma(1 + lo) = log(lo) + log Gamma(1 + (lo - 1)) for lo >= 1/2
+    if lo.dtype == jnp.float32:
+        half = lo >= 0.5
+        u = jnp.where(lo < 1.0, jnp.where(half, lo - 1.0, lo), 0.0)
+        lg1p = _lgamma1p_series(u) + jnp.where(half, jnp.log(lo), 0.0)
+        first = jnp.where(
+            lo < 1.0,
+            jnp.where(a_lo, lg1p, lg1p + jnp.log(a) - jnp.log(lo)),
+            _lgamma_float32(lo) + jnp.log(a),
+        )
+        return first + bracket
     series = a_lo & (lo < 0.2)
     first = jnp.where(
         series, _lgamma1p_series(jnp.where(series, lo, 0.1)), jsp.gammaln(lo) + jnp.log(a)
@@ -506,6 +551,37 @@ def _log_a_beta_pair(a, b):
     return _log_a_beta(as_, bs), _log_a_beta(bs, as_)
 
 
+def _complement_series(a, b, y, ly):
+    """log I_y(b, a) (= log(1 - I_{1-y}(a, b))) by the power series, for small b and y.
+
+        I_y(b, a) = y^b / (b B(b, a)) * [1 + b T],   T = sum_{j>=1} c_j y^j / (b + j),
+        c_j = prod_{k<=j} (k - a)/k,
+
+    so log I_y(b, a) = b log y - log(b B(b, a)) + log1p(b T): every term is of order b, and
+    1 - I_{1-y}(a, b) = -expm1 of it keeps its relative accuracy where I_{1-y}(a, b) is small
+    (b small, y = 1 - x small), instead of the few float32 ulp that the continued fraction's
+    value and its log prefactor (each of order 1, cancelling) leave. Used where b <= _SERIES_B,
+    y <= _SERIES_Y and x is past the mean, i.e. y < (b + 1)/(a + b + 2), so a y < 2: the term
+    ratio |j + 1 - a| y/(j + 1) is below max(2/(j + 1), _SERIES_Y), and _SERIES_TERMS terms
+    leave less than 1e-9 of T. ``ly`` = log y.
+    """
+    c = jnp.ones_like(y)
+    t = jnp.zeros_like(y)
+    for j in range(1, _SERIES_TERMS + 1):
+        c = c * ((j - a) / j) * y
+        t = t + c / (b + j)
+    return b * ly - _log_a_beta(b, a) + jnp.log1p(b * t)
+
+
+def _series_region(a, b, x):
+    """Where ``_complement_series`` replaces the continued fraction (float32 only)."""
+    if x.dtype != jnp.float32:
+        return jnp.zeros(x.shape, bool)
+    y = 1.0 - x
+    past_mean = x > (a + 1.0) / (a + b + 2.0)
+    return (b <= _SERIES_B) & (y <= _SERIES_Y) & (past_mean | (a * y <= _SERIES_AY))
+
+
 def _betainc_logs(a, b, x, log_ab=None):
     """(log I_x(a, b), log(1 - I_x(a, b)), log density) for a, b > 0 and 0 < x < 1.
 
@@ -517,7 +593,12 @@ def _betainc_logs(a, b, x, log_ab=None):
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
     lab = None if log_ab is None else jnp.where(swap, log_ab[1], log_ab[0])
     lp = _log_prefactor(aa, bb, xx, lxx, lyy, log_ab=lab)
-    lr = lp + jnp.log(_continued_fraction(aa, bb, xx))
+    series = _series_region(a, b, x)
+    swap = swap | series  # r is the complement there, also where b < _SMALL_B
+    # the fraction is not needed there: a point that ends it at once keeps the loop short
+    lr = lp + jnp.log(_continued_fraction(aa, bb, jnp.where(series, 0.0, xx)))
+    # in the series region swap is True: r is the complement I_{1-x}(b, a) as on that branch
+    lr = jnp.where(series, _complement_series(a, b, 1.0 - x, jnp.log1p(-x)), lr)
     lr = jnp.minimum(lr, 0.0)
     lo = _log1mexp(lr)
     ldens = lp + jnp.log(aa) - lxx - lyy  # the density is symmetric under the swap
@@ -528,10 +609,25 @@ def _betainc_interior_partials(a, b, x):
     """(I, dI/da, dI/db, dI/dx) for a, b > 0 and 0 < x < 1 (arrays of one common shape)."""
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
     lp, g = _log_prefactor(aa, bb, xx, lxx, lyy, grad=True)
-    h, lh = _continued_fraction_jvp(aa, bb, xx, g)
-    lr = jnp.minimum(lp + jnp.log(h), 0.0)
+    series = _series_region(a, b, x)
+    swap = swap | series
+    h, lh = _continued_fraction_jvp(aa, bb, jnp.where(series, 0.0, xx), g)
+    lr = lp + jnp.log(h)
+    dlr = g + lh  # d log r / d(aa, bb)
+    if x.dtype == jnp.float32:  # the series region (swap is True there: (aa, bb) = (b, a))
+        y, ly = 1.0 - x, jnp.log1p(-x)
+
+        def series_log(a_, b_):
+            return _complement_series(a_, b_, y, ly)
+
+        one, zero = jnp.ones_like(a), jnp.zeros_like(a)
+        ls, dls_da = jax.jvp(series_log, (a, b), (one, zero))
+        _, dls_db = jax.jvp(series_log, (a, b), (zero, one))
+        lr = jnp.where(series, ls, lr)
+        dlr = jnp.where(series, jnp.stack([dls_db, dls_da]), dlr)
+    lr = jnp.minimum(lr, 0.0)
     r = jnp.exp(lr)
-    dr = r * (g + lh)  # d r / d(aa, bb)
+    dr = r * dlr  # d r / d(aa, bb)
     value = jnp.where(swap, -jnp.expm1(lr), r)
     da = jnp.where(swap, -dr[1], dr[0])
     db = jnp.where(swap, -dr[0], dr[1])
@@ -550,6 +646,46 @@ def _prepare(a, b, x):
     b_s = jnp.where(valid, b, 1.0)
     x_s = jnp.where(interior, x, 0.5)
     return a, b, x, valid, interior, a_s, b_s, x_s
+
+
+def _subnormal_log(x):
+    """(mask, log x) for positive subnormal x, read from the bits.
+
+    XLA's CPU arithmetic flushes subnormal inputs to 0, so x = 3.7e-39 in float32 compares
+    equal to 0 and log x is -inf; its bits still hold x = m 2^(emin - p + 1).
+    """
+    if x.dtype == jnp.float32:
+        itype, mbits, low = jnp.int32, 23, -149
+    else:
+        itype, mbits, low = jnp.int64, 52, -1074
+    bits = lax.bitcast_convert_type(x, itype)
+    mant = bits & ((1 << mbits) - 1)
+    sub = (bits > 0) & (bits == mant)  # sign and exponent bits zero, mantissa not
+    lx = jnp.log(jnp.where(sub, mant, 1).astype(x.dtype)) + low * math.log(2.0)
+    return sub, lx
+
+
+def _subnormal_value(a, b, lx, with_partials=False):
+    """I_x(a, b) = x^a / (a B(a, b)) (1 + O(x)) at a subnormal x with log x = lx (a, b > 0).
+
+    Where a and b are both >= _BIG the value underflows (x^a < 1e-380), and is 0.
+    With partials: also dI/da, dI/db and the density x^(a-1) (1-x)^(b-1) / B(a, b).
+    """
+    big = (a >= _BIG) & (b >= _BIG)
+    a_s, b_s = jnp.where(big, 1.0, a), jnp.where(big, 1.0, b)
+
+    def log_value(a_, b_):
+        return a_ * lx - _log_a_beta(a_, b_)
+
+    lv = jnp.where(big, -jnp.inf, log_value(a_s, b_s))
+    value = jnp.exp(lv)
+    if not with_partials:
+        return value
+    one, zero = jnp.ones_like(a), jnp.zeros_like(a)
+    _, d_a = jax.jvp(log_value, (a_s, b_s), (one, zero))
+    _, d_b = jax.jvp(log_value, (a_s, b_s), (zero, one))
+    dens = jnp.exp(jnp.where(big, -jnp.inf, lv - lx + jnp.log(a_s)))
+    return value, value * d_a, value * d_b, dens
 
 
 def _finish(value, x, valid, interior):
@@ -615,7 +751,9 @@ _betainc_partials_kernel = _elementwise(_betainc_interior_partials, (1.0, 1.0, 0
 def _betainc(a, b, x):
     a, b, x, valid, interior, a_s, b_s, x_s = _prepare(a, b, x)
     (value,) = _betainc_kernel(a_s, b_s, x_s)
-    return _finish(value, x, valid, interior)
+    sub, lx = _subnormal_log(x)
+    value = jnp.where(sub, _subnormal_value(a_s, b_s, lx), value)
+    return _finish(value, x, valid, interior | sub)
 
 
 def _betainc_partials(a, b, x):
@@ -623,6 +761,12 @@ def _betainc_partials(a, b, x):
     a, b, x, valid, interior, a_s, b_s, x_s = _prepare(a, b, x)
 
     value, da, db, dens = _betainc_partials_kernel(a_s, b_s, x_s)
+    sub, lx = _subnormal_log(x)
+    at_sub = _subnormal_value(a_s, b_s, lx, with_partials=True)
+    value, da, db, dens = (
+        jnp.where(sub, s_, v) for s_, v in zip(at_sub, (value, da, db, dens), strict=True)
+    )
+    interior = interior | sub
     value = _finish(value, x, valid, interior)
     nan = jnp.asarray(jnp.nan, a.dtype)
     da = jnp.where(valid, jnp.where(interior, da, 0.0), nan)
