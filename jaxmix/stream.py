@@ -385,7 +385,7 @@ def _remove_on_sigterm():
 # process p owns blocks [p M, (p + 1) M) with M = ceil(ceil(num_samples / block_size) / P), i.e.
 # rows [p M block_size, min((p + 1) M block_size, num_samples)). Each step is one program over
 # every process's devices: device l of process p computes `k` consecutive blocks of p's range
-# (the table's parent rows reach it through XLA's collectives), and each process hands its own
+# (after one all-gather of the table when it is split by rows), and each process hands its own
 # devices' rows, in row order, to the callback or its file. Concatenating the processes' files
 # in process order gives exactly the rows ``mixup_to_npy`` writes for the whole table.
 
@@ -408,13 +408,38 @@ def _process_layout(mesh):
 
 @eqx.filter_jit
 def _device_blocks(
-    key, first_blocks, x, labels, tau, scheme, num_blocks, block_size, replace, sharding
+    key, first_blocks, x, labels, tau, scheme, num_blocks, block_size, replace, mesh, split
 ):
-    """Row-blocks for every mesh device: (devices, num_blocks * block_size, ...) on axis 0."""
-    out = jax.vmap(
-        lambda b0: _blocks(key, b0, x, labels, tau, scheme, num_blocks, block_size, replace)
-    )(first_blocks)
-    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, sharding), out)
+    """Row-blocks for every mesh device: (devices, num_blocks * block_size, ...) on axis 0.
+
+    One ``shard_map``: a device gathers the table (and labels) if they are split by rows (one
+    all-gather, ``split`` says which are), then computes its own blocks, from
+    ``first_blocks[device]`` on, with no communication. The only collective is that top-level
+    all-gather: none inside the samplers' loops or branches, where host devices could reach
+    different collectives first and wait on each other forever.
+    """
+    from jax.sharding import PartitionSpec as P
+
+    from jaxmix.sharding import _gather_rows
+
+    axis = mesh.axis_names[0]
+    x_split, l_split = split
+
+    def local(key, first, x, labels, tau, scheme):
+        gather = [a for a, s in ((x, x_split), (labels, l_split)) if s]
+        if gather:
+            got = iter(_gather_rows(gather, axis))
+            x = next(got) if x_split else x
+            labels = next(got) if l_split else labels
+        out = _blocks(key, first[0], x, labels, tau, scheme, num_blocks, block_size, replace)
+        return jax.tree.map(lambda a: a[None], out)
+
+    rows = P(axis)
+    specs = (P(), rows, rows if x_split else P(), rows if l_split else P(), P(), P())
+    # check_vma=False: the samplers' loops start from device-invariant constants
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=rows, check_vma=False)(
+        key, first_blocks, x, labels, tau, scheme
+    )
 
 
 def process_rows(num_samples: int, block_size: int = BLOCK_SIZE, num_processes: int | None = None):
@@ -476,6 +501,10 @@ def mixup_to_callback_per_process(
     k = max(1, chunk_size // block_size)  # blocks per device per step
     step_rows = k * per_proc * block_size  # rows per process per step
     sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
+    split = (
+        _sharding._row_split(x, mesh, "x"),
+        labels is not None and _sharding._row_split(labels, mesh, "labels"),
+    )
     bar = ProgressBar(stop - start, desc=f"jaxmix.stream[{rank}]", unit="rows", enable=progress)
 
     def launch(c):
@@ -487,7 +516,8 @@ def mixup_to_callback_per_process(
             dtype=np.uint32,
         )
         first = jax.make_array_from_callback(fb.shape, sharding, lambda idx: fb[idx])
-        return _device_blocks(key, first, x, labels, tau, scheme, k, block_size, replace, sharding)
+        args = (key, first, x, labels, tau, scheme, k, block_size, replace, mesh, split)
+        return _device_blocks(*args)
 
     def local_rows(a):
         shards = sorted(a.addressable_shards, key=lambda s: s.index[0].start or 0)

@@ -145,7 +145,7 @@ def _worker(pid: int, num_processes: int, port: int, out_dir: str) -> None:
     say("validation")
     key = jax.random.key(7)
     # Uniform weights keep the compile small (the Beta sampler's program takes minutes to compile
-    # on a loaded 2-core machine); tests/test_sharding.py checks Beta weights on 4 devices.
+    # on a loaded 2-core machine); tests/test_sharding.py checks Beta weights on 2 devices.
     laws = (jaxmix.Uniform(), jaxmix.per_column([jaxmix.Uniform()] * d, labels=jaxmix.Uniform()))
     for law in laws:
         ref_x, ref_l = jaxmix.mixup(key, x, 1000, law, labels=labels)  # one device, whole table

@@ -52,9 +52,9 @@ SCRIPT = textwrap.dedent(
     labels = rng.integers(0, 3, size=64)
     key = jax.random.key(3)
     mesh = jax.make_mesh((2,), ("rows",))  # explicit axes (jax's default); handled too
-    # per column: two Beta samplers (each a switch over rejection loops) and a Uniform draw
+    # per column: the Beta sampler (a switch over rejection loops) and Uniform draws
     mixed = jaxmix.per_column(
-        [jaxmix.Beta(2.0, 3.0), jaxmix.EpBeta(0.5, 0.5, 0.1, 0.2), jaxmix.Uniform()],
+        [jaxmix.Uniform(), jaxmix.EpBeta(0.5, 0.5, 0.1, 0.2), jaxmix.Uniform(-0.5, 1.5)],
         labels=jaxmix.Uniform(),
     )
     x3, labels2 = x[:, :3], rng.integers(0, 4, size=(64, 2))
@@ -81,6 +81,23 @@ SCRIPT = textwrap.dedent(
         assert not bad, bad
         # one all-gather of a split table (and labels), one of a replicated output, nothing else
         assert count == (table.shape[0] % 2 == 0) + (per is None), (count, m)
+    # per-process streaming over both devices: the same structure (its samplers ran in
+    # partitioned loops whose conditions were all-reduces)
+    from jaxmix import stream
+    programs, blocks = [], stream._device_blocks
+
+    def spy(*args):
+        programs.append(blocks.lower(*args).compile().compiled.as_text())
+        return blocks(*args)
+
+    stream._device_blocks = spy
+    seen = []
+    stream.mixup_to_callback_per_process(
+        key, x, 200, jaxmix.Beta(0.4, 0.4), lambda s, a: seen.append(len(a)), block_size=64,
+        chunk_size=64, progress=False, mesh=mesh,
+    )
+    assert sum(seen) == 200 and len(programs) == 2
+    assert collectives_outside_entry(programs[0]) == ([], 0), collectives_outside_entry(programs[0])
     print("SHARDING-OK")
     """
 )
