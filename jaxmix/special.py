@@ -551,7 +551,7 @@ def _log_a_beta_pair(a, b):
     return _log_a_beta(as_, bs), _log_a_beta(bs, as_)
 
 
-def _complement_series(a, b, y, ly):
+def _complement_series(a, b, y, ly, log_ba=None):
     """log I_y(b, a) (= log(1 - I_{1-y}(a, b))) by the power series, for small b and y.
 
         I_y(b, a) = y^b / (b B(b, a)) * [1 + b T],   T = sum_{j>=1} c_j y^j / (b + j),
@@ -563,14 +563,15 @@ def _complement_series(a, b, y, ly):
     value and its log prefactor (each of order 1, cancelling) leave. Used where b <= _SERIES_B,
     y <= _SERIES_Y and x is past the mean, i.e. y < (b + 1)/(a + b + 2), so a y < 2: the term
     ratio |j + 1 - a| y/(j + 1) is below max(2/(j + 1), _SERIES_Y), and _SERIES_TERMS terms
-    leave less than 1e-9 of T. ``ly`` = log y.
+    leave less than 1e-9 of T. ``ly`` = log y; ``log_ba``, if given, is ``_log_a_beta(b, a)``.
     """
     c = jnp.ones_like(y)
     t = jnp.zeros_like(y)
     for j in range(1, _SERIES_TERMS + 1):
         c = c * ((j - a) / j) * y
         t = t + c / (b + j)
-    return b * ly - _log_a_beta(b, a) + jnp.log1p(b * t)
+    lab = _log_a_beta(b, a) if log_ba is None else log_ba
+    return b * ly - lab + jnp.log1p(b * t)
 
 
 def _series_region(a, b, x):
@@ -598,7 +599,9 @@ def _betainc_logs(a, b, x, log_ab=None):
     # the fraction is not needed there: a point that ends it at once keeps the loop short
     lr = lp + jnp.log(_continued_fraction(aa, bb, jnp.where(series, 0.0, xx)))
     # in the series region swap is True: r is the complement I_{1-x}(b, a) as on that branch
-    lr = jnp.where(series, _complement_series(a, b, 1.0 - x, jnp.log1p(-x)), lr)
+    # (b <= 1 there, so log_ab[1] is log(b B(b, a)) itself)
+    log_ba = None if log_ab is None else log_ab[1]
+    lr = jnp.where(series, _complement_series(a, b, 1.0 - x, jnp.log1p(-x), log_ba), lr)
     lr = jnp.minimum(lr, 0.0)
     lo = _log1mexp(lr)
     ldens = lp + jnp.log(aa) - lxx - lyy  # the density is symmetric under the swap
