@@ -15,12 +15,17 @@ L = ceil(m / D):
   a second ``all_gather``, which depends on the records, replicates them.
 
 Memory per device: the table plus O(m / D) for the built-in laws (Beta, EpBeta, Uniform and
-``per_column`` schemes of these). A user's law without its own ``sample_rows`` is drawn for
-all m records and sliced on every device (memory O(m)). The only collectives are those one or
-two all-gathers at the top level of the program, ordered by data dependence: no collective
-sits inside a loop or a branch, where host devices could reach different collectives first
-and wait on each other forever. The mesh uses ``AxisType.Auto`` axes; a user mesh with
-explicit axes (``jax.make_mesh``'s default) is rebuilt over the same devices with auto axes.
+``per_column`` schemes of these), plus the m records when they are replicated. A user's law
+without its own ``sample_rows`` is drawn for all m records and sliced on every device (memory
+O(m)).
+
+The only collectives are those one or two all-gathers at the top level of the program,
+ordered by data dependence. No collective sits inside a loop or a branch: there, devices can
+reach the collectives of independent regions in different orders and wait on each other
+forever (host devices run independent regions concurrently on a shared thread pool).
+
+The mesh uses ``AxisType.Auto`` axes; a user mesh with explicit axes (``jax.make_mesh``'s
+default) is rebuilt over the same devices with auto axes.
 
 Multi-process (several hosts, or several processes on one host): start every process with
 ``jax.distributed.initialize(...)`` (docs/guides/scale.md, "Several machines"), build ``x`` as a
