@@ -45,7 +45,9 @@ benchmarks/README.md). Three ideas:
 
 Determinism: every attempt reads the counter (2t, lane) (own attempt t = 0, lane = flat index)
 or (2(1 + j), group) (spare j of a group) of the key, so the result is a pure function of
-(key, a, b, shape). It is *not* the stream of ``jax.random.beta``.
+(key, a, b, shape), and draw r depends on r (and its group of 128 lanes), not on the size of the
+call: a longer call starts with the same draws, and ``beta_rows`` computes any range of them
+alone. It is *not* the stream of ``jax.random.beta``.
 
 Gradients: ``beta`` has a custom JVP that gives the pathwise (implicit reparameterisation)
 derivative through the gamma construction B = G_a / (G_a + G_b): with S ~ Gamma(a + b) drawn
@@ -358,22 +360,18 @@ def _loggamma(kd, tag: int, s, lane, dtype):
     return jnp.where(boost, out + jnp.log(u3) / s, out)
 
 
-def _large_logodds(kd, a, b, n: int, dtype, lane0=None, total=None):
+def _large_logodds(kd, a, b, n: int, dtype, lane0=None):
     """Log-odds log G_a - log G_b for max(a, b) above ``_large``: exact up to the truncation of
     ``_loggamma``. As a, b -> inf with a/(a+b) -> m the draws concentrate on m
     (Beta(a, a) -> 1/2).
 
-    Draw r of a call for ``total`` draws reads lane r for G_a and lane total + r for G_b;
-    ``lane0`` (uint32) computes draws lane0, ..., lane0 + n - 1 of that call (default: 0 and
-    total = n).
+    Draw r reads lane r of two gamma streams (tags 1 and 2), so it does not depend on n;
+    ``lane0`` (uint32) gives draws lane0, ..., lane0 + n - 1.
     """
-    if lane0 is None:
-        lane = jnp.arange(2 * n, dtype=jnp.uint32).reshape(2, n)  # row 0 for a, row 1 for b
-    else:
-        own = lane0 + jnp.arange(n, dtype=jnp.uint32)
-        lane = jnp.stack([own, own + _U(n if total is None else total)])
-    lg = _loggamma(kd, 1, jnp.stack([a, b])[:, None], lane, dtype)
-    return lg[0] - lg[1]
+    lane = jnp.arange(n, dtype=jnp.uint32)
+    if lane0 is not None:
+        lane = lane + lane0
+    return _loggamma(kd, 1, a, lane, dtype) - _loggamma(kd, 2, b, lane, dtype)
 
 
 def _tiny_one_side(a, b, n: int, dtype):
@@ -513,8 +511,8 @@ def _rejection(sampler, kd, n: int, dtype, group0=None):
     return z.reshape(-1)[:n]
 
 
-def _beta_logodds(kd, a, b, n: int, dtype, group0=None, total=None):
-    """n log-odds draws; with ``group0``, draws 128 group0, ... of a call for ``total`` draws."""
+def _beta_logodds(kd, a, b, n: int, dtype, group0=None):
+    """n log-odds draws; with ``group0`` (uint32), draws 128 group0, 128 group0 + 1, ..."""
     alg = _algorithm(a, b)
     proposals = [lambda u1, u2, s=s: s(a, b, u1, u2) for s in _SAMPLERS]
 
@@ -532,7 +530,7 @@ def _beta_logodds(kd, a, b, n: int, dtype, group0=None, total=None):
         route,
         [
             lambda: _rejection(attempt, kd, n, dtype, group0),
-            lambda: _large_logodds(kd, a, b, n, dtype, lane0, total),
+            lambda: _large_logodds(kd, a, b, n, dtype, lane0),
             lambda: _tiny_one_side(a, b, n, dtype),
         ],
     )
@@ -586,22 +584,22 @@ def _pathwise_jvp(kd, a, b, da, db, z, lanes, dtype):
 _beta_jit = jax.jit(_beta_core, static_argnums=(3, 4))
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(4, 5, 6))
-def _beta_groups(kd, a, b, group0, n: int, total: int, dtype):
-    """Draws 128 group0, ..., 128 group0 + n - 1 of ``_beta_core(kd, a, b, total, dtype)``."""
-    return jax.nn.sigmoid(_beta_logodds(kd, a, b, n, dtype, group0, total))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4, 5))
+def _beta_groups(kd, a, b, group0, n: int, dtype):
+    """Draws 128 group0, ..., 128 group0 + n - 1 of ``_beta_core`` (of any longer call)."""
+    return jax.nn.sigmoid(_beta_logodds(kd, a, b, n, dtype, group0))
 
 
 @_beta_groups.defjvp
-def _beta_groups_jvp(n, total, dtype, primals, tangents):
+def _beta_groups_jvp(n, dtype, primals, tangents):
     kd, a, b, group0 = primals
     _, da, db, _ = tangents
-    z = _beta_logodds(kd, a, b, n, dtype, group0, total)
+    z = _beta_logodds(kd, a, b, n, dtype, group0)
     lanes = group0 * _U(_G) + jnp.arange(n, dtype=jnp.uint32)
     return _pathwise_jvp(kd, a, b, da, db, z, lanes, dtype)
 
 
-_beta_groups_jit = jax.jit(_beta_groups, static_argnums=(4, 5, 6))
+_beta_groups_jit = jax.jit(_beta_groups, static_argnums=(4, 5))
 
 
 # --- public -------------------------------------------------------------------------------------
@@ -672,5 +670,5 @@ def beta_rows(
     start = jnp.asarray(start).astype(jnp.uint32)
     group0 = start // _U(_G)
     num_lanes = (-(-(count + _G - 1) // _G)) * _G  # whole groups covering any start
-    z = _beta_groups_jit(raw_key(key), a, b, group0, num_lanes, num_samples, dtype)
+    z = _beta_groups_jit(raw_key(key), a, b, group0, num_lanes, dtype)
     return jax.lax.dynamic_slice(z, ((start - group0 * _U(_G)).astype(jnp.int32),), (count,))

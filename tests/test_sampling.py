@@ -326,13 +326,15 @@ def test_beta_rows_are_the_rows_of_one_call():
     key, m = jax.random.key(5), 1000
     params = [(0.4, 0.4), (0.3, 5.0), (2.0, 3.0), (2e3, 3e3), (1e-30, 1e-30), (1e-30, 2.0)]
     rows = jax.jit(lambda a, b, s: sampling.beta_rows(key, a, b, m, s, 500, jnp.float32))
+    short = jax.jit(lambda a, b: sampling.beta(key, a, b, (700,), jnp.float32))
     for a, b in params:
         full = np.asarray(sampling.beta(key, a, b, (m,), jnp.float32))
+        # draw r does not depend on the size of the call (the large route's second gamma
+        # stream once started at lane n, so its draws changed with n)
+        np.testing.assert_array_equal(short(a, b), full[:700], err_msg=f"{a, b}")
         for start in (0, 3, 500):
             got = np.asarray(rows(jnp.float32(a), jnp.float32(b), start))
             np.testing.assert_array_equal(got, full[start : start + 500], err_msg=f"{a, b, start}")
-    last = sampling.beta_rows(key, 0.4, 0.4, m, 999, 1, jnp.float32)
-    np.testing.assert_array_equal(last, sampling.beta(key, 0.4, 0.4, (m,), jnp.float32)[999:])
 
 
 @pytest.mark.slow  # two compiles of the sampler's JVP (about 20 s on 2 cores)
