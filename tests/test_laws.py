@@ -296,12 +296,14 @@ def test_central_moments_against_scipy(name, x64):
 def test_sample_rows_are_the_rows_of_one_call(dtype):
     """``sample_rows(key, m, start, count)`` = ``sample(key, (m,))[start:start + count]`` bit for
     bit (Uniform recomputes jax.random's partitionable Threefry counters; EpBeta and Beta run the
-    sampler on their own 128-lane groups), for a traced start not on a group boundary."""
+    sampler on their own 128-lane groups), for traced starts off group boundaries, under vmap."""
     with jax.enable_x64(dtype == "float64"):
         key, m = jax.random.key(4), 700
         for law in (jaxmix.Uniform(-0.3, 1.7), jaxmix.EpBeta(2.0, 3.0, 0.1, 0.2)):
             full = np.asarray(jax.jit(lambda law=law: law.sample(key, (m,)))())
             assert full.dtype == dtype
-            rows = jax.jit(lambda s, law=law: law.sample_rows(key, m, s, 300))
-            for start in (0, 5, 400):
-                np.testing.assert_array_equal(np.asarray(rows(start)), full[start : start + 300])
+            # jit of vmap over starts (a device's traced start is the unbatched case)
+            rows = jax.jit(jax.vmap(lambda s, law=law: law.sample_rows(key, m, s, 300)))
+            got = np.asarray(rows(jnp.array([0, 5, 400])))
+            for k, start in enumerate((0, 5, 400)):
+                np.testing.assert_array_equal(got[k], full[start : start + 300])
