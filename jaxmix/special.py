@@ -56,12 +56,15 @@ carry the float32 rounding of a log(x/x0)). Off those sets (a, b log-uniform in 
 a + b <= 200, x uniform): within 1.5e-5 where I >= 1e-10 (worst 1.15e-5 on 440 000 points,
 nearly all within 1e-5), and within 6e-7 |log I| where 1e-30 < I < 1e-10 (there log I, down
 to -69, carries the float32 rounding of its terms; worst 5.0e-7 |log I|, 2.6e-5); for b in
-[0.03, 1] and x near 1 with I in [1e-4, 0.3], within 2.5e-5 (worst 1.8e-5). Partials within
-1e-4 for a, b >= 0.1. Two float32-only forms serve this: log Gamma below 10.5 by its series around
-1 (with the recurrence; float32 ``gammaln`` is ~1e-6 off in absolute terms near 1 and 2),
-and, for b <= 1 and x near 1 (past the mean, or a (1 - x) <= 2), 1 - I_{1-x}(b, a) as
--expm1 of log I_{1-x}(b, a) summed from its power series, whose terms are all of order b
-(the continued fraction's value and its log prefactor, each of order 1, cancel there).
+[0.03, 1] and x near 1 with I in [1e-4, 0.3], within 1e-5 (worst 8.4e-6 on 200 000 points).
+Partials within 1e-4 for a, b >= 0.1. Three float32-only forms serve this: log Gamma below 10.5
+by its series around 1 (with the recurrence; float32 ``gammaln`` is ~1e-6 off in absolute terms
+near 1 and 2); for b <= 1, a >= 3 and x near 1 (1 - x <= 0.3, -(a + (b-1)/2) log x >= 1),
+DiDonato and Morris's asymptotic expansion in incomplete gamma functions (``_large_a_small_b_log``;
+there the continued fraction, whose value reaches e^4, loses ~1.5e-5); elsewhere for b <= 1 and x
+near 1 (past the mean, or a (1 - x) <= 1.5), 1 - I_{1-x}(b, a) as -expm1 of log I_{1-x}(b, a)
+summed from its power series, whose terms are all of order b (the continued fraction's value
+and its log prefactor, each of order 1, cancel there).
 
 ``betaincinv``, float64: within 2e-11 relative of Boost's ibeta_inv set (roots down to 1e-300,
 a, b up to ~4e5; observed 1.1e-11) and, for q down to 1e-300 and 1 - q down to 2^-52, the root
@@ -121,7 +124,7 @@ _INC_BLOCK = 256  # elements per block of betainc's loops (see ``_blocked``)
 # series (``_complement_series``) instead of the continued fraction; _SERIES_TERMS terms
 _SERIES_B = 1.0
 _SERIES_Y = 0.3
-_SERIES_AY = 2.0  # ... and also before the mean while a (1 - x) <= _SERIES_AY
+_SERIES_AY = 1.5  # ... and also before the mean while a (1 - x) <= _SERIES_AY
 _SERIES_TERMS = 24
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # Stirling series of log Gamma: D(x) = sum_k c_k / x^(2k-1); 7 terms give < 1e-17 for x >= 10.
@@ -584,13 +587,87 @@ def _complement_series(a, b, y, ly, log_ba=None):
     return b * ly - lab + jnp.log1p(b * t)
 
 
-def _series_region(a, b, x):
-    """Where ``_complement_series`` replaces the continued fraction (float32 only)."""
+_GAMMA_CF_STEPS = 20
+_LARGE_A = 3.0  # float32, b <= 1, a >= _LARGE_A, 1 - x <= _LARGE_A_Y, z >= _LARGE_A_Z: BGRAT
+_LARGE_A_Y = 0.3
+_LARGE_A_Z = 1.0
+
+
+def _upper_gamma_log_h(s, z):
+    """log h with Gamma(s, z) = e^{-z} z^s h: Legendre's continued fraction, _GAMMA_CF_STEPS steps.
+
+    h = 1/(z + 1 - s - 1 (1 - s)/(z + 3 - s - 2 (2 - s)/(z + 5 - s - ...))), by modified Lentz;
+    for 0 < s <= 1 and z >= _LARGE_A_Z the steps leave less than 2e-6 of log h in float32.
+    """
+    tiny = 1e-30
+    den = z + 1.0 - s
+    c = jnp.full_like(z, 1.0 / tiny)
+    d = 1.0 / den
+    h = d
+    for i in range(1, _GAMMA_CF_STEPS + 1):
+        num = -i * (i - s)
+        den = den + 2.0
+        d = num * d + den
+        d = 1.0 / jnp.where(jnp.abs(d) < tiny, tiny, d)
+        c = den + num / c
+        c = jnp.where(jnp.abs(c) < tiny, tiny, c)
+        h = h * d * c
+    return jnp.log(h)
+
+
+def _large_a_small_b_log(a, b, y, log_ba=None):
+    """log I_x(a, b) for large a and b <= 1 near x = 1 (DiDonato & Morris's BGRAT, float32).
+
+    With t = -log(1 - s) in B(a, b) I_x(a, b) = int_y^1 s^(b-1) (1-s)^(a-1) ds and
+    (1 - e^-t)^(b-1) = t^(b-1) e^{-(b-1) t/2} [sinh(t/2)/(t/2)]^(b-1) = t^(b-1) e^{-(b-1)t/2}
+    sum_n d_n t^(2n),
+
+        I_x(a, b) = Gamma(a + b)/(Gamma(a) Gamma(b)) sum_n d_n nu^(-b-2n) Gamma(b + 2n, z),
+
+    nu = a + (b - 1)/2, z = -nu log x; d_1 = beta/24, d_2 = beta^2/1152 - beta/2880,
+    d_3 = beta^3/82944 - beta^2/69120 + beta/181440 (beta = b - 1). Gamma(b + m, z) follows
+    from Gamma(b, z) = e^{-z} z^b h by Gamma(s + 1, z) = s Gamma(s, z) + z^s e^{-z}. Every
+    factor is computed with its relative accuracy (log(Gamma(a+b)/Gamma(a)) - log Gamma(b) =
+    log b - log(b B(b, a)), all of order b or log b), where the continued fraction of
+    I_x(a, b) near the mean (its value e^4 for a = 195, b = 0.12) loses ~1.5e-5 in float32 and
+    the series of the complement cancels (I ~ b E1(a (1 - x)) is small against its terms).
+    ``y`` = 1 - x; ``log_ba``, if given, is ``_log_a_beta(b, a)``.
+    """
+    nu = a + 0.5 * (b - 1.0)
+    z = nu * -jnp.log1p(-y)  # y = 1 - x
+    lh = _upper_gamma_log_h(b, z)
+    inv_h = jnp.exp(-lh)
+    beta = b - 1.0
+    d = (
+        beta / 24.0,
+        beta * beta / 1152.0 - beta / 2880.0,
+        beta**3 / 82944.0 - beta * beta / 69120.0 + beta / 181440.0,
+    )
+    # ratios Gamma(b + m, z)/Gamma(b, z): r_{m+1} = (b + m) r_m + z^m / h
+    r, zm, corr, nu2 = jnp.ones_like(z), jnp.ones_like(z), jnp.zeros_like(z), 1.0 / (nu * nu)
+    scale = jnp.ones_like(z)
+    for m in range(6):
+        r = (b + m) * r + zm * inv_h
+        zm = zm * z
+        if m % 2 == 1:
+            scale = scale * nu2
+            corr = corr + d[m // 2] * scale * r
+    lab = _log_a_beta(b, a) if log_ba is None else log_ba
+    return (jnp.log(b) - lab - b * jnp.log(nu) - z + b * jnp.log(z) + lh) + jnp.log1p(corr)
+
+
+def _float32_regions(a, b, x):
+    """(series, large_a): where ``_complement_series`` and ``_large_a_small_b_log`` replace the
+    continued fraction (float32 only; disjoint, the large-a form first)."""
     if x.dtype != jnp.float32:
-        return jnp.zeros(x.shape, bool)
+        none = jnp.zeros(x.shape, bool)
+        return none, none
     y = 1.0 - x
+    z = (a + 0.5 * (b - 1.0)) * -jnp.log1p(-y)
+    large_a = (b <= 1.0) & (a >= _LARGE_A) & (y <= _LARGE_A_Y) & (z >= _LARGE_A_Z)
     past_mean = x > (a + 1.0) / (a + b + 2.0)
-    return (b <= _SERIES_B) & (y <= _SERIES_Y) & (past_mean | (a * y <= _SERIES_AY))
+    series = (b <= _SERIES_B) & (y <= _SERIES_Y) & (past_mean | (a * y <= _SERIES_AY))
+    return series & ~large_a, large_a
 
 
 def _betainc_logs(a, b, x, log_ab=None):
@@ -604,14 +681,17 @@ def _betainc_logs(a, b, x, log_ab=None):
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
     lab = None if log_ab is None else jnp.where(swap, log_ab[1], log_ab[0])
     lp = _log_prefactor(aa, bb, xx, lxx, lyy, log_ab=lab)
-    series = _series_region(a, b, x)
-    swap = swap | series  # r is the complement there, also where b < _SMALL_B
+    series, large_a = _float32_regions(a, b, x)
+    # r is the complement there (also where b < _SMALL_B), and I itself in the large-a region
+    swap = (swap | series) & ~large_a
     # the fraction is not needed there: a point that ends it at once keeps the loop short
-    lr = lp + jnp.log(_continued_fraction(aa, bb, jnp.where(series, 0.0, xx)))
-    # in the series region swap is True: r is the complement I_{1-x}(b, a) as on that branch
-    # (b <= 1 there, so log_ab[1] is log(b B(b, a)) itself)
-    log_ba = None if log_ab is None else log_ab[1]
-    lr = jnp.where(series, _complement_series(a, b, 1.0 - x, jnp.log1p(-x), log_ba), lr)
+    lr = lp + jnp.log(_continued_fraction(aa, bb, jnp.where(series | large_a, 0.0, xx)))
+    if x.dtype == jnp.float32:
+        # (b <= 1 in both regions, so log_ab[1] is log(b B(b, a)) itself)
+        log_ba = None if log_ab is None else log_ab[1]
+        y = 1.0 - x
+        lr = jnp.where(series, _complement_series(a, b, y, jnp.log1p(-x), log_ba), lr)
+        lr = jnp.where(large_a, _large_a_small_b_log(a, b, y, log_ba), lr)
     lr = jnp.minimum(lr, 0.0)
     lo = _log1mexp(lr)
     ldens = lp + jnp.log(aa) - lxx - lyy  # the density is symmetric under the swap
@@ -622,22 +702,27 @@ def _betainc_interior_partials(a, b, x):
     """(I, dI/da, dI/db, dI/dx) for a, b > 0 and 0 < x < 1 (arrays of one common shape)."""
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
     lp, g = _log_prefactor(aa, bb, xx, lxx, lyy, grad=True)
-    series = _series_region(a, b, x)
-    swap = swap | series
-    h, lh = _continued_fraction_jvp(aa, bb, jnp.where(series, 0.0, xx), g)
+    series, large_a = _float32_regions(a, b, x)
+    swap = (swap | series) & ~large_a
+    h, lh = _continued_fraction_jvp(aa, bb, jnp.where(series | large_a, 0.0, xx), g)
     lr = lp + jnp.log(h)
     dlr = g + lh  # d log r / d(aa, bb)
-    if x.dtype == jnp.float32:  # the series region (swap is True there: (aa, bb) = (b, a))
+    if x.dtype == jnp.float32:
         y, ly = 1.0 - x, jnp.log1p(-x)
-
-        def series_log(a_, b_):
-            return _complement_series(a_, b_, y, ly)
-
         one, zero = jnp.ones_like(a), jnp.zeros_like(a)
-        ls, dls_da = jax.jvp(series_log, (a, b), (one, zero))
-        _, dls_db = jax.jvp(series_log, (a, b), (zero, one))
-        lr = jnp.where(series, ls, lr)
-        dlr = jnp.where(series, jnp.stack([dls_db, dls_da]), dlr)
+
+        def with_partials(log_fn):
+            value, d_a = jax.jvp(log_fn, (a, b), (one, zero))
+            _, d_b = jax.jvp(log_fn, (a, b), (zero, one))
+            return value, d_a, d_b
+
+        # series: r is the complement (swap is True: (aa, bb) = (b, a)); large a: r is I
+        ls, ls_a, ls_b = with_partials(lambda a_, b_: _complement_series(a_, b_, y, ly))
+        lg, lg_a, lg_b = with_partials(lambda a_, b_: _large_a_small_b_log(a_, b_, y))
+        lr = jnp.where(series, ls, jnp.where(large_a, lg, lr))
+        dlr = jnp.where(
+            series, jnp.stack([ls_b, ls_a]), jnp.where(large_a, jnp.stack([lg_a, lg_b]), dlr)
+        )
     lr = jnp.minimum(lr, 0.0)
     r = jnp.exp(lr)
     dr = r * dlr  # d r / d(aa, bb)
