@@ -763,11 +763,19 @@ def _subnormal_log(x):
     return sub, lx
 
 
-def _subnormal_value(a, b, lx, with_partials=False):
-    """I_x(a, b) = x^a / (a B(a, b)) (1 + O(x)) at a subnormal x with log x = lx (a, b > 0).
+def _subnormal_value(a, b, lx):
+    """I_x(a, b) = x^a / (a B(a, b)) (1 + O(x)) at a subnormal x with log x = lx (a, b > 0);
+    0 where a and b are both >= _BIG (x^a < 1e-380 underflows)."""
+    big = (a >= _BIG) & (b >= _BIG)
+    a_s, b_s = jnp.where(big, 1.0, a), jnp.where(big, 1.0, b)
+    return jnp.exp(jnp.where(big, -jnp.inf, a_s * lx - _log_a_beta(a_s, b_s)))
 
+
+def _subnormal_partials(a, b, lx):
+    """(I, dI/da, dI/db, density) at a subnormal x with log x = lx (a, b > 0).
+
+    I_x(a, b) = x^a / (a B(a, b)) (1 + O(x)); the density is x^(a-1) (1-x)^(b-1) / B(a, b).
     Where a and b are both >= _BIG the value underflows (x^a < 1e-380), and is 0.
-    With partials: also dI/da, dI/db and the density x^(a-1) (1-x)^(b-1) / B(a, b).
     """
     big = (a >= _BIG) & (b >= _BIG)
     a_s, b_s = jnp.where(big, 1.0, a), jnp.where(big, 1.0, b)
@@ -775,13 +783,11 @@ def _subnormal_value(a, b, lx, with_partials=False):
     def log_value(a_, b_):
         return a_ * lx - _log_a_beta(a_, b_)
 
-    lv = jnp.where(big, -jnp.inf, log_value(a_s, b_s))
-    value = jnp.exp(lv)
-    if not with_partials:
-        return value
     one, zero = jnp.ones_like(a), jnp.zeros_like(a)
-    _, d_a = jax.jvp(log_value, (a_s, b_s), (one, zero))
+    lv, d_a = jax.jvp(log_value, (a_s, b_s), (one, zero))
     _, d_b = jax.jvp(log_value, (a_s, b_s), (zero, one))
+    lv = jnp.where(big, -jnp.inf, lv)
+    value = jnp.exp(lv)
     dens = jnp.exp(jnp.where(big, -jnp.inf, lv - lx + jnp.log(a_s)))
     return value, value * d_a, value * d_b, dens
 
@@ -860,7 +866,7 @@ def _betainc_partials(a, b, x):
 
     value, da, db, dens = _betainc_partials_kernel(a_s, b_s, x_s)
     sub, lx = _subnormal_log(x)
-    at_sub = _subnormal_value(a_s, b_s, lx, with_partials=True)
+    at_sub = _subnormal_partials(a_s, b_s, lx)
     value, da, db, dens = (
         jnp.where(sub, s_, v) for s_, v in zip(at_sub, (value, da, db, dens), strict=True)
     )
