@@ -51,21 +51,23 @@ and ibeta_large test sets (as shipped inside scipy; a up to ~1e5, b down to ~1e-
 within 1e-9 relative of mpmath for a, b in [1e-3, 1e3], x in [1e-6, 1 - 1e-6]; quantities below
 1e-290 are compared absolutely (they sit at the float64 underflow limit). float32, a + b <= 200,
 against float64 at the float32-rounded inputs where the value exceeds 1e-30: within 1e-5
-relative on ibeta_int and ibeta_small, within 2e-5 on ibeta (its deep lower tails, log I ~ -30,
-carry the float32 rounding of a log(x/x0)). Off those sets (a, b log-uniform in [0.1, 100],
-a + b <= 200, x uniform, 957 000 points): within max(1e-5, 8e-7 |log I|) relative wherever
-I > 1e-30, i.e. within 1e-5 where I >= 4e-6 (worst 8.8e-6 for I >= 1e-6) and 5.5e-5 at
-I = 1e-30 (worst 6.3e-7 |log I|, 2.6e-5: there log I, down to -69, carries the float32
-rounding of its terms, such as a log(x/x0), which reach 100 in size); for b in [0.03, 1] and
-x near 1 with I in [1e-4, 0.3], within 1e-5 (worst 8.4e-6 on 200 000 points).
-Partials within 1e-4 for a, b >= 0.1. Three float32-only forms serve this: log Gamma below 10.5
-by its series around 1 (with the recurrence; float32 ``gammaln`` is ~1e-6 off in absolute terms
-near 1 and 2); for b <= 1, a >= 3 and x near 1 (1 - x <= 0.3, -(a + (b-1)/2) log x >= 1),
-DiDonato and Morris's asymptotic expansion in incomplete gamma functions (``_large_a_small_b_log``;
-there the continued fraction, whose value reaches e^4, loses ~1.5e-5); elsewhere for b <= 1 and x
-near 1 (past the mean, or a (1 - x) <= 1.5), 1 - I_{1-x}(b, a) as -expm1 of log I_{1-x}(b, a)
-summed from its power series, whose terms are all of order b (the continued fraction's value
-and its log prefactor, each of order 1, cancel there).
+relative on ibeta, ibeta_int and ibeta_small, and off those sets (a, b log-uniform in
+[0.1, 100], a + b <= 200, x uniform; worst 8.8e-6 on 957 000 points) and for b in [0.03, 1]
+with x near 1, I in [1e-4, 0.3] (worst 8.4e-6 on 200 000 points). Partials within 1e-4 for
+a, b >= 0.1. Four float32-only forms serve this:
+
+- the log prefactor's large terms (a log x + b log(1-x), or a log(x/x0) + b log(y/y0) when
+  a, b >= 10; they reach 100 in size, and a few float32 ulp of them made 2.6e-5 of I at
+  I = 1e-30) are summed in float32 pairs (``_stirling_core_float32``: products split by bit
+  masks, logarithms to ~1.5e-9), and the leading part is exponentiated apart from the rest;
+- log Gamma below 10.5 by its series around 1 (with the recurrence; float32 ``gammaln`` is
+  ~1e-6 off in absolute terms near 1 and 2);
+- for b <= 1, a >= 3 and x near 1 (1 - x <= 0.3, -(a + (b-1)/2) log x >= 1), DiDonato and
+  Morris's asymptotic expansion in incomplete gamma functions (``_large_a_small_b_log``; there
+  the continued fraction, whose value reaches e^4, loses ~1.5e-5);
+- elsewhere for b <= 1 and x near 1 (past the mean, or a (1 - x) <= 1.5), 1 - I_{1-x}(b, a)
+  as -expm1 of log I_{1-x}(b, a) summed from its power series, whose terms are all of order b
+  (the continued fraction's value and its log prefactor, each of order 1, cancel there).
 
 ``betaincinv``, float64: within 2e-11 relative of Boost's ibeta_inv set (roots down to 1e-300,
 a, b up to ~4e5; observed 1.1e-11) and, for q down to 1e-300 and 1 - q down to 2^-52, the root
@@ -322,16 +324,117 @@ def _log_beta_small(a, b, grad=False):
     return lb, jnp.stack([jnp.where(a_lo, d_lo, d_hi), jnp.where(a_lo, d_hi, d_lo)])
 
 
+def _two_sum(a, b):
+    """(s, e) with s + e = a + b exactly (Knuth); neither operand a compile-time constant (XLA
+    folds (c + f) - c to f when c is one)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _two_prod_float32(a, b):
+    """(p, e) with p + e = a b exactly (float32): each factor split by a bit mask into 12 + 12
+    significand bits (no arithmetic a fused multiply-add could change), so the partial products
+    are exact."""
+
+    def split(v):
+        bits = lax.bitcast_convert_type(v, jnp.uint32) & jnp.uint32(0xFFFFF000)
+        hi = lax.bitcast_convert_type(bits, jnp.float32)
+        return hi, v - hi
+
+    p = a * b
+    ah, al = split(a)
+    bh, bl = split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+_LN2_HI = 0.693145751953125  # 16 significand bits: k * _LN2_HI is exact for |k| < 256
+_LN2_LO = 1.4286068203094173e-06
+
+
+def _log_float32_pair(v):
+    """log v as hi + lo for normal float32 v > 0, to ~1.5e-9 absolute (float32 log: ~4e-6).
+
+    v = m 2^k with m in [1/sqrt 2, sqrt 2), log m = 2 atanh(s), s = (m - 1)/(m + 1) carried as
+    s + s_lo (the division's residual from exact products), the odd series
+    2 s^3/3 + ... + 2 s^15/15 in float32 (it is below 3.5e-3), and k log 2 in two parts.
+    """
+    m, k = jnp.frexp(v)
+    low = m < 0.7071067811865476
+    m = jnp.where(low, 2.0 * m, m)
+    k = (k - low.astype(k.dtype)).astype(v.dtype)
+    f = m - 1.0  # exact
+    two = lax.optimization_barrier(jnp.full_like(f, 2.0))  # see _two_sum
+    t_hi, t_lo = _two_sum(two, f)
+    s = f / t_hi
+    p, pe = _two_prod_float32(s, t_hi)
+    s_lo = ((f - p) - pe - s * t_lo) / t_hi
+    s2 = s * s
+    r = jnp.zeros_like(s)
+    for n in range(15, 1, -2):
+        r = (r + 2.0 / n) * s2
+    hi, lo = _two_sum(k * _LN2_HI, 2.0 * s)
+    return _two_sum(hi, lo + (k * _LN2_LO + 2.0 * s_lo + r * s))
+
+
+def _stirling_core_float32(a, b, x):
+    """a log(x/x0) + b log(y/y0) and a log x + b log y (x0 = a/(a+b), y = 1 - x, y0 = 1 - x0),
+    each as a float32 pair (hi, lo): (big_hi, big_lo, small_hi, small_lo).
+
+    The float32 forms of ``_log_prefactor`` leave a few ulp of terms such as a log(x/x0) that
+    reach 100 in size (2.6e-5 relative in I at I = 1e-30); carried as pairs, the logarithms
+    (``_log_float32_pair``), the ratios a/(a+b), b/(a+b) and 1 - x keep ~1e-9 absolute, and
+    the sums are never rounded to one float32 (``_core_head`` and ``_log_prefactor`` keep the
+    parts). x in (0, 1) normal, a, b > 0 (one shape).
+    """
+
+    def log_ratio(num, den_hi, den_lo):  # log(num / den) for a pair den
+        q = num / den_hi
+        p, pe = _two_prod_float32(q, den_hi)
+        q_lo = ((num - p) - pe - q * den_lo) / den_hi
+        l_hi, l_lo = _log_float32_pair(q)
+        return l_hi, l_lo + q_lo / q
+
+    one = lax.optimization_barrier(jnp.ones_like(x))  # see _two_sum
+    y_hi, y_lo = _two_sum(one, -x)
+    c_hi, c_lo = _two_sum(a, b)
+    lx_hi, lx_lo = _log_float32_pair(x)
+    ly_hi, ly_lo = _log_float32_pair(y_hi)
+    ly_lo = ly_lo + y_lo / y_hi
+    qa_hi, qa_lo = log_ratio(a, c_hi, c_lo)
+    qb_hi, qb_lo = log_ratio(b, c_hi, c_lo)
+
+    def times(coef, u_hi, u_lo, v_hi, v_lo):  # coef (u - v) as a pair
+        d_hi, d_lo = _two_sum(u_hi, -v_hi)
+        d_lo = d_lo + (u_lo - v_lo)
+        p, pe = _two_prod_float32(coef, d_hi)
+        return p, pe + coef * d_lo
+
+    ta_hi, ta_lo = times(a, lx_hi, lx_lo, qa_hi, qa_lo)
+    tb_hi, tb_lo = times(b, ly_hi, ly_lo, qb_hi, qb_lo)
+    s_hi, s_lo = _two_sum(ta_hi, tb_hi)
+    # a log x + b log y for the other branch of _log_prefactor, from the same pairs
+    pa, pa_lo = _two_prod_float32(a, lx_hi)
+    pb, pb_lo = _two_prod_float32(b, ly_hi)
+    u_hi, u_lo = _two_sum(pa, pb)
+    return s_hi, s_lo + ta_lo + tb_lo, u_hi, u_lo + pa_lo + pb_lo + a * lx_lo + b * ly_lo
+
+
+def _core_head(a, b, core):
+    """The leading part of ``_stirling_core_float32`` that ``_log_prefactor`` leaves out."""
+    return jnp.where((a >= _BIG) & (b >= _BIG), core[0], core[2])
+
+
 @overload
 def _log_prefactor(
-    a, b, x, lx, ly, grad: Literal[False] = False, log_ab: Array | None = None
+    a, b, x, lx, ly, grad: Literal[False] = False, log_ab: Array | None = None, core=None
 ) -> Array: ...
 @overload
 def _log_prefactor(
-    a, b, x, lx, ly, grad: Literal[True], log_ab: Array | None = None
+    a, b, x, lx, ly, grad: Literal[True], log_ab: Array | None = None, core=None
 ) -> tuple[Array, Array]: ...
 def _log_prefactor(
-    a, b, x, lx, ly, grad: bool = False, log_ab: Array | None = None
+    a, b, x, lx, ly, grad: bool = False, log_ab: Array | None = None, core=None
 ) -> Array | tuple[Array, Array]:
     """log[x^a (1-x)^b / (a B(a, b))] given lx = log x, ly = log(1-x); a, b > 0, 0 < x < 1.
 
@@ -339,6 +442,11 @@ def _log_prefactor(
     (computed once by a caller that evaluates many x at the same a, b); value only.
 
     With grad, also its derivatives in (a, b), stacked on a leading axis of 2.
+
+    ``core``, if given, is ``_stirling_core_float32`` at the unswapped (a, b, x) (both of its
+    sums are symmetric in the swap), used in place of the float32 sums below; the result then
+    leaves out their leading parts, ``_core_head(a, b, core)``, which the caller adds (so that
+    a log prefactor of -68 is not rounded to float32 before its exponential).
     """
     big = (a >= _BIG) & (b >= _BIG)
     # Stirling form around the mean x0 = a/c, written so that nothing large cancels.
@@ -358,10 +466,10 @@ def _log_prefactor(
     quad = jnp.where(okx, ab * _log1pmx(txs, l1x), 0.0) + jnp.where(
         oky, bb * _log1pmx(tys, l1y), 0.0
     )
-    l_big = (
-        quad
-        + lin
-        + 0.5 * jnp.log(bb / (ab * cb))
+    main = quad + lin if core is None else core[1]
+    # the small terms first: each addition to main (up to ~100) rounds at its size
+    l_big = main + (
+        0.5 * jnp.log(bb / (ab * cb))
         - _HALF_LOG_2PI
         - _stirling_remainder(ab)
         - _stirling_remainder(bb)
@@ -369,11 +477,12 @@ def _log_prefactor(
     )
     as_ = jnp.where(big, 1.0, a)
     bs = jnp.where(big, 1.0, b)
+    powers = as_ * lx + bs * ly if core is None else core[3]
     if not grad:
-        l_small = as_ * lx + bs * ly - (_log_a_beta(as_, bs) if log_ab is None else log_ab)
+        l_small = powers - (_log_a_beta(as_, bs) if log_ab is None else log_ab)
         return jnp.where(big, l_big, l_small)
     _, dlb = _log_beta_small(as_, bs, grad=True)
-    l_small = as_ * lx + bs * ly - _log_a_beta(as_, bs)
+    l_small = powers - _log_a_beta(as_, bs)
     # d/da of the Stirling form: the a, b factors of log x0, log y0 cancel (a/c - 1 + b/c = 0)
     dcb = _stirling_remainder_grad(cb)
     g_big = jnp.stack(
@@ -546,8 +655,7 @@ def _swap(a, b, x):
 
 def _betainc_interior(a, b, x, with_density=False):
     """I_x(a, b) for a, b > 0 and 0 < x < 1 (arrays of one common shape); optionally the density."""
-    log_i, _, log_dens = _betainc_logs(a, b, x)
-    value = jnp.exp(log_i)
+    _, _, log_dens, value = _betainc_logs(a, b, x)
     if not with_density:
         return value
     return value, jnp.exp(log_dens)
@@ -671,8 +779,16 @@ def _float32_regions(a, b, x):
     return series & ~large_a, large_a
 
 
+def _log_and_value(head, tail):
+    """(log r, r) for log r = head + tail (at most 0), r = e^head e^tail: a head such as -68 is
+    not rounded with the tail (half a float32 ulp of 68 is 3.8e-6 of r)."""
+    lr = jnp.minimum(head + tail, 0.0)
+    r = jnp.where(head > -80.0, jnp.exp(head) * jnp.exp(tail), jnp.exp(lr))
+    return lr, jnp.minimum(r, 1.0)
+
+
 def _betainc_logs(a, b, x, log_ab=None):
-    """(log I_x(a, b), log(1 - I_x(a, b)), log density) for a, b > 0 and 0 < x < 1.
+    """(log I_x(a, b), log(1 - I_x(a, b)), log density, I_x(a, b)) for a, b > 0, 0 < x < 1.
 
     The convergent side r (I itself, or 1 - I = I_{1-x}(b, a) past the mean) is computed as
     log r = log(prefactor) + log(fraction); the other side is log(1 - exp(log r)), so neither
@@ -681,32 +797,40 @@ def _betainc_logs(a, b, x, log_ab=None):
     """
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
     lab = None if log_ab is None else jnp.where(swap, log_ab[1], log_ab[0])
-    lp = _log_prefactor(aa, bb, xx, lxx, lyy, log_ab=lab)
+    core = _stirling_core_float32(a, b, x) if x.dtype == jnp.float32 else None
+    tail = _log_prefactor(aa, bb, xx, lxx, lyy, log_ab=lab, core=core)
+    head = jnp.zeros_like(x) if core is None else _core_head(a, b, core)
+    lp = head + tail
     series, large_a = _float32_regions(a, b, x)
     # r is the complement there (also where b < _SMALL_B), and I itself in the large-a region
     swap = (swap | series) & ~large_a
     # the fraction is not needed there: a point that ends it at once keeps the loop short
-    lr = lp + jnp.log(_continued_fraction(aa, bb, jnp.where(series | large_a, 0.0, xx)))
+    tail = tail + jnp.log(_continued_fraction(aa, bb, jnp.where(series | large_a, 0.0, xx)))
     if x.dtype == jnp.float32:
         # (b <= 1 in both regions, so log_ab[1] is log(b B(b, a)) itself)
         log_ba = None if log_ab is None else log_ab[1]
         y = 1.0 - x
-        lr = jnp.where(series, _complement_series(a, b, y, jnp.log1p(-x), log_ba), lr)
-        lr = jnp.where(large_a, _large_a_small_b_log(a, b, y, log_ba), lr)
-    lr = jnp.minimum(lr, 0.0)
+        tail = jnp.where(series, _complement_series(a, b, y, jnp.log1p(-x), log_ba), tail)
+        tail = jnp.where(large_a, _large_a_small_b_log(a, b, y, log_ba), tail)
+        head = jnp.where(series | large_a, 0.0, head)
+    lr, r = _log_and_value(head, tail)
     lo = _log1mexp(lr)
     ldens = lp + jnp.log(aa) - lxx - lyy  # the density is symmetric under the swap
-    return jnp.where(swap, lo, lr), jnp.where(swap, lr, lo), ldens
+    value = jnp.where(swap, -jnp.expm1(lr), r)
+    return jnp.where(swap, lo, lr), jnp.where(swap, lr, lo), ldens, value
 
 
 def _betainc_interior_partials(a, b, x):
     """(I, dI/da, dI/db, dI/dx) for a, b > 0 and 0 < x < 1 (arrays of one common shape)."""
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
-    lp, g = _log_prefactor(aa, bb, xx, lxx, lyy, grad=True)
+    core = _stirling_core_float32(a, b, x) if x.dtype == jnp.float32 else None
+    tail, g = _log_prefactor(aa, bb, xx, lxx, lyy, grad=True, core=core)
+    head = jnp.zeros_like(x) if core is None else _core_head(a, b, core)
+    lp = head + tail
     series, large_a = _float32_regions(a, b, x)
     swap = (swap | series) & ~large_a
     h, lh = _continued_fraction_jvp(aa, bb, jnp.where(series | large_a, 0.0, xx), g)
-    lr = lp + jnp.log(h)
+    tail = tail + jnp.log(h)
     dlr = g + lh  # d log r / d(aa, bb)
     if x.dtype == jnp.float32:
         y, ly = 1.0 - x, jnp.log1p(-x)
@@ -720,12 +844,12 @@ def _betainc_interior_partials(a, b, x):
         # series: r is the complement (swap is True: (aa, bb) = (b, a)); large a: r is I
         ls, ls_a, ls_b = with_partials(lambda a_, b_: _complement_series(a_, b_, y, ly))
         lg, lg_a, lg_b = with_partials(lambda a_, b_: _large_a_small_b_log(a_, b_, y))
-        lr = jnp.where(series, ls, jnp.where(large_a, lg, lr))
+        tail = jnp.where(series, ls, jnp.where(large_a, lg, tail))
+        head = jnp.where(series | large_a, 0.0, head)
         dlr = jnp.where(
             series, jnp.stack([ls_b, ls_a]), jnp.where(large_a, jnp.stack([lg_a, lg_b]), dlr)
         )
-    lr = jnp.minimum(lr, 0.0)
-    r = jnp.exp(lr)
+    lr, r = _log_and_value(head, tail)
     dr = r * dlr  # d r / d(aa, bb)
     value = jnp.where(swap, -jnp.expm1(lr), r)
     da = jnp.where(swap, -dr[1], dr[0])
@@ -996,7 +1120,7 @@ def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_
     upper_eq = log_pc < log_p  # p > 1/2: solve on log(1 - I)
 
     def evaluate(t):
-        log_i, log_c, log_dens = _betainc_logs(a, b, t, log_ab)
+        log_i, log_c, log_dens, _ = _betainc_logs(a, b, t, log_ab)
         f = jnp.where(upper_eq, log_pc - log_c, log_i - log_p)
         # dF/du = g = t f(t) / I or t f(t) / (1 - I)
         fprime = jnp.exp(jnp.log(t) + log_dens - jnp.where(upper_eq, log_c, log_i))
