@@ -807,8 +807,12 @@ def _betainc_logs(a, b, x, log_ab=None):
     # the fraction is not needed there: a point that ends it at once keeps the loop short
     tail = tail + jnp.log(_continued_fraction(aa, bb, jnp.where(series | large_a, 0.0, xx)))
     if x.dtype == jnp.float32:
-        # (b <= 1 in both regions, so log_ab[1] is log(b B(b, a)) itself)
-        log_ba = None if log_ab is None else log_ab[1]
+        # (b <= 1 in both regions, so log_ab[1] is log(b B(b, a)) itself; computed once here
+        # for both otherwise, with b = 1 where neither region applies)
+        if log_ab is None:
+            log_ba = _log_a_beta(jnp.where(series | large_a, b, 1.0), a)
+        else:
+            log_ba = log_ab[1]
         y = 1.0 - x
         tail = jnp.where(series, _complement_series(a, b, y, jnp.log1p(-x), log_ba), tail)
         tail = jnp.where(large_a, _large_a_small_b_log(a, b, y, log_ba), tail)
