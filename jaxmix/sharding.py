@@ -93,8 +93,15 @@ def _rows_spec(mesh: Mesh, num_rows: int, ndim: int):
 
 
 def shard_rows(x: ArrayLike, mesh: Mesh | None = None):
-    """Place ``x`` (rows first) on ``mesh`` with its rows split across devices."""
+    """Place ``x`` (rows first) on ``mesh``: its rows split across the devices when their number
+    divides evenly over them, else a copy on every device (``mixup_sharded`` accepts both)."""
     mesh = _auto(row_mesh() if mesh is None else mesh)
+    if not isinstance(x, (jax.Array, np.ndarray)):
+        if isinstance(x, (str, bytes)) or x is None:
+            raise TypeError(f"x must be an array with rows first, got {type(x).__name__}.")
+        x = np.asarray(x)
+    if np.ndim(x) < 1:
+        raise ValueError("x must be an array with rows first (at least one axis), got a scalar.")
     return jax.device_put(x, _rows_spec(mesh, np.shape(x)[0], np.ndim(x)))
 
 

@@ -47,14 +47,16 @@ How the derivatives are computed
 Accuracy (checked in ``tests/test_special.py`` against Boost's data and mpmath)
 -----------------------------------------------------------------------------
 float64, value: within 1e-12 relative on every point of Boost's ibeta, ibeta_int, ibeta_small
-and ibeta_large test sets (as shipped inside scipy; a up to ~1e5, b down to ~1e-5). Derivatives:
+and ibeta_large test sets (as shipped inside scipy; a up to ~1e5, b down to ~1e-5); off those
+sets the deep lower tails of large a lose a little more (against mpmath, 1.3e-11 at a = 992,
+b = 103, I = 1.4e-160; 1.4e-12 at a = 99, b = 14, I = 5e-17). Derivatives:
 within 1e-9 relative of mpmath for a, b in [1e-3, 1e3], x in [1e-6, 1 - 1e-6]; quantities below
 1e-290 are compared absolutely (they sit at the float64 underflow limit). float32, a + b <= 200,
 against float64 at the float32-rounded inputs where the value exceeds 1e-30: within 1e-5
 relative on ibeta, ibeta_int and ibeta_small, and off those sets (a, b log-uniform in
 [0.1, 100], a + b <= 200, x uniform; worst 8.8e-6 on 957 000 points) and for b in [0.03, 1]
-with x near 1, I in [1e-4, 0.3] (worst 8.4e-6 on 200 000 points). Partials within 1e-4 for
-a, b >= 0.1. Four float32-only forms serve this:
+with x near 1, I in [1e-4, 0.3] (worst 8.4e-6 on 200 000 points). Partials within 1e-4
+relative for a, b >= 0.1. Four float32-only forms serve this:
 
 - the log prefactor's large terms (a log x + b log(1-x), or a log(x/x0) + b log(y/y0) when
   a, b >= 10; they reach 100 in size, and a few float32 ulp of them made 2.6e-5 of I at
@@ -71,8 +73,8 @@ a, b >= 0.1. Four float32-only forms serve this:
 
 ``betaincinv``, float64: within 2e-11 relative of Boost's ibeta_inv set (roots down to 1e-300,
 a, b up to ~4e5; observed 1.1e-11) and, for q down to 1e-300 and 1 - q down to 2^-52, the root
-bracketed to 1e-12 by mpmath; float32: within 1e-4 of min(x, 1 - x) plus 2 ulp of x
-(a, b in [0.1, 100]).
+bracketed to 1e-12 by mpmath; float32: within 1e-4 min(x, 1 - x) plus 2 ulp of x
+(a, b in [0.1, 100]). A subnormal q is read from its bits (its root can be a normal float).
 
 Where the value is not computed or not representable: NaN where the continued fraction has not
 converged in ``_MAX_ITER`` steps (max(a, b) beyond ~1e5 near the mean, or a + 1 rounding to a,
@@ -1080,7 +1082,7 @@ def _betaincinv_start(a, b, log_p, log_pc):
     return (
         jnp.zeros(log_p.shape, bool),
         t0,
-        jnp.full_like(log_p, tiny),
+        jnp.zeros_like(log_p),  # lo = 0: F at the smallest normal not yet seen
         jnp.ones_like(log_p),
         jnp.full_like(log_p, jnp.inf),
         jnp.zeros(log_p.shape, bool),
@@ -1096,10 +1098,12 @@ def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_
     1 + t f'(t)/f(t) -+ F' needs no further evaluation), so nothing underflows where t is a
     normal float. The step is Newton's, du = -F/F', divided by 1 - F F''/(2 F'^2) where that
     factor lies in [1/2, 2] (Halley's method, cubic convergence), and Newton's elsewhere.
-    Every evaluation tightens a bracket [lo, hi] (lo: F < 0 seen, hi: F > 0 seen; start
-    [smallest normal, 1]); a step that leaves the bracket, or does not at least halve the
-    previous step, is replaced by a bisection of the bracket (geometric while it spans more
-    than a factor 4), so the iterate is never thrown away and the bracket survives rounding.
+    Every evaluation tightens a bracket [lo, hi] (lo: F < 0 seen, hi: F > 0 seen; start [0, 1],
+    read as [smallest normal, 1]: before stopping next to the smallest normal, F is evaluated
+    there, so a root below it is reported as ``below``, never as a nearby normal t); a step that
+    leaves the bracket, or does not at least halve the previous step, is replaced by a bisection
+    of the bracket (geometric while it spans more than a factor 4), so the iterate is never
+    thrown away and the bracket survives rounding.
     An element stops after a Halley step below eps^(1/3)/100 or a Newton step below
     sqrt(eps)/100 (the error left is of the order of its cube or square), when its bracket is
     within 4 ulp of t, or at F = 0; the loop ends when all have stopped (at most
@@ -1138,6 +1142,7 @@ def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_
         lo_n = jnp.where(f < 0, t, lo)
         hi_n = jnp.where(f > 0, t, hi)
         below_n = (f > 0) & (t <= tiny)
+        lo_eff = jnp.maximum(lo_n, tiny)  # no normal t lies below the smallest normal
         du = -f / fprime
         # Halley's correction of the Newton step where it is moderate (else Newton's step)
         denom = 1.0 + 0.5 * du * curv
@@ -1146,20 +1151,29 @@ def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_
         t_newton = t * jnp.exp(du)
         # a last (tiny) step is kept even where rounding puts it on the bracket's edge
         last = jnp.isfinite(du) & (jnp.abs(du) <= jnp.where(halley, halley_tol, newton_tol))
-        t_newton = jnp.where(last, jnp.clip(t_newton, lo_n, hi_n), t_newton)
+        under = t_newton < tiny
+        t_newton = jnp.where(last, jnp.clip(t_newton, lo_eff, hi_n), t_newton)
         ok = last | (
             jnp.isfinite(t_newton)
             & (t_newton > lo_n)
             & (t_newton < hi_n)
             & (jnp.abs(du) <= 0.5 * step_prev)
         )
-        geometric = hi_n > 4.0 * lo_n
-        t_bisect = jnp.where(geometric, jnp.sqrt(lo_n) * jnp.sqrt(hi_n), 0.5 * (lo_n + hi_n))
+        geometric = hi_n > 4.0 * lo_eff
+        t_bisect = jnp.where(geometric, jnp.sqrt(lo_eff) * jnp.sqrt(hi_n), 0.5 * (lo_eff + hi_n))
         t_new = jnp.where(ok, t_newton, t_bisect)
         step = jnp.where(ok, jnp.abs(du), jnp.abs(jnp.log(t_new) - jnp.log(t)))
         failed = ~jnp.isfinite(f)  # I not computable here (see betainc): the result is NaN
-        stop = (f == 0) | below_n | failed | last | (hi_n - lo_n <= tol * hi_n)
+        # hi - lo <= tol hi, as a ratio: next to the smallest normal the difference and
+        # tol hi are subnormal, which XLA's CPU arithmetic flushes to 0 (0 <= 0 would stop)
+        ratio = hi_n / lo_eff
+        narrow = ratio - 1.0 <= tol * ratio
+        # about to stop next to the smallest normal, which was never evaluated: evaluate it
+        # first (F > 0 there means the root is below it: ``below``, not a wrong normal t)
+        floor_check = (lo_n == 0) & (t > tiny) & (narrow | (last & under)) & ~failed
+        stop = ((f == 0) | below_n | failed | last | narrow) & ~floor_check
         t_new = jnp.where(stop & ~ok, t, t_new)  # a bisection is not taken once stopped
+        t_new = jnp.where(floor_check, tiny, t_new)
         t_new = jnp.where(failed, jnp.nan, t_new)
         keep = done
         return (
@@ -1179,14 +1193,14 @@ def _betaincinv_small(a, b, log_p, log_pc, log_ab, state, it_from=0, it_to=_INV_
     return out[1:]
 
 
-def _betaincinv_setup(a, b, q):
-    """Which side to solve for, and the loop's inputs (see ``_betaincinv_interior``)."""
+def _betaincinv_setup(a, b, log_q, log_qc):
+    """Which side to solve for, and the loop's inputs (see ``_betaincinv_interior``);
+    log_q, log_qc = log q, log(1 - q)."""
     # solve for whichever of x, 1 - x the starting guess puts at or below 1/2 (so that it is
     # represented to full relative precision): for a guess above 1/2, x = 1 - y with
     # I_y(b, a) = 1 - q. In the tails the guess is on the right side; near 1/2 either side is
     # well conditioned, and the loop's bracket spans (0, 1), so a root on the other side of 1/2
     # is still found (as y > 1/2, x = 1 - y exactly).
-    log_q, log_qc = jnp.log(q), jnp.log1p(-q)
     upper = _initial_quantile(a, b, log_q, log_qc) > 0.5
     lab = _log_a_beta_pair(a, b)  # once per inverse: the loop's evaluations reuse it
     return (
@@ -1265,17 +1279,18 @@ def _in_phases(fn, args, state, fill, bounds, running):
     return tuple(v[back] for v in state)
 
 
-def _betaincinv_interior(a_s, b_s, q_s):
-    """(x,) with I_x(a, b) = q for a, b > 0 and 0 < q < 1 (arrays of one common shape).
+def _betaincinv_interior(a_s, b_s, lq_s, lqc_s):
+    """(x,) with I_x(a, b) = q for a, b > 0 and 0 < q < 1 given log q and log(1 - q) (arrays of
+    one common shape; the logs, so that a subnormal q, read from its bits, keeps its value).
 
     The safeguarded Halley loop runs over blocks in phases (``_in_phases``): the steps up to
     the first of ``_INV_SPLITS`` for every element; at each split the elements that have not
     stopped are gathered into the first blocks, so that the few slow elements no longer hold
     every block in the loop. Each element takes the same steps as in one loop over all.
     """
-    shape = q_s.shape
-    a, b, q = (v.reshape(-1) for v in (a_s, b_s, q_s))
-    aa, bb, log_p, log_pc, lab0, lab1, upper = _betaincinv_setup(a, b, q)
+    shape = lq_s.shape
+    a, b, log_q, log_qc = (v.reshape(-1) for v in (a_s, b_s, lq_s, lqc_s))
+    aa, bb, log_p, log_pc, lab0, lab1, upper = _betaincinv_setup(a, b, log_q, log_qc)
     state = _betaincinv_start(aa, bb, log_p, log_pc)
     stopped = (True, 0.25, 0.25, 0.25, 0.25, False)  # padding: an element that has stopped
     fill = (1.0, 1.0, math.log(0.25), math.log(0.75), 0.0, 0.0, *stopped)  # log(1 B(1, 1)) = 0
@@ -1301,7 +1316,13 @@ _betaincinv_kernel = _elementwise(_betaincinv_interior)
 def _betaincinv(a, b, q):
     a, b, q, valid, interior, a_s, b_s, q_s = _prepare(a, b, q)  # q plays the role of x
     dt = q.dtype
-    (x,) = _betaincinv_kernel(a_s, b_s, q_s)
+    # a subnormal q (XLA's CPU arithmetic reads it as 0) is read from its bits: its root can be
+    # a normal float (q = 2e-42 at a = 1.15, b = 18.1 has x = 2.35e-38)
+    sub, log_sub = _subnormal_log(q)
+    interior = interior | sub
+    log_q = jnp.where(sub, log_sub, jnp.log(q_s))
+    log_qc = jnp.where(sub, 0.0, jnp.log1p(-q_s))
+    (x,) = _betaincinv_kernel(a_s, b_s, log_q, log_qc)
     x = jnp.where(interior, x, jnp.where(q >= 1, 1.0, 0.0).astype(dt))
     return jnp.where(valid, x, jnp.nan)
 

@@ -138,6 +138,13 @@ def test_mesh_helpers_one_device():
     assert mesh.axis_names == ("rows",)
     x = sharding.shard_rows(np.ones((4, 2), np.float32), mesh)
     assert x.shape == (4, 2)
+    # a nested list is an array; a scalar is refused with a ValueError (was IndexError), a
+    # list was an AttributeError
+    assert sharding.shard_rows([[1.0, 2.0], [3.0, 4.0]], mesh).shape == (2, 2)
+    with pytest.raises(ValueError, match="rows first"):
+        sharding.shard_rows(np.float32(1.0), mesh)
+    with pytest.raises(TypeError, match="rows first"):
+        sharding.shard_rows("x", mesh)
     with pytest.raises(TypeError, match="mesh"):
         sharding.mixup_sharded(
             jax.random.key(0), np.ones((4, 2)), 3, __import__("jaxmix").Uniform(), mesh="cpu"

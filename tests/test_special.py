@@ -725,3 +725,32 @@ def test_betainc_float32_partials_in_the_float32_only_forms():
         e[k] = h
         fd = (sc.betainc(*(p64.T + e)) - sc.betainc(*(p64.T - e))) / (2 * h)
         np.testing.assert_allclose(np.asarray(g, np.float64), fd, rtol=1e-4, err_msg=str(k))
+
+
+def test_betaincinv_float32_near_the_smallest_normal():
+    """Roots next to the smallest normal float32 (1.18e-38): a root below it is 0 (documented),
+    one above it is found; a subnormal q is read from its bits. Before: q = 2.06e-42 (flushed to
+    0) gave 0 where the root is 2.35e-38, a root of 9.1e-39 came back as 1.21e-38, and roots
+    just above it came back as 1.18e-38 (hi - lo near it is subnormal, flushed to 0)."""
+    from scipy import special as sc
+
+    tiny = float(np.finfo(np.float32).tiny)
+    rng = np.random.default_rng(5)
+    a = rng.uniform(0.5, 3.0, 200)
+    b = rng.uniform(1.0, 40.0, 200)
+    q_floor = sc.betainc(a, b, tiny)  # I at the floor
+    # the two reported points last, then the floor's neighbours on both sides
+    a = np.concatenate([a, a, [1.1453577, 0.980113685]]).astype(np.float32)
+    b = np.concatenate([b, b, [18.110445, 32.1465187]]).astype(np.float32)
+    target = np.concatenate([0.8 * q_floor, 1.25 * q_floor, [2.064e-42, 1.579372e-36]])
+    q = target.astype(np.float32)
+    x = np.asarray(jax.jit(betaincinv)(a, b, q), np.float64)
+    assert x[-2] == pytest.approx(2.3506e-38, rel=1e-3)
+    assert x[-1] == 0.0
+    ok = np.abs(q - target) <= 1e-3 * target  # subnormal q is coarse: keep it on its side
+    below, above = ok[:200], ok[200:400]
+    np.testing.assert_array_equal(x[:200][below], 0.0)
+    xa = x[200:400][above]
+    assert np.all(xa >= tiny)
+    i_x = sc.betainc(a[200:400][above].astype(np.float64), b[200:400][above].astype(np.float64), xa)
+    np.testing.assert_allclose(i_x, q[200:400][above].astype(np.float64), rtol=2e-3)
