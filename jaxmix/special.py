@@ -783,7 +783,10 @@ def _float32_regions(a, b, x):
 
 def _log_and_value(head, tail):
     """(log r, r) for log r = head + tail (at most 0), r = e^head e^tail: a head such as -68 is
-    not rounded with the tail (half a float32 ulp of 68 is 3.8e-6 of r)."""
+    not rounded with the tail (half a float32 ulp of 68 is 3.8e-6 of r). head None: 0."""
+    if head is None:
+        lr = jnp.minimum(tail, 0.0)
+        return lr, jnp.exp(lr)
     lr = jnp.minimum(head + tail, 0.0)
     r = jnp.where(head > -80.0, jnp.exp(head) * jnp.exp(tail), jnp.exp(lr))
     return lr, jnp.minimum(r, 1.0)
@@ -801,8 +804,8 @@ def _betainc_logs(a, b, x, log_ab=None):
     lab = None if log_ab is None else jnp.where(swap, log_ab[1], log_ab[0])
     core = _stirling_core_float32(a, b, x) if x.dtype == jnp.float32 else None
     tail = _log_prefactor(aa, bb, xx, lxx, lyy, log_ab=lab, core=core)
-    head = jnp.zeros_like(x) if core is None else _core_head(a, b, core)
-    lp = head + tail
+    head = None if core is None else _core_head(a, b, core)
+    lp = tail if head is None else head + tail
     series, large_a = _float32_regions(a, b, x)
     # r is the complement there (also where b < _SMALL_B), and I itself in the large-a region
     swap = (swap | series) & ~large_a
@@ -818,7 +821,8 @@ def _betainc_logs(a, b, x, log_ab=None):
         y = 1.0 - x
         tail = jnp.where(series, _complement_series(a, b, y, jnp.log1p(-x), log_ba), tail)
         tail = jnp.where(large_a, _large_a_small_b_log(a, b, y, log_ba), tail)
-        head = jnp.where(series | large_a, 0.0, head)
+        if head is not None:  # float32: always
+            head = jnp.where(series | large_a, 0.0, head)
     lr, r = _log_and_value(head, tail)
     lo = _log1mexp(lr)
     ldens = lp + jnp.log(aa) - lxx - lyy  # the density is symmetric under the swap
@@ -831,8 +835,8 @@ def _betainc_interior_partials(a, b, x):
     swap, aa, bb, xx, lxx, lyy = _swap(a, b, x)
     core = _stirling_core_float32(a, b, x) if x.dtype == jnp.float32 else None
     tail, g = _log_prefactor(aa, bb, xx, lxx, lyy, grad=True, core=core)
-    head = jnp.zeros_like(x) if core is None else _core_head(a, b, core)
-    lp = head + tail
+    head = None if core is None else _core_head(a, b, core)
+    lp = tail if head is None else head + tail
     series, large_a = _float32_regions(a, b, x)
     swap = (swap | series) & ~large_a
     h, lh = _continued_fraction_jvp(aa, bb, jnp.where(series | large_a, 0.0, xx), g)
@@ -851,7 +855,8 @@ def _betainc_interior_partials(a, b, x):
         ls, ls_a, ls_b = with_partials(lambda a_, b_: _complement_series(a_, b_, y, ly))
         lg, lg_a, lg_b = with_partials(lambda a_, b_: _large_a_small_b_log(a_, b_, y))
         tail = jnp.where(series, ls, jnp.where(large_a, lg, tail))
-        head = jnp.where(series | large_a, 0.0, head)
+        if head is not None:  # float32: always
+            head = jnp.where(series | large_a, 0.0, head)
         dlr = jnp.where(
             series, jnp.stack([ls_b, ls_a]), jnp.where(large_a, jnp.stack([lg_a, lg_b]), dlr)
         )
@@ -987,7 +992,13 @@ def _betainc(a, b, x):
     a, b, x, valid, interior, a_s, b_s, x_s = _prepare(a, b, x)
     (value,) = _betainc_kernel(a_s, b_s, x_s)
     sub, lx = _subnormal_log(x)
-    value = jnp.where(sub, _subnormal_value(a_s, b_s, lx), value)
+    # a branch, so that inputs without a subnormal x (nearly all) skip its log Beta
+    value = lax.cond(
+        jnp.any(sub),
+        lambda v: jnp.where(sub, _subnormal_value(a_s, b_s, lx), v),
+        lambda v: v,
+        value,
+    )
     return _finish(value, x, valid, interior | sub)
 
 
@@ -997,9 +1008,13 @@ def _betainc_partials(a, b, x):
 
     value, da, db, dens = _betainc_partials_kernel(a_s, b_s, x_s)
     sub, lx = _subnormal_log(x)
-    at_sub = _subnormal_partials(a_s, b_s, lx)
-    value, da, db, dens = (
-        jnp.where(sub, s_, v) for s_, v in zip(at_sub, (value, da, db, dens), strict=True)
+
+    def with_subnormal(parts):
+        at_sub = _subnormal_partials(a_s, b_s, lx)
+        return tuple(jnp.where(sub, s_, v) for s_, v in zip(at_sub, parts, strict=True))
+
+    value, da, db, dens = lax.cond(
+        jnp.any(sub), with_subnormal, lambda parts: parts, (value, da, db, dens)
     )
     interior = interior | sub
     value = _finish(value, x, valid, interior)
