@@ -230,7 +230,8 @@ def _lgamma_float32(z):
     prod = jnp.ones_like(z)
     for j in range(1, 11):
         prod = jnp.where(j <= k, prod * (z - j), prod)
-    return _lgamma1p_series(jnp.clip(z - k - 1.0, -0.5, 0.5)) + jnp.log(prod)
+    # z - k - 1 lies in [-1/2, 1/2) on the domain; no clip (its gradient is halved at the ends)
+    return _lgamma1p_series(z - k - 1.0) + jnp.log(prod)
 
 
 def _log_a_beta(a, b):
@@ -269,16 +270,15 @@ def _log_a_beta(a, b):
         - _stirling_remainder(cm)
     ) + shift
     # log a + lgamma(lo): log Gamma(1 + lo) by its series where a = lo < 0.2, else directly;
-    # in float32 (whose gammaln is ~1e-6 off in absolute terms near 1 and 2) through the series
-    # for all lo < 1: log Gamma(1 + lo) = log(lo) + log Gamma(1 + (lo - 1)) for lo >= 1/2
+    # in float32 (whose gammaln is ~1e-6 off in absolute terms near 1 and 2) by the series for
+    # lo < 1/2 (log Gamma(1 + lo) - log lo = lgamma(lo)) and ``_lgamma_float32`` above
     if lo.dtype == jnp.float32:
-        half = lo >= 0.5
-        u = jnp.where(lo < 1.0, jnp.where(half, lo - 1.0, lo), 0.0)
-        lg1p = _lgamma1p_series(u) + jnp.where(half, jnp.log(lo), 0.0)
+        small = lo < 0.5
+        lg1p = _lgamma1p_series(jnp.where(small, lo, 0.0))
         first = jnp.where(
-            lo < 1.0,
+            small,
             jnp.where(a_lo, lg1p, lg1p + jnp.log(a) - jnp.log(lo)),
-            _lgamma_float32(lo) + jnp.log(a),
+            _lgamma_float32(jnp.where(small, 0.5, lo)) + jnp.log(a),
         )
         return first + bracket
     series = a_lo & (lo < 0.2)
@@ -685,9 +685,10 @@ def _complement_series(a, b, y, ly, log_ba=None):
     1 - I_{1-y}(a, b) = -expm1 of it keeps its relative accuracy where I_{1-y}(a, b) is small
     (b small, y = 1 - x small), instead of the few float32 ulp that the continued fraction's
     value and its log prefactor (each of order 1, cancelling) leave. Used where b <= _SERIES_B,
-    y <= _SERIES_Y and x is past the mean, i.e. y < (b + 1)/(a + b + 2), so a y < 2: the term
-    ratio |j + 1 - a| y/(j + 1) is below max(2/(j + 1), _SERIES_Y), and _SERIES_TERMS terms
-    leave less than 1e-9 of T. ``ly`` = log y; ``log_ba``, if given, is ``_log_a_beta(b, a)``.
+    y <= _SERIES_Y and x is past the mean (y < (b + 1)/(a + b + 2)) or a y <= _SERIES_AY, and
+    the large-a expansion does not apply; so a y < 2: the term ratio |j + 1 - a| y/(j + 1) is
+    below max(2/(j + 1), _SERIES_Y), and _SERIES_TERMS terms leave less than 1e-9 of T.
+    ``ly`` = log y; ``log_ba``, if given, is ``_log_a_beta(b, a)``.
     """
     c = jnp.ones_like(y)
     t = jnp.zeros_like(y)
