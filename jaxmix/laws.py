@@ -50,7 +50,9 @@ class AbstractLaw(eqx.Module):
         compute only the requested draws (memory O(count)). A user law whose draws are
         counter-based can override it the same way.
         """
-        return _slice_rows(self.sample(key, (int(num_samples),)), start, int(count))
+        from jaxmix import sampling
+
+        return sampling.slice_rows(self.sample(key, (int(num_samples),)), start, int(count))
 
     @abc.abstractmethod
     def moment(self, k: int) -> Scalar:
@@ -90,13 +92,6 @@ class AbstractLaw(eqx.Module):
     def variance(self) -> Scalar:
         """Var[W] = E[W^2] - E[W]^2."""
         return self.moment(2) - self.moment(1) ** 2
-
-
-def _slice_rows(full, start, count: int):
-    """full[start : start + count] for a traced start <= len(full), padded past the end (never
-    clamped: ``dynamic_slice`` would shift an overhanging window back)."""
-    full = jnp.concatenate([full, jnp.zeros((count,), full.dtype)])
-    return jax.lax.dynamic_slice(full, (jnp.asarray(start, jnp.int32),), (count,))
 
 
 def _float_param(name: str) -> Callable[[ArrayLike], Array]:
@@ -281,7 +276,7 @@ def _uniform_rows(key, low, high, num_samples: int, start, count: int):
         and num_samples < 2**32
     ):
         full = jax.random.uniform(key, (num_samples,), dtype=dtype, minval=low, maxval=high)
-        return _slice_rows(full, start, count)
+        return sampling.slice_rows(full, start, count)
     kd = jax.random.key_data(key)
     r = jnp.asarray(start).astype(jnp.uint32) + jnp.arange(count, dtype=jnp.uint32)
     hi, lo = sampling.threefry2x32(kd[0], kd[1], jnp.zeros_like(r), r)

@@ -639,6 +639,13 @@ def beta(
     return _beta_jit(raw_key(key), a, b, n, dtype).reshape(shape)
 
 
+def slice_rows(full, start, count: int):
+    """full[start : start + count] for a traced start <= len(full), padded past the end (never
+    clamped: ``dynamic_slice`` would shift an overhanging window back)."""
+    full = jnp.concatenate([full, jnp.zeros((count,), full.dtype)])
+    return jax.lax.dynamic_slice(full, (jnp.asarray(start, jnp.int32),), (count,))
+
+
 def beta_rows(
     key: PRNGKeyArray,
     a: ArrayLike,
@@ -663,8 +670,7 @@ def beta_rows(
     a = jnp.asarray(a, dtype)
     b = jnp.asarray(b, dtype)
     if a.ndim or b.ndim or count == 0:
-        full = jnp.concatenate([beta(key, a, b, (num_samples,), dtype), jnp.zeros(count, dtype)])
-        return jax.lax.dynamic_slice(full, (jnp.asarray(start, jnp.int32),), (count,))
+        return slice_rows(beta(key, a, b, (num_samples,), dtype), start, count)
     if num_samples >= 2**32 - _G:
         raise ValueError(f"beta_rows: at most 2^32 - {_G} draws per call, got {num_samples}.")
     start = jnp.asarray(start).astype(jnp.uint32)
